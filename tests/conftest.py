@@ -1,0 +1,16 @@
+"""Shared fixtures: TLS material for the emulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulators.tls import TlsMaterial
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsMaterial]:
+    """One throw-away CA and server certificate for the whole test session."""
+    yield TlsMaterial.create(Path(tmp_path_factory.mktemp("tls")))
