@@ -117,6 +117,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in one write, and without Nagle's delay on small replies.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     # Silence the default stderr access log; the emulators keep their own request log.
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         return
@@ -149,9 +154,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if not sent_length:
             self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
         if response.body and self.command != "HEAD":
-            self.wfile.write(response.body)
+            self._headers_buffer.append(response.body)  # type: ignore[attr-defined]
+        self.wfile.write(b"".join(self._headers_buffer))  # type: ignore[attr-defined]
+        self._headers_buffer = []
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
