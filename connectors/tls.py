@@ -48,11 +48,14 @@ class _ContextAdapter(HTTPAdapter):
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
-def requests_session(extra_ca: Path | str | None = None, *, pool_size: int = 10) -> requests.Session:
+def requests_session(
+    extra_ca: Path | str | None = None, *, pool_size: int = 10
+) -> requests.Session:
     """A ``requests.Session`` that trusts the system CAs plus ``extra_ca`` whatever the
     environment's CA variables say."""
     session = requests.Session()
-    adapter = _ContextAdapter(ssl_context(extra_ca), pool_connections=pool_size,
-                              pool_maxsize=pool_size)
+    adapter = _ContextAdapter(
+        ssl_context(extra_ca), pool_connections=pool_size, pool_maxsize=pool_size
+    )
     session.mount("https://", adapter)
     return session

@@ -1,0 +1,312 @@
+"""teamsync settings: environment variables (``TEAMSYNC_*``) over an optional TOML file.
+
+    settings = load_settings()                 # env + $TEAMSYNC_CONFIG
+    settings = load_settings(config_file=path) # env + path (the environment still wins)
+    settings.require("salesforce", "gainsight")  # every missing value listed at once
+
+Secrets (tokens, client secret, access key, webhook secret and Slack URL) are only taken from
+the environment, or from a file the environment names (``TEAMSYNC_<NAME>_FILE``); a secret in
+the TOML file is refused.  Secrets are ``SecretStr``: masked in reprs, logs and errors.
+
+The TOML file may use sections: ``[salesforce] instance_url = ...`` is the same as
+``salesforce_instance_url = ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from connectors.errors import ConfigurationError
+
+ENV_PREFIX = "TEAMSYNC_"
+SECRET_FIELDS = (
+    "salesforce_access_token",
+    "salesforce_client_secret",
+    "gainsight_access_key",
+    "alert_webhook_secret",
+    "alert_slack_webhook_url",
+)
+
+_DEFAULT_MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "default.toml"
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional TOML settings file, flattening one level of sections."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._path = path
+        self._data: dict[str, Any] = self._load() if path else {}
+
+    def _load(self) -> dict[str, Any]:
+        assert self._path is not None
+        try:
+            raw = tomllib.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"settings file not found: {self._path}") from exc
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(
+                f"settings file {self._path} is not valid TOML: {exc}"
+            ) from exc
+        flat: dict[str, Any] = {}
+        for key, value in raw.items():
+            if isinstance(value, dict):
+                for sub, subvalue in value.items():
+                    flat[f"{key}_{sub}".lower()] = subvalue
+            else:
+                flat[key.lower()] = value
+        known = set(self.settings_cls.model_fields)
+        problems = [
+            f"unknown setting {k!r} in {self._path}" for k in sorted(flat) if k not in known
+        ]
+        problems += [
+            f"{k!r} is a secret: set {ENV_PREFIX}{k.upper()} (or {ENV_PREFIX}{k.upper()}_FILE) in "
+            "the environment instead of the settings file"
+            for k in sorted(flat)
+            if k in SECRET_FIELDS
+        ]
+        if problems:
+            raise ConfigurationError("invalid settings file", problems)
+        return flat
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class _SecretFileSource(PydanticBaseSettingsSource):
+    """``TEAMSYNC_<SECRET>_FILE=/run/secrets/x`` reads the secret from that file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in SECRET_FIELDS:
+            path = os.environ.get(f"{ENV_PREFIX}{name.upper()}_FILE")
+            if path:
+                try:
+                    out[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"cannot read {ENV_PREFIX}{name.upper()}_FILE ({path}): {exc.strerror}"
+                    ) from exc
+        return out
+
+
+class Settings(BaseSettings):
+    """Every setting teamsync reads, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    # --- store and model ------------------------------------------------------------
+    database_url: str = "sqlite:///teamsync.db"
+    mapping: Path = _DEFAULT_MAPPING
+
+    # --- Salesforce -------------------------------------------------------------------
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: SecretStr | None = None
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_private_key_file: Path | None = None
+    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    salesforce_api_version: str = "62.0"
+    # teamsync stops (exit 3) rather than take the org's API usage above this share of the
+    # daily allocation, leaving room for the org's other integrations.
+    salesforce_api_budget: float = Field(0.9, gt=0, le=1)
+    salesforce_bulk_threshold: int = Field(2000, ge=1)  # writes of one kind above this: Bulk 2.0
+    salesforce_bulk_query_threshold: int = Field(20_000, ge=1)  # rows above this: Bulk 2.0 query
+
+    # --- Gainsight --------------------------------------------------------------------
+    gainsight_base_url: str | None = None
+    gainsight_access_key: SecretStr | None = None
+    gainsight_rate_limit_per_minute: int = Field(100, ge=1)
+    gainsight_page_size: int = Field(5000, ge=1, le=5000)
+
+    # --- both APIs --------------------------------------------------------------------
+    ca_bundle: Path | None = None
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    read_timeout_seconds: float = Field(120.0, gt=0)
+    retry_max_attempts: int = Field(6, ge=1)
+    retry_max_wait_seconds: float = Field(120.0, ge=0)
+
+    # --- sync behaviour ---------------------------------------------------------------
+    lookback_seconds: int = Field(300, ge=0)
+    chunk_size: int = Field(500, ge=1, le=10_000)
+    mass_change_percent: float = Field(10.0, ge=0, le=100)
+    mass_change_min: int = Field(25, ge=0)
+    lock_lease_seconds: int = Field(900, ge=30)
+    daemon_cron: str = "*/15 * * * *"
+
+    # --- alerts -----------------------------------------------------------------------
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    alert_slack_webhook_url: SecretStr | None = None
+    # Comma-separated in the environment (``log,slack``); default: log plus every configured URL.
+    alert_sinks: Annotated[list[Literal["log", "slack", "webhook"]] | None, NoDecode] = None
+    alert_reminder_days: int = Field(7, ge=1)
+    alert_yellow_to_red_only: bool = False
+    alert_digest_threshold: int = Field(25, ge=1)
+    alert_max_attempts: int = Field(10, ge=1)
+
+    # --- logging ----------------------------------------------------------------------
+    log_format: Literal["json", "console"] | None = None  # default: json unless a terminal
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG") or _CONFIG_FILE_OVERRIDE.get("path")
+        return (
+            init_settings,
+            env_settings,
+            _SecretFileSource(settings_cls),
+            _TomlFileSource(settings_cls, Path(config_file) if config_file else None),
+        )
+
+    @field_validator("salesforce_instance_url", "gainsight_base_url", "alert_webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https://[A-Za-z0-9.\-\[\]:]+(/.*)?$", value):
+            raise ValueError("must be an https:// URL")
+        return value
+
+    @field_validator("alert_sinks", mode="before")
+    @classmethod
+    def _split_sinks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("salesforce_api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        value = value.strip().lstrip("vV")
+        if not re.match(r"^\d{2}\.\d$", value):
+            raise ValueError("must look like 62.0")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("daemon_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError("is not a valid cron expression")
+        return value
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> Settings:
+        for name in ("mapping", "salesforce_private_key_file", "ca_bundle"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).exists():
+                raise ValueError(f"{name}: file not found: {path}")
+        return self
+
+    # --- checks used by commands ------------------------------------------------------
+    def salesforce_auth_mode(self) -> Literal["token", "client_credentials", "jwt"] | None:
+        if self.salesforce_access_token is not None:
+            return "token"
+        if self.salesforce_username and self.salesforce_private_key_file:
+            return "jwt"
+        if self.salesforce_client_id and self.salesforce_client_secret is not None:
+            return "client_credentials"
+        return None
+
+    def require(self, *systems: str) -> None:
+        """Raise ConfigurationError listing every missing setting for these systems."""
+        problems: list[str] = []
+        if "salesforce" in systems:
+            if not self.salesforce_instance_url:
+                problems.append(f"{ENV_PREFIX}SALESFORCE_INSTANCE_URL is not set")
+            mode = self.salesforce_auth_mode()
+            if mode is None:
+                problems.append(
+                    "no Salesforce credentials: set TEAMSYNC_SALESFORCE_ACCESS_TOKEN, or "
+                    "TEAMSYNC_SALESFORCE_CLIENT_ID + _CLIENT_SECRET, or "
+                    "TEAMSYNC_SALESFORCE_USERNAME + _PRIVATE_KEY_FILE + _CLIENT_ID"
+                )
+            elif mode == "jwt" and not self.salesforce_client_id:
+                problems.append("the JWT bearer flow also needs TEAMSYNC_SALESFORCE_CLIENT_ID")
+        if "gainsight" in systems:
+            if not self.gainsight_base_url:
+                problems.append(f"{ENV_PREFIX}GAINSIGHT_BASE_URL is not set")
+            if self.gainsight_access_key is None:
+                problems.append(f"{ENV_PREFIX}GAINSIGHT_ACCESS_KEY is not set")
+        if problems:
+            raise ConfigurationError("incomplete settings", problems)
+
+    def effective_alert_sinks(self) -> list[str]:
+        if self.alert_sinks is not None:
+            return list(self.alert_sinks)
+        sinks = ["log"]
+        if self.alert_slack_webhook_url is not None:
+            sinks.append("slack")
+        if self.alert_webhook_url:
+            sinks.append("webhook")
+        return sinks
+
+
+# Set by ``--config FILE`` on the command line (the environment variable wins over it).
+_CONFIG_FILE_OVERRIDE: dict[str, str] = {}
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings once; every problem is listed in one ConfigurationError."""
+    if config_file is not None:
+        _CONFIG_FILE_OVERRIDE["path"] = str(config_file)
+    else:
+        _CONFIG_FILE_OVERRIDE.pop("path", None)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            env_name = f"{ENV_PREFIX}{loc.upper()}" if loc != "settings" else loc
+            problems.append(f"{env_name}: {err['msg']}")
+        raise ConfigurationError("invalid settings", problems) from None

@@ -1,0 +1,352 @@
+"""The mapping file's schema: parsed and validated once at start-up, every problem listed.
+
+    mapping = load_mapping(Path("mappings/default.toml"))
+    mapping.roles["CSM"].team_role          # 'Customer Success Manager'
+    mapping.band_for(50)                    # 'Red'
+
+Field names in the file are checked against Salesforce / Gainsight API-name syntax because
+they end up in SOQL and Gainsight queries.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors.errors import ConfigurationError
+
+RoleSource = Literal["account_owner", "gainsight_csm", "team_member", "renewal_owner"]
+Condition = Literal["always", "qualifying", "customer", "qualifying_customer", "renewal_window"]
+FLAG_NAMES = (
+    "RED_HEALTH",
+    "HEALTH_DROP",
+    "RENEWAL_AT_RISK",
+    "NO_CSM",
+    "HANDOFF_DUE",
+    "MISSING_<ROLE>",
+    "INACTIVE_MEMBER",
+    "OVERSTAFFED",
+)
+_SF_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_GS_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_ROLE_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+
+SfField = Annotated[str, Field(pattern=_SF_FIELD.pattern)]
+GsField = Annotated[str, Field(pattern=_GS_FIELD.pattern)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FallbackRule(_Strict):
+    segment: str
+    min_employees: int = Field(ge=0)
+
+
+class Segments(_Strict):
+    values: list[str] = Field(min_length=1)
+    fallback: list[FallbackRule] = []
+    default: str
+
+
+class Role(_Strict):
+    name: str
+    team_role: str = Field(min_length=1, max_length=80)
+    source: RoleSource
+    segments: list[str] | None = None  # account_owner only: which segments the owner holds it in
+    managed: bool = False
+    gainsight_field: GsField | None = None
+    engaged: Literal["always", "renewal_window"] = "always"
+
+
+class Team(_Strict):
+    role_precedence: list[str]
+    access: dict[
+        Literal[
+            "AccountAccessLevel",
+            "OpportunityAccessLevel",
+            "CaseAccessLevel",
+            "ContactAccessLevel",
+        ],
+        Literal["None", "Read", "Edit", "All"],
+    ] = {}
+
+
+class CsmQualifying(_Strict):
+    min_arr: float = Field(ge=0)
+    per_segment: dict[str, float] = {}
+
+
+class Lifecycle(_Strict):
+    prospect: str = "Prospect"
+    customer: str = "Customer"
+    handoff_window_days: int = Field(90, ge=0)
+
+
+class Renewal(_Strict):
+    opportunity_types: list[str] = Field(min_length=1)
+    window_days: int = Field(ge=0)
+
+
+class Band(_Strict):
+    band: str = Field(min_length=1)
+    upto: float
+
+
+class Health(_Strict):
+    bands: list[Band] = Field(min_length=1)
+    unknown: str = "Unknown"
+    red: str = "Red"
+    green: str = "Green"
+
+
+class Flags(_Strict):
+    enabled: list[str]
+    health_drop_points: float = Field(15, gt=0)
+    health_drop_days: int = Field(30, ge=1)
+    renewal_at_risk_bands: list[str]
+    overstaffed_roles: list[str] = []
+
+
+class SalesforceFields(_Strict):
+    segment_field: SfField
+    arr_field: SfField
+    employees_field: SfField
+    health_score_field: SfField
+    health_status_field: SfField
+    risk_flags_field: SfField
+
+
+class CtaFlag(_Strict):
+    reason: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+
+
+class Cta(_Strict):
+    type: str = "Risk"
+    priority: str = "High"
+    status: str = "New"
+    closed_status: str = "Closed Success"
+    due_in_days: int = Field(7, ge=0)
+    close_adopted: bool = True
+    flags: dict[str, CtaFlag] = {}
+
+
+class GainsightFields(_Strict):
+    account_link_field: GsField
+    csm_field: GsField
+    score_field: GsField
+    previous_score_field: GsField
+    trend_field: GsField
+    arr_field: GsField
+    renewal_date_field: GsField
+    risk_flags_field: GsField
+    cta: Cta = Cta()
+
+
+class Alerts(_Strict):
+    routing_activity: str
+
+
+class Mapping(_Strict):
+    version: Literal[1]
+    segments: Segments
+    roles: dict[str, Role] = Field(min_length=1)
+    team: Team
+    required_roles: dict[str, list[str] | dict[str, Condition]]
+    csm_qualifying: CsmQualifying
+    lifecycle: Lifecycle = Lifecycle()
+    renewal: Renewal
+    health: Health
+    flags: Flags
+    salesforce: SalesforceFields
+    gainsight: GainsightFields
+    dci: dict[str, dict[str, Literal["D", "C", "I"]]]
+    alerts: Alerts
+
+    @field_validator("roles")
+    @classmethod
+    def _role_keys(cls, roles: dict[str, Role]) -> dict[str, Role]:
+        bad = [k for k in roles if not _ROLE_KEY.match(k)]
+        if bad:
+            raise ValueError(f"role keys must be UPPER_SNAKE_CASE: {', '.join(bad)}")
+        return roles
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Mapping:
+        problems: list[str] = []
+        segs = set(self.segments.values)
+        roles = self.roles
+        if self.segments.default not in segs:
+            problems.append(f"segments.default {self.segments.default!r} is not a segment")
+        for rule in self.segments.fallback:
+            if rule.segment not in segs:
+                problems.append(f"segments.fallback: unknown segment {rule.segment!r}")
+        team_roles: dict[str, str] = {}
+        owner_segments: dict[str, str] = {}
+        for key, role in roles.items():
+            if role.team_role in team_roles:
+                problems.append(
+                    f"roles.{key}: team_role {role.team_role!r} is also used by "
+                    f"roles.{team_roles[role.team_role]}"
+                )
+            team_roles[role.team_role] = key
+            if role.source == "account_owner":
+                for seg in role.segments or self.segments.values:
+                    if seg not in segs:
+                        problems.append(f"roles.{key}.segments: unknown segment {seg!r}")
+                    elif seg in owner_segments:
+                        problems.append(
+                            f"roles.{key}: the account owner already holds roles."
+                            f"{owner_segments[seg]} in segment {seg!r}"
+                        )
+                    else:
+                        owner_segments[seg] = key
+            elif role.segments is not None:
+                problems.append(f"roles.{key}.segments only applies to source = account_owner")
+            if role.source == "team_member" and role.managed:
+                problems.append(
+                    f"roles.{key}: a team_member role is maintained by people and cannot be managed"
+                )
+        for key in self.team.role_precedence:
+            if key not in roles:
+                problems.append(f"team.role_precedence: unknown role {key!r}")
+        for key, role in roles.items():
+            if role.managed and key not in self.team.role_precedence:
+                problems.append(f"team.role_precedence must list managed role {key!r}")
+        conditions = self.required_roles.get("conditions", {})
+        if isinstance(conditions, list):
+            problems.append("required_roles.conditions must be a table of role = condition")
+            conditions = {}
+        for key in conditions:
+            if key not in roles:
+                problems.append(f"required_roles.conditions: unknown role {key!r}")
+        for seg, needed in self.required_roles.items():
+            if seg == "conditions":
+                continue
+            if seg not in segs:
+                problems.append(f"required_roles: unknown segment {seg!r}")
+            if not isinstance(needed, list):
+                problems.append(f"required_roles.{seg} must be a list of role keys")
+                continue
+            for key in needed:
+                if key not in roles:
+                    problems.append(f"required_roles.{seg}: unknown role {key!r}")
+        for seg in self.csm_qualifying.per_segment:
+            if seg not in segs:
+                problems.append(f"csm_qualifying.per_segment: unknown segment {seg!r}")
+        uppers = [b.upto for b in self.health.bands]
+        if uppers != sorted(uppers) or len(set(uppers)) != len(uppers):
+            problems.append("health.bands: upper bounds must strictly increase")
+        if uppers and uppers[0] < 0:
+            problems.append("health.bands: the first band's upper bound must be >= 0")
+        names = [b.band for b in self.health.bands]
+        if len(set(names)) != len(names):
+            problems.append("health.bands: band names must be unique")
+        for label, name in (("red", self.health.red), ("green", self.health.green)):
+            if name not in names:
+                problems.append(f"health.{label} {name!r} is not one of the bands")
+        for band in self.flags.renewal_at_risk_bands:
+            if band not in [*names, self.health.unknown]:
+                problems.append(f"flags.renewal_at_risk_bands: unknown band {band!r}")
+        for flag in self.flags.enabled:
+            if flag not in FLAG_NAMES:
+                problems.append(f"flags.enabled: unknown flag {flag!r} (known: {FLAG_NAMES})")
+        for key in self.flags.overstaffed_roles:
+            if key not in roles:
+                problems.append(f"flags.overstaffed_roles: unknown role {key!r}")
+        for flag in self.gainsight.cta.flags:
+            if flag not in (
+                "RED_HEALTH",
+                "RENEWAL_AT_RISK",
+                "HEALTH_DROP",
+                "NO_CSM",
+                "HANDOFF_DUE",
+                "INACTIVE_MEMBER",
+                "OVERSTAFFED",
+            ):
+                problems.append(f"gainsight.cta.flags: unsupported flag {flag!r}")
+        for activity, row in self.dci.items():
+            for key in row:
+                if key not in roles:
+                    problems.append(f"dci.{activity!r}: unknown role {key!r}")
+        if self.alerts.routing_activity not in self.dci:
+            problems.append(f"alerts.routing_activity {self.alerts.routing_activity!r} not in dci")
+        elif "D" not in self.dci[self.alerts.routing_activity].values():
+            problems.append(f"dci.{self.alerts.routing_activity!r} names no DRI (D)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- helpers used by the rules ------------------------------------------------------
+    @property
+    def conditions(self) -> dict[str, Condition]:
+        raw = self.required_roles.get("conditions", {})
+        return dict(raw) if isinstance(raw, dict) else {}
+
+    def required_for(self, segment: str) -> list[str]:
+        raw = self.required_roles.get(segment, [])
+        return list(raw) if isinstance(raw, list) else []
+
+    def managed_team_roles(self) -> dict[str, str]:
+        """Salesforce TeamMemberRole value -> role key, for managed roles."""
+        return {r.team_role: k for k, r in self.roles.items() if r.managed}
+
+    def team_role_keys(self) -> dict[str, str]:
+        """Every declared TeamMemberRole value -> role key."""
+        return {r.team_role: k for k, r in self.roles.items()}
+
+    def owner_role_for(self, segment: str) -> str | None:
+        for key, role in self.roles.items():
+            if role.source == "account_owner" and (
+                role.segments is None or segment in role.segments
+            ):
+                return key
+        return None
+
+    def min_arr_for(self, segment: str) -> float:
+        return self.csm_qualifying.per_segment.get(segment, self.csm_qualifying.min_arr)
+
+    def band_for(self, score: float | None) -> str:
+        """Health band of a score: the first band whose upper bound it does not exceed."""
+        if score is None:
+            return self.health.unknown
+        for band in self.health.bands:
+            if score <= band.upto:
+                return band.band
+        return self.health.bands[-1].band
+
+    def gainsight_team_fields(self) -> dict[str, list[str]]:
+        """Company lookup field -> the role keys written into it (first present wins)."""
+        out: dict[str, list[str]] = {}
+        for key, role in self.roles.items():
+            if role.gainsight_field:
+                out.setdefault(role.gainsight_field, []).append(key)
+        return out
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and validate a mapping file; ConfigurationError lists every problem."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"mapping file not found: {path}") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"mapping file {path} is not valid TOML: {exc}") from exc
+    try:
+        return Mapping.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if loc:
+                problems.append(f"{loc}: {msg}")
+            else:
+                problems.extend(part.strip() for part in msg.split("; "))
+        raise ConfigurationError(f"invalid mapping file {path}", problems) from None
