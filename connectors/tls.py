@@ -13,10 +13,12 @@ so both are trusted.  TLS verification is never switched off.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
 
@@ -33,11 +35,34 @@ def ssl_context(extra_ca: Path | str | None = None) -> ssl.SSLContext:
 
 
 class _ContextAdapter(HTTPAdapter):
-    """An HTTPS adapter whose pools use our SSL context."""
+    """An HTTPS adapter whose pools use our SSL context, with a default timeout.
 
-    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+    The default timeout covers calls made inside simple-salesforce (Bulk 2.0 polling,
+    result downloads) that do not pass one themselves: no call may hang forever.
+    """
+
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        timeout: float | tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._context = context
+        self._timeout = timeout
         super().__init__(**kwargs)
+
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> Response:
+        if timeout is None:
+            timeout = self._timeout
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self._context
@@ -49,13 +74,16 @@ class _ContextAdapter(HTTPAdapter):
 
 
 def requests_session(
-    extra_ca: Path | str | None = None, *, pool_size: int = 10
+    extra_ca: Path | str | None = None,
+    *,
+    pool_size: int = 10,
+    timeout: float | tuple[float, float] | None = (10.0, 120.0),
 ) -> requests.Session:
     """A ``requests.Session`` that trusts the system CAs plus ``extra_ca`` whatever the
-    environment's CA variables say."""
+    environment's CA variables say; ``timeout`` (connect, read) applies to calls without one."""
     session = requests.Session()
     adapter = _ContextAdapter(
-        ssl_context(extra_ca), pool_connections=pool_size, pool_maxsize=pool_size
+        ssl_context(extra_ca), timeout, pool_connections=pool_size, pool_maxsize=pool_size
     )
     session.mount("https://", adapter)
     return session

@@ -1,0 +1,335 @@
+"""The state store: engine, schema version, the run lock and the bulk helpers the engine uses.
+
+    store = Store("sqlite:///teamsync.db")
+    store.upgrade()                 # teamsync db upgrade
+    store.check_schema()            # runs refuse a store that is not at the head revision
+    with store.lock("run", holder) ...   # one run at a time
+    with store.session() as s: ...
+
+SQLite is the embedded default (WAL mode, a lock row with a lease); PostgreSQL is the
+production store (an advisory lock held on a dedicated connection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, delete, event, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.errors import ConfigurationError, LockHeld
+from sync.models import Lock, RawRecord
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One pulled record, ready to be upserted into ``raw_records``."""
+
+    record_id: str
+    data: dict[str, Any]
+    stamp: datetime | None
+    is_deleted: bool = False
+    parent_id: str | None = None
+    match_key: str | None = None
+
+
+def _mask_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL must still produce a message
+        return "<unparseable database URL>"
+
+
+class Store:
+    """Access to the state store; one instance per process."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = _make_engine(url, echo=echo)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigurationError(
+                f"cannot open the store {_mask_url(url)}: {type(exc).__name__}"
+            ) from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def safe_url(self) -> str:
+        return _mask_url(self.url)
+
+    # --- sessions -------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------------
+    def _alembic_config(self, connection: Connection) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def head_revision(self) -> str:
+        script = ScriptDirectory(str(_MIGRATIONS))
+        head = script.get_current_head()
+        assert head is not None
+        return head
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self, revision: str = "head") -> tuple[str | None, str]:
+        """Apply migrations up to ``revision``; returns (before, after)."""
+        before = self.current_revision()
+        with self.engine.begin() as conn:
+            command.upgrade(self._alembic_config(conn), revision)
+        after = self.current_revision()
+        assert after is not None
+        return before, after
+
+    def check_schema(self, *, create_if_empty: bool = True) -> None:
+        """Refuse to run against a store at another schema version.
+
+        An empty store (no tables yet, e.g. the default SQLite file on a first run) is
+        created on the spot; a store at an older revision needs ``teamsync db upgrade``.
+        """
+        try:
+            current = self.current_revision()
+        except OperationalError as exc:
+            raise ConfigurationError(
+                f"cannot open the store {self.safe_url}: {exc.orig!s}".splitlines()[0]
+            ) from exc
+        head = self.head_revision()
+        if current == head:
+            return
+        if current is None and create_if_empty and not self._has_tables():
+            self.upgrade()
+            return
+        raise ConfigurationError(
+            f"the store {self.safe_url} is at schema revision {current or 'none'} but this "
+            f"teamsync needs {head}: run `teamsync db upgrade`"
+        )
+
+    def _has_tables(self) -> bool:
+        from sqlalchemy import inspect
+
+        return bool(inspect(self.engine).get_table_names())
+
+    # --- raw snapshots --------------------------------------------------------------------
+    def upsert_raw(
+        self, session: Session, system: str, object_name: str, rows: Sequence[RawRow]
+    ) -> int:
+        """Insert or replace raw records (de-duplicated by id, last one wins)."""
+        if not rows:
+            return 0
+        now = utcnow()
+        by_id: dict[str, RawRow] = {}
+        for row in rows:
+            by_id[row.record_id] = row
+        values = [
+            {
+                "system": system,
+                "object": object_name,
+                "record_id": r.record_id,
+                "parent_id": r.parent_id,
+                "match_key": r.match_key,
+                "stamp": r.stamp,
+                "is_deleted": r.is_deleted,
+                "data": r.data,
+                "pulled_at": now,
+            }
+            for r in by_id.values()
+        ]
+        table = RawRecord.__table__
+        dialect = self.dialect
+        insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Stay below SQLite's bound-parameter limit.
+        step = 500 if dialect == "sqlite" else 2000
+        for start in range(0, len(values), step):
+            stmt = insert_fn(table).values(values[start : start + step])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["system", "object", "record_id"],
+                set_={
+                    c: stmt.excluded[c]
+                    for c in ("parent_id", "match_key", "stamp", "is_deleted", "data", "pulled_at")
+                },
+            )
+            session.execute(stmt)
+        return len(values)
+
+    def mark_raw_deleted(
+        self, session: Session, system: str, object_name: str, record_ids: Iterable[str]
+    ) -> int:
+        ids = list(record_ids)
+        total = 0
+        for start in range(0, len(ids), 500):
+            result = session.execute(
+                update(RawRecord)
+                .where(
+                    RawRecord.system == system,
+                    RawRecord.object == object_name,
+                    RawRecord.record_id.in_(ids[start : start + 500]),
+                )
+                .values(is_deleted=True)
+            )
+            total += int(getattr(result, "rowcount", 0) or 0)
+        return total
+
+    # --- the run lock ---------------------------------------------------------------------
+    @contextmanager
+    def lock(self, name: str, *, lease_seconds: int = 900) -> Iterator[RunLock]:
+        """Hold the named lock for the block; LockHeld if another process has it."""
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        if self.dialect == "postgresql":
+            conn = self.engine.connect()
+            key = _advisory_key(name)
+            try:
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                conn.commit()
+                if not got:
+                    raise LockHeld(f"another teamsync run holds the lock {name!r}")
+                try:
+                    yield RunLock(self, name, holder, lease_seconds, pg_connection=conn)
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            finally:
+                conn.close()
+            return
+        run_lock = RunLock(self, name, holder, lease_seconds)
+        run_lock.acquire()
+        try:
+            yield run_lock
+        finally:
+            run_lock.release()
+
+
+class RunLock:
+    """A held lock; on SQLite a lease row that the holder renews while it works."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        holder: str,
+        lease_seconds: int,
+        *,
+        pg_connection: Connection | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.holder = holder
+        self.lease = timedelta(seconds=lease_seconds)
+        self._pg = pg_connection
+
+    def acquire(self) -> None:
+        now = utcnow()
+        with self.store.session() as s:
+            current = s.get(Lock, self.name, with_for_update=True)
+            if current is not None and current.lease_until > now and current.holder != self.holder:
+                raise LockHeld(
+                    f"another teamsync run ({current.holder}) holds the lock {self.name!r} "
+                    f"until {current.lease_until.isoformat(timespec='seconds')}"
+                )
+            if current is None:
+                s.add(
+                    Lock(
+                        name=self.name,
+                        holder=self.holder,
+                        acquired_at=now,
+                        lease_until=now + self.lease,
+                    )
+                )
+            else:
+                current.holder = self.holder
+                current.acquired_at = now
+                current.lease_until = now + self.lease
+        # Two processes racing for a free lock: the primary key lets only one insert win.
+
+    def renew(self) -> None:
+        """Extend the lease (SQLite); a no-op with PostgreSQL advisory locks."""
+        if self._pg is not None:
+            return
+        with self.store.session() as s:
+            s.execute(
+                update(Lock)
+                .where(Lock.name == self.name, Lock.holder == self.holder)
+                .values(lease_until=utcnow() + self.lease)
+            )
+
+    def release(self) -> None:
+        if self._pg is not None:
+            return
+        try:
+            with self.store.session() as s:
+                s.execute(delete(Lock).where(Lock.name == self.name, Lock.holder == self.holder))
+        except IntegrityError:  # pragma: no cover - nothing sensible to do on release
+            pass
+
+
+def _advisory_key(name: str) -> int:
+    digest = hashlib.sha256(f"teamsync:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _make_engine(url: str, *, echo: bool) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def select_raw(system: str, object_name: str) -> Any:
+    return select(RawRecord).where(RawRecord.system == system, RawRecord.object == object_name)
