@@ -13,10 +13,22 @@ from emulators.store import ObjectSchema
 _AUDIT = [
     F("CreatedDate", "DATETIME", createable=False, updateable=False),
     F("ModifiedDate", "DATETIME", createable=False, updateable=False),
-    F("CreatedBy", "LOOKUP", createable=False, updateable=False, reference_to="GsUser",
-      relationship_name="CreatedBy__gr"),
-    F("ModifiedBy", "LOOKUP", createable=False, updateable=False, reference_to="GsUser",
-      relationship_name="ModifiedBy__gr"),
+    F(
+        "CreatedBy",
+        "LOOKUP",
+        createable=False,
+        updateable=False,
+        reference_to="GsUser",
+        relationship_name="CreatedBy__gr",
+    ),
+    F(
+        "ModifiedBy",
+        "LOOKUP",
+        createable=False,
+        updateable=False,
+        reference_to="GsUser",
+        relationship_name="ModifiedBy__gr",
+    ),
 ]
 
 
@@ -113,3 +125,7 @@ CTA_STATUSES: dict[str, bool] = {
     "Closed Lost": True,
     "Closed Invalid": True,
 }
+
+# Company dropdowns (common defaults per the reference §6; tenant-configurable in reality).
+COMPANY_STAGES = ("New Customer", "Kicked Off", "Launched", "Adopting", "Will Churn", "Churn")
+COMPANY_STATUSES = ("Active", "Inactive", "Churn")
