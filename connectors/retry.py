@@ -12,6 +12,7 @@ out the last failure is raised as :class:`~connectors.errors.UpstreamUnavailable
 
 from __future__ import annotations
 
+import datetime
 import random
 import time
 from collections.abc import Callable
@@ -110,4 +111,8 @@ def parse_retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # An HTTP date is always GMT; "-0000" parses as naive, which .timestamp() would
+        # otherwise read as local time.
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - time.time())
