@@ -62,10 +62,12 @@ Choices the reference leaves UNVERIFIED (connectors must tolerate the real API d
   CompanyId (or SFDCID), type and DueDate; status defaults to New, priority to Medium; owner
   is optional (``OwnerId`` or ``OwnerEmail``).  More than 50 items -> 400 ``COCKPIT_5102``.
 - CTA list: rows always carry ``Gsid`` and the base id of each ``X__gr.*`` selection; DueDate
-  and datetimes render like ``2020-04-14T11:30:00Z`` (``.SSS`` only when non-zero), other dates
-  ``YYYY-MM-DD``; no rows -> ``result: true``, ``data: []``; invalid select/where field ->
-  400 ``COCKPIT_5101``; other malformed input (``pageSize`` > 1000, ``name`` instead of
-  ``fieldName``) -> 400 ``COCKPIT_5102``.  Default order: creation order.
+  is stored as a date (a time given on input is dropped, filters compare days) and renders as
+  midnight UTC ``2020-04-14T00:00:00Z``; datetimes render like ``2020-04-14T11:30:00Z``
+  (``.SSS`` only when non-zero); other dates ``YYYY-MM-DD``; no rows -> ``result: true``,
+  ``data: []``; invalid select/where field -> 400 ``COCKPIT_5101``; other malformed input
+  (``pageSize`` > 1000, ``name`` instead of ``fieldName``) -> 400 ``COCKPIT_5102``.
+  Default order: creation order.
 - Picklist lite: ``data: {"CTA_STATUS": [{"gsid", "name", "systemName", "displayOrder",
   "active", "closed"}], ...}``.
 - Faults: 429 -> ``GU_2400`` envelope; 500 -> ``GU_1101`` envelope; 502/503/504 -> a plain-text
