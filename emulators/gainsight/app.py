@@ -26,7 +26,8 @@ Every API call: ``accesskey`` header check (401 ``GS_APIG_2401``), then the rate
 windows of 60 s and one UTC day on the emulator clock; 429 ``GU_2400`` with ``Retry-After`` =
 seconds left in the window; refused calls do not use quota), then ``faults.delay()`` and
 ``faults.http_fault()``.  Calls refused with 429 / 503 are logged with their operation and
-status (``records`` 0).
+status (``records`` 0).  Auth failures are logged as kind ``auth`` (operation ``auth``),
+unknown routes as kind ``read``, operation ``unknown``, status 404 (not rate limited).
 
 Choices the reference leaves UNVERIFIED (connectors must tolerate the real API differing):
 
