@@ -192,6 +192,27 @@ class Store:
             session.execute(stmt)
         return len(values)
 
+    def upsert(
+        self,
+        session: Session,
+        model: type[Any],
+        values: Sequence[dict[str, Any]],
+        keys: Sequence[str],
+    ) -> None:
+        """Insert rows or update them in place when their key exists (one statement per batch)."""
+        if not values:
+            return
+        table = model.__table__
+        insert_fn: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        columns = [c for c in values[0] if c not in keys]
+        step = max(1, (900 if self.dialect == "sqlite" else 20000) // max(1, len(values[0])))
+        for start in range(0, len(values), step):
+            stmt = insert_fn(table).values(list(values[start : start + step]))
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+            )
+            session.execute(stmt)
+
     def mark_raw_deleted(
         self, session: Session, system: str, object_name: str, record_ids: Iterable[str]
     ) -> int:

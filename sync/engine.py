@@ -1,0 +1,586 @@
+"""One run, end to end: lock → pull → map → plan → (safeguard) → push → alert → record.
+
+    engine = Engine.from_settings(settings)
+    result = engine.run(RunOptions(dry_run=True))
+    result.exit_code   # 0 ok, 1 some records failed, 4 refused (see DESIGN.md section 4)
+
+Level-triggered: every run maps every account from the store and plans the difference
+between desired and actual state, so a run interrupted anywhere is repaired by the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, func, select, update
+
+from config.settings import Settings
+from connectors import soql
+from connectors.errors import FatalError, SafeguardRefused, TeamsyncError
+from mappings.model import Mapping, load_mapping
+from sync.logging import bind_run, phase
+from sync.mapper import MappedChunk, Mapper
+from sync.models import CtaLink, Operation, QuarantinedRecord, RawRecord, Run
+from sync.planner import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
+from sync.ports import GainsightPort, SalesforcePort
+from sync.pull import Puller, StreamStats
+from sync.push import Pusher, PushStats
+from sync.store import RawRow, Store, utcnow
+
+log = structlog.get_logger("teamsync.engine")
+
+
+@dataclass
+class RunOptions:
+    dry_run: bool = False
+    full: bool = False
+    allow_mass_change: bool = False
+    command: str = "run"
+    backfill_since: datetime | None = None
+    backfill_until: datetime | None = None
+    streams: list[str] | None = None  # backfill: only these streams
+    skip_pull: bool = False
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    exit_code: int
+    stats: dict[str, Any] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    counts: PlanCounts = field(default_factory=PlanCounts)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        mapping: Mapping,
+        store: Store,
+        salesforce: SalesforcePort,
+        gainsight: GainsightPort,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[str, int, int | None], None] | None = None,
+        alerts: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.mapping = mapping
+        self.store = store
+        self.sf = salesforce
+        self.gs = gainsight
+        self.clock = clock
+        self.should_stop = should_stop
+        self.progress = progress
+        self.alerts = alerts
+        self.planner = Planner(mapping)
+
+    # --- construction from settings ---------------------------------------------------------
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[str, int, int | None], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Engine:
+        settings.require("salesforce", "gainsight")
+        mapping = load_mapping(settings.mapping)
+        store = store or Store(settings.database_url)
+        sf, gs = build_clients(settings)
+        return cls(
+            settings,
+            mapping,
+            store,
+            sf,
+            gs,
+            should_stop=should_stop,
+            progress=progress,
+            clock=clock,
+        )
+
+    # --- the run ------------------------------------------------------------------------------
+    def run(self, options: RunOptions | None = None) -> RunResult:
+        options = options or RunOptions()
+        self.store.check_schema()
+        run_id = str(uuid.uuid4())
+        bind_run(run_id=run_id)
+        started = time.monotonic()
+        with self.store.lock("run", lease_seconds=self.settings.lock_lease_seconds) as lock:
+            self._start_run(run_id, options)
+            result = RunResult(run_id, "running", 0)
+            try:
+                self._run(run_id, options, result, lock.renew)
+            except TeamsyncError as exc:
+                result.status = "refused" if isinstance(exc, SafeguardRefused) else "failed"
+                result.exit_code = exc.exit_code
+                result.stats["error"] = str(exc)
+                self._finish_run(run_id, result, started, error=str(exc))
+                log.error(
+                    "run failed",
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                    exit_code=exc.exit_code,
+                )
+                raise
+            except BaseException as exc:
+                result.status = "failed"
+                result.exit_code = 1
+                self._finish_run(run_id, result, started, error=f"{type(exc).__name__}: {exc}")
+                raise
+            self._finish_run(run_id, result, started)
+            return result
+
+    def _run(
+        self, run_id: str, options: RunOptions, result: RunResult, renew: Callable[[], None]
+    ) -> None:
+        stats = result.stats
+        # 1. Pull
+        if not options.skip_pull:
+            with phase("pull"):
+                puller = Puller(
+                    self.store,
+                    self.sf,
+                    self.gs,
+                    self.mapping,
+                    lookback=timedelta(seconds=self.settings.lookback_seconds),
+                    clock=self.clock,
+                    should_stop=self.should_stop,
+                    progress=self.progress,
+                )
+                if options.backfill_since is not None:
+                    pulled = puller.backfill(
+                        options.backfill_since, options.backfill_until, options.streams
+                    )
+                else:
+                    pulled = puller.pull(full=options.full)
+                stats["pulled"] = {k: _stream_stats(v) for k, v in pulled.items()}
+                renew()
+            if self.should_stop():
+                result.status = "interrupted"
+                return
+
+        # 2. Map and plan (pass 1 over every account: find the accounts in the plan)
+        with phase("map"):
+            counts = PlanCounts()
+            plan_accounts: set[str] = set()
+            mapped_total = 0
+            invalid = 0
+            skipped: list[str] = []
+            segments: dict[str, int] = {}
+            flags: dict[str, int] = {}
+            for chunk in self._mapper(run_id).chunks():
+                mapped_total += len(chunk.items)
+                invalid += self._quarantine_invalid(chunk, run_id)
+                skipped.extend(chunk.skipped)
+                counts.managed_known["salesforce"] += chunk.managed_sf_rows
+                counts.managed_known["gainsight"] += chunk.managed_gs_fields
+                for item in chunk.items:
+                    segments[item.mapped.segment] = segments.get(item.mapped.segment, 0) + 1
+                    for f in item.mapped.flags:
+                        flags[f] = flags.get(f, 0) + 1
+                for _, ops in self._plan_chunk(chunk):
+                    plan_accounts.update(op.account_id for op in ops if op.account_id)
+                if self.alerts is not None and not options.dry_run:
+                    self.alerts.observe(chunk, run_id)
+            stats["mapped"] = mapped_total
+            stats["segments"] = segments
+            stats["flags"] = flags
+            stats["invalid_records"] = invalid
+            stats["skipped_accounts"] = len(skipped)
+            renew()
+
+        # 3. Re-read the actual team of every account in the plan, then plan those again.
+        with phase("plan"):
+            self._refresh_teams(sorted(plan_accounts))
+            with self.store.session() as s:
+                s.execute(delete(Operation).where(Operation.run_id == run_id))
+            for chunk in self._mapper(run_id).chunks(plan_accounts):
+                self._quarantine_invalid(chunk, run_id)
+                ops = [op for _, account_ops in self._plan_chunk(chunk) for op in account_ops]
+                counts.add(ops)
+                self._store_ops(run_id, ops)
+            result.counts = counts
+            stats["plan"] = dict(sorted(counts.by_kind.items()))
+            stats["plan_destructive"] = dict(counts.destructive)
+            stats["managed_known"] = dict(counts.managed_known)
+            log.info(
+                "planned",
+                operations=counts.total,
+                by_kind=stats["plan"],
+                destructive=counts.destructive,
+                accounts=len(plan_accounts),
+            )
+            refusal = safeguard_refusal(
+                counts, self.settings.mass_change_percent, self.settings.mass_change_min
+            )
+            result.refused = refusal
+            if refusal and not options.allow_mass_change:
+                if options.dry_run:
+                    stats["safeguard"] = refusal
+                else:
+                    raise SafeguardRefused(
+                        "mass-change safeguard: "
+                        + "; ".join(refusal)
+                        + " (re-run with --allow-mass-change to apply it)"
+                    )
+        if options.dry_run:
+            result.status = "dry_run"
+            return
+
+        # 4. Push
+        with phase("push"):
+            pusher = Pusher(
+                self.store,
+                self.sf,
+                self.gs,
+                self.mapping,
+                run_id=run_id,
+                bulk_threshold=self.settings.salesforce_bulk_threshold,
+                clock=self.clock,
+                should_stop=self.should_stop,
+                on_batch=renew,
+            )
+            pushed = pusher.push()
+            stats["pushed"] = {
+                "succeeded": pushed.succeeded,
+                "failed": pushed.failed,
+                "adopted_ctas": pushed.adopted,
+            }
+        # 5. Alerts
+        if self.alerts is not None:
+            with phase("alert"):
+                stats["alerts"] = self.alerts.deliver(run_id)
+        failures = pushed.failures + int(stats.get("invalid_records") or 0)
+        if pushed.interrupted:
+            result.status = "interrupted"
+        elif failures:
+            result.status = "partial"
+            result.exit_code = 1
+        else:
+            result.status = "succeeded"
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _mapper(self, run_id: str) -> Mapper:
+        return Mapper(
+            self.store,
+            self.mapping,
+            chunk_size=self.settings.chunk_size,
+            clock=self.clock,
+            run_id=run_id,
+        )
+
+    def _plan_chunk(self, chunk: MappedChunk) -> list[tuple[str, list[Op]]]:
+        gsids = [i.inputs.company.gsid for i in chunk.items if i.inputs.company is not None]
+        open_by_company: dict[str, list[OpenCta]] = {}
+        with self.store.session() as s:
+            for start in range(0, len(gsids), 500):
+                for link in s.scalars(
+                    select(CtaLink).where(
+                        CtaLink.company_gsid.in_(gsids[start : start + 500]),
+                        CtaLink.status == "open",
+                    )
+                ):
+                    open_by_company.setdefault(link.company_gsid, []).append(
+                        OpenCta(link.cta_gsid, link.flag, link.origin)
+                    )
+        out = []
+        for item in chunk.items:
+            company = item.inputs.company
+            links = open_by_company.get(company.gsid, []) if company else []
+            ops = self.planner.account_ops(item.inputs, item.mapped, links, self.clock().date())
+            if ops:
+                out.append((item.mapped.account_id, ops))
+        return out
+
+    def _store_ops(self, run_id: str, ops: Iterable[Op]) -> None:
+        rows = [
+            Operation(
+                run_id=run_id,
+                system=op.system,
+                object=op.object,
+                action=op.action,
+                target_id=op.target_id,
+                account_id=op.account_id,
+                payload=op.payload,
+                previous=op.previous,
+                reason=op.reason,
+                destructive=op.destructive,
+                status="planned",
+            )
+            for op in ops
+        ]
+        if rows:
+            with self.store.session() as s:
+                s.add_all(rows)
+
+    def _refresh_teams(self, account_ids: list[str]) -> None:
+        """Re-read the team rows of these accounts from Salesforce into the store."""
+        if not account_ids:
+            return
+        fields = (
+            "Id",
+            "AccountId",
+            "UserId",
+            "TeamMemberRole",
+            "AccountAccessLevel",
+            "OpportunityAccessLevel",
+            "CaseAccessLevel",
+            "CreatedDate",
+            "SystemModstamp",
+        )
+        from sync.pull import _norm_id, parse_sf_datetime
+
+        for start in range(0, len(account_ids), 200):
+            chunk = account_ids[start : start + 200]
+            query = soql.select(
+                "AccountTeamMember",
+                fields,
+                where=f"AccountId IN {soql.id_list(chunk)}",
+                order_by=("AccountId", "Id"),
+            )
+            fresh: list[RawRow] = []
+            for page in self.sf.query(query, allow_bulk=False):
+                for rec in page:
+                    fresh.append(
+                        RawRow(
+                            record_id=_norm_id(rec.get("Id")) or str(rec.get("Id")),
+                            data=rec,
+                            stamp=parse_sf_datetime(rec.get("SystemModstamp")),
+                            parent_id=_norm_id(rec.get("AccountId")),
+                        )
+                    )
+            seen = {r.record_id for r in fresh}
+            with self.store.session() as s:
+                self.store.upsert_raw(s, "salesforce", "AccountTeamMember", fresh)
+                stale = [
+                    rid
+                    for rid in s.scalars(
+                        select(RawRecord.record_id).where(
+                            RawRecord.system == "salesforce",
+                            RawRecord.object == "AccountTeamMember",
+                            RawRecord.parent_id.in_(chunk),
+                            RawRecord.is_deleted.is_(False),
+                        )
+                    )
+                    if rid not in seen
+                ]
+                if stale:
+                    self.store.mark_raw_deleted(s, "salesforce", "AccountTeamMember", stale)
+                    log.info("team rows gone since last pull", rows=len(stale))
+
+    def _quarantine_invalid(self, chunk: MappedChunk, run_id: str) -> int:
+        if not chunk.invalid:
+            return 0
+        now = self.clock()
+        with self.store.session() as s:
+            for exc in chunk.invalid:
+                current = s.scalar(
+                    select(QuarantinedRecord).where(
+                        QuarantinedRecord.system == exc.system,
+                        QuarantinedRecord.object == exc.object_name,
+                        QuarantinedRecord.record_id == exc.record_id,
+                        QuarantinedRecord.stage == "map",
+                    )
+                )
+                if current is None:
+                    s.add(
+                        QuarantinedRecord(
+                            system=exc.system,
+                            object=exc.object_name,
+                            record_id=exc.record_id,
+                            stage="map",
+                            code="INVALID_RECORD",
+                            reason=exc.reason,
+                            first_seen=now,
+                            last_seen=now,
+                            attempts=1,
+                            run_id=run_id,
+                        )
+                    )
+                else:
+                    current.reason = exc.reason
+                    current.last_seen = now
+                    current.attempts = (current.attempts or 0) + 1
+                    current.resolved_at = None
+                    current.run_id = run_id
+                log.warning(
+                    "invalid record quarantined",
+                    system=exc.system,
+                    object=exc.object_name,
+                    record=exc.record_id,
+                    reason=exc.reason,
+                )
+        return len(chunk.invalid)
+
+    def _start_run(self, run_id: str, options: RunOptions) -> None:
+        with self.store.session() as s:
+            s.add(
+                Run(
+                    run_id=run_id,
+                    command=options.command,
+                    dry_run=options.dry_run,
+                    full=options.full,
+                    started_at=self.clock(),
+                    status="running",
+                    stats={},
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                )
+            )
+        log.info(
+            "run started",
+            command=options.command,
+            dry_run=options.dry_run,
+            full=options.full,
+        )
+
+    def _finish_run(
+        self, run_id: str, result: RunResult, started: float, error: str | None = None
+    ) -> None:
+        result.stats["seconds"] = round(time.monotonic() - started, 3)
+        result.stats["api"] = self._api_usage()
+        with self.store.session() as s:
+            s.execute(
+                update(Run)
+                .where(Run.run_id == run_id)
+                .values(
+                    finished_at=self.clock(),
+                    status=result.status,
+                    exit_code=result.exit_code,
+                    stats=_jsonable(result.stats),
+                    error=error[:4000] if error else None,
+                )
+            )
+            if not error and "mapped" in result.stats:
+                # Quarantined map-stage records that validated this run are resolved.
+                s.execute(
+                    update(QuarantinedRecord)
+                    .where(
+                        QuarantinedRecord.stage == "map",
+                        QuarantinedRecord.resolved_at.is_(None),
+                        QuarantinedRecord.run_id != run_id,
+                    )
+                    .values(resolved_at=self.clock())
+                )
+            open_q = s.scalar(
+                select(func.count(QuarantinedRecord.id)).where(
+                    QuarantinedRecord.resolved_at.is_(None)
+                )
+            )
+        result.stats["quarantined_open"] = int(open_q or 0)
+        log.info(
+            "run finished",
+            status=result.status,
+            exit_code=result.exit_code,
+            **{k: v for k, v in result.stats.items() if k not in {"pulled"}},
+        )
+
+    def _api_usage(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        sf_usage = getattr(self.sf, "usage", None)
+        if sf_usage is not None:
+            out["salesforce"] = {
+                "used": getattr(sf_usage, "used", None),
+                "max": getattr(sf_usage, "max", None),
+                "calls": dict(getattr(sf_usage, "calls", {}) or {}),
+            }
+        gs_calls = getattr(self.gs, "calls", None)
+        if gs_calls is not None:
+            out["gainsight"] = {"calls": dict(gs_calls)}
+        return out
+
+
+def _stream_stats(s: StreamStats) -> dict[str, Any]:
+    return {
+        "mode": s.mode,
+        "records": s.records,
+        "pages": s.pages,
+        "deleted": s.deleted,
+        "resumed": s.resumed,
+        "watermark": s.watermark,
+        **s.extra,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, PushStats | PlanCounts):
+        return _jsonable(value.__dict__)
+    return value
+
+
+def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
+    """The real connectors, configured from settings."""
+    from connectors.salesforce import SalesforceClient, SalesforceConfig
+
+    from connectors.gainsight import GainsightClient, GainsightConfig
+    from connectors.retry import RetryPolicy
+
+    retry = RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        max_total_wait=settings.retry_max_wait_seconds,
+    )
+    assert settings.salesforce_instance_url
+    assert settings.gainsight_base_url
+    assert settings.gainsight_access_key is not None
+    sf = SalesforceClient(
+        SalesforceConfig(
+            instance_url=settings.salesforce_instance_url,
+            api_version=settings.salesforce_api_version,
+            access_token=(
+                settings.salesforce_access_token.get_secret_value()
+                if settings.salesforce_access_token
+                else None
+            ),
+            client_id=settings.salesforce_client_id,
+            client_secret=(
+                settings.salesforce_client_secret.get_secret_value()
+                if settings.salesforce_client_secret
+                else None
+            ),
+            username=settings.salesforce_username,
+            private_key_file=settings.salesforce_private_key_file,
+            jwt_audience=settings.salesforce_jwt_audience,
+            ca_bundle=settings.ca_bundle,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            retry=retry,
+            api_budget=settings.salesforce_api_budget,
+            bulk_threshold=settings.salesforce_bulk_threshold,
+            bulk_query_threshold=settings.salesforce_bulk_query_threshold,
+        )
+    )
+    gs = GainsightClient(
+        GainsightConfig(
+            base_url=settings.gainsight_base_url,
+            access_key=settings.gainsight_access_key.get_secret_value(),
+            ca_bundle=settings.ca_bundle,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            retry=retry,
+            rate_limit_per_minute=settings.gainsight_rate_limit_per_minute,
+            page_size=settings.gainsight_page_size,
+        )
+    )
+    return sf, gs
+
+
+__all__ = ["Engine", "FatalError", "RunOptions", "RunResult", "build_clients"]

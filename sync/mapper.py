@@ -1,0 +1,454 @@
+"""Map: walk the store in chunks of accounts and apply the account-team rules to each.
+
+For every chunk the mapper loads only what those accounts reference (their opportunities,
+team rows, linked company, the users involved and recent health history), validates each
+record at the boundary, calls :func:`mappings.rules.map_account`, and stores the mapped model
+and any new health observation.  Records that do not validate are quarantined, and the account
+they belong to is left untouched for this run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from mappings.model import Mapping
+from mappings.rules import (
+    AccountInput,
+    CompanyInput,
+    MappedAccount,
+    Opportunity,
+    Person,
+    TeamRow,
+    map_account,
+)
+from sync import records as rec
+from sync.models import Account, HealthObservation, RawRecord
+from sync.store import Store, utcnow
+
+log = structlog.get_logger("teamsync.map")
+
+HISTORY_DAYS = 90
+
+
+@dataclass
+class MappedItem:
+    inputs: AccountInput
+    mapped: MappedAccount
+    company_raw: dict[str, Any] | None
+
+
+@dataclass
+class MappedChunk:
+    items: list[MappedItem] = field(default_factory=list)
+    invalid: list[rec.InvalidRecord] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # account ids left untouched
+    deleted: list[str] = field(default_factory=list)  # accounts deleted in Salesforce
+    managed_sf_rows: int = 0  # existing team rows in managed roles
+    managed_gs_fields: int = 0  # filled Gainsight team fields teamsync manages
+
+
+class Mapper:
+    def __init__(
+        self,
+        store: Store,
+        mapping: Mapping,
+        *,
+        chunk_size: int = 500,
+        clock: Callable[[], datetime] = utcnow,
+        run_id: str | None = None,
+        persist: bool = True,
+    ) -> None:
+        self.store = store
+        self.mapping = mapping
+        self.chunk_size = chunk_size
+        self.clock = clock
+        self.run_id = run_id
+        self.persist = persist
+        self._managed_values = set(mapping.managed_team_roles())
+        self._gs_fields = list(mapping.gainsight_team_fields())
+
+    def chunks(self, account_ids: Iterable[str] | None = None) -> Iterator[MappedChunk]:
+        """Mapped chunks of accounts, in Id order (or just the given accounts)."""
+        if account_ids is not None:
+            ids = sorted(set(account_ids))
+            for start in range(0, len(ids), self.chunk_size):
+                with self.store.session() as s:
+                    rows = list(
+                        s.scalars(
+                            _raw("salesforce", "Account").where(
+                                RawRecord.record_id.in_(ids[start : start + self.chunk_size])
+                            )
+                        )
+                    )
+                yield self._map_chunk(rows)
+            return
+        last = ""
+        while True:
+            with self.store.session() as s:
+                rows = list(
+                    s.scalars(
+                        _raw("salesforce", "Account")
+                        .where(RawRecord.record_id > last)
+                        .order_by(RawRecord.record_id)
+                        .limit(self.chunk_size)
+                    )
+                )
+            if not rows:
+                return
+            last = rows[-1].record_id
+            yield self._map_chunk(rows)
+
+    # --- one chunk ------------------------------------------------------------------------
+    def _map_chunk(self, account_rows: Sequence[RawRecord]) -> MappedChunk:
+        m = self.mapping
+        out = MappedChunk()
+        now = self.clock()
+        today = now.date()
+        bad_accounts: set[str] = set()
+
+        accounts: dict[str, rec.SfAccount] = {}
+        for row in account_rows:
+            if row.is_deleted:
+                out.deleted.append(row.record_id)
+                continue
+            try:
+                accounts[row.record_id] = rec.sf_account(row.data, m)
+            except rec.InvalidRecord as exc:
+                out.invalid.append(exc)
+                bad_accounts.add(row.record_id)
+        ids = list(accounts)
+
+        with self.store.session() as s:
+            opp_rows = _by_parent(s, "salesforce", "Opportunity", ids)
+            atm_rows = _by_parent(s, "salesforce", "AccountTeamMember", ids)
+            company_rows = _by_parent(s, "gainsight", "Company", ids)
+
+            opps: dict[str, list[rec.SfOpportunity]] = defaultdict(list)
+            for r in opp_rows:
+                try:
+                    o = rec.sf_opportunity(r.data)
+                except rec.InvalidRecord as exc:
+                    out.invalid.append(exc)
+                    bad_accounts.add(r.parent_id or "")
+                    continue
+                opps[r.parent_id or ""].append(o)
+            atms: dict[str, list[rec.SfTeamMember]] = defaultdict(list)
+            for r in atm_rows:
+                try:
+                    t = rec.sf_team_member(r.data)
+                except rec.InvalidRecord as exc:
+                    out.invalid.append(exc)
+                    bad_accounts.add(r.parent_id or "")
+                    continue
+                atms[r.parent_id or ""].append(t)
+            companies: dict[str, tuple[rec.GsCompany, dict[str, Any]]] = {}
+            for r in sorted(company_rows, key=lambda r: (r.stamp or now, r.record_id)):
+                try:
+                    c = rec.gs_company(r.data, m)
+                except rec.InvalidRecord as exc:
+                    out.invalid.append(exc)
+                    bad_accounts.add(r.parent_id or "")
+                    continue
+                # Several companies linked to one account: the most recently modified wins.
+                companies[r.parent_id or ""] = (c, r.data)
+
+            # Users referenced by this chunk, resolved across systems by e-mail.
+            sf_ids: set[str] = set()
+            for a in accounts.values():
+                if a.owner_id:
+                    sf_ids.add(a.owner_id)
+            for opp_list in opps.values():
+                sf_ids.update(o.owner_id for o in opp_list if o.owner_id)
+            for atm_list in atms.values():
+                sf_ids.update(t.user_id for t in atm_list if t.user_id)
+            gs_ids: set[str] = set()
+            for c, _ in companies.values():
+                if c.csm:
+                    gs_ids.add(c.csm)
+                gs_ids.update(v for v in c.team_fields.values() if v)
+            sf_users = self._load_users(s, "salesforce", "User", sf_ids, out, rec.sf_user)
+            gs_users = self._load_users(s, "gainsight", "GsUser", gs_ids, out, rec.gs_user)
+            emails = {u.email for u in sf_users.values() if u.email} | {
+                u.email for u in gs_users.values() if u.email
+            }
+            emails |= {c.csm_email for c, _ in companies.values() if c.csm_email}
+            sf_by_email = self._users_by_email(s, "salesforce", "User", emails, out, rec.sf_user)
+            gs_by_email = self._users_by_email(s, "gainsight", "GsUser", emails, out, rec.gs_user)
+            history = self._history(s, ids, now)
+
+        def person_from_sf(user_id: str | None) -> Person | None:
+            if not user_id:
+                return None
+            u = sf_users.get(user_id)
+            if u is None:
+                return Person(name=None, email=None, sf_user_id=user_id, sf_active=None)
+            g = _pick(gs_by_email.get(u.email or ""), lambda x: x.active is not False)
+            return Person(
+                name=u.name,
+                email=u.email,
+                sf_user_id=u.id,
+                sf_active=u.active,
+                gs_user_id=g.gsid if g else None,
+                gs_active=g.active if g else None,
+            )
+
+        def person_from_gs(gsid: str | None, email_hint: str | None) -> Person | None:
+            if not gsid:
+                return None
+            g = gs_users.get(gsid)
+            email = (g.email if g else None) or email_hint
+            u = _pick(sf_by_email.get(email or ""), lambda x: x.active)
+            return Person(
+                name=(g.name if g else None) or (u.name if u else None),
+                email=email,
+                sf_user_id=u.id if u else None,
+                sf_active=u.active if u else None,
+                gs_user_id=gsid,
+                gs_active=g.active if g else None,
+            )
+
+        for account_id, a in accounts.items():
+            if account_id in bad_accounts:
+                continue
+            company_pair = companies.get(account_id)
+            company_input = None
+            if company_pair is not None:
+                c, _ = company_pair
+                company_input = CompanyInput(
+                    gsid=c.gsid,
+                    name=c.name,
+                    csm=person_from_gs(c.csm, c.csm_email),
+                    score=c.score,
+                    previous_score=c.previous_score,
+                    trend=c.trend,
+                    arr=c.arr,
+                    team_fields=dict(c.team_fields),
+                    risk_flags=c.risk_flags,
+                )
+                out.managed_gs_fields += sum(1 for f in self._gs_fields if c.team_fields.get(f))
+            team_rows = []
+            for t in atms.get(account_id, []):
+                p = person_from_sf(t.user_id)
+                assert p is not None
+                team_rows.append(TeamRow(t.id or "", t.user_id or "", t.team_role, p, t.created))
+                if t.team_role in self._managed_values:
+                    out.managed_sf_rows += 1
+            inputs = AccountInput(
+                id=account_id,
+                name=a.name,
+                owner=person_from_sf(a.owner_id),
+                segment_raw=a.segment,
+                employees=a.employees,
+                arr=a.arr,
+                opportunities=[
+                    Opportunity(
+                        o.id or "",
+                        o.type,
+                        o.is_closed,
+                        o.is_won,
+                        o.close_date,
+                        person_from_sf(o.owner_id),
+                    )
+                    for o in opps.get(account_id, [])
+                ],
+                team_rows=team_rows,
+                company=company_input,
+                score_history=history.get(account_id, []),
+                today=today,
+                health_score_actual=a.health_score,
+                health_status_actual=a.health_status,
+                risk_flags_actual=a.risk_flags,
+            )
+            mapped = map_account(inputs, m)
+            out.items.append(
+                MappedItem(inputs, mapped, company_pair[1] if company_pair is not None else None)
+            )
+        out.skipped = sorted(a for a in bad_accounts if a)
+        if self.persist:
+            self._store(out, now)
+        return out
+
+    # --- loading helpers ------------------------------------------------------------------
+    def _load_users(
+        self,
+        s: Any,
+        system: str,
+        obj: str,
+        ids: set[str],
+        out: MappedChunk,
+        parse: Callable[[dict[str, Any]], Any],
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), 500):
+            for r in s.scalars(
+                _raw(system, obj).where(RawRecord.record_id.in_(id_list[start : start + 500]))
+            ):
+                try:
+                    found[r.record_id] = parse(r.data)
+                except rec.InvalidRecord as exc:
+                    out.invalid.append(exc)
+        return found
+
+    def _users_by_email(
+        self,
+        s: Any,
+        system: str,
+        obj: str,
+        emails: set[str],
+        out: MappedChunk,
+        parse: Callable[[dict[str, Any]], Any],
+    ) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = defaultdict(list)
+        keys = sorted(e for e in emails if e)
+        for start in range(0, len(keys), 500):
+            for r in s.scalars(
+                _raw(system, obj)
+                .where(RawRecord.match_key.in_(keys[start : start + 500]))
+                .order_by(RawRecord.record_id)
+            ):
+                if r.is_deleted:
+                    continue
+                try:
+                    found[r.match_key or ""].append(parse(r.data))
+                except rec.InvalidRecord as exc:
+                    out.invalid.append(exc)
+        return found
+
+    def _history(
+        self, s: Any, ids: list[str], now: datetime
+    ) -> dict[str, list[tuple[datetime, float | None]]]:
+        hist: dict[str, list[tuple[datetime, float | None]]] = defaultdict(list)
+        since = now - timedelta(days=max(HISTORY_DAYS, self.mapping.flags.health_drop_days))
+        for start in range(0, len(ids), 500):
+            for h in s.scalars(
+                select(HealthObservation)
+                .where(
+                    HealthObservation.account_id.in_(ids[start : start + 500]),
+                    HealthObservation.observed_at >= since,
+                )
+                .order_by(HealthObservation.account_id, HealthObservation.observed_at)
+            ):
+                hist[h.account_id].append((h.observed_at, h.score))
+        return hist
+
+    # --- persisting -----------------------------------------------------------------------
+    def _store(self, chunk: MappedChunk, now: datetime) -> None:
+        values = [_account_values(i.mapped, now, self.run_id) for i in chunk.items]
+        with self.store.session() as s:
+            self.store.upsert(s, Account, values, ["account_id"])
+            if chunk.deleted:
+                for start in range(0, len(chunk.deleted), 500):
+                    s.query(Account).filter(
+                        Account.account_id.in_(chunk.deleted[start : start + 500])
+                    ).update({"deleted": True}, synchronize_session=False)
+            # A health observation is appended when the score or band changed.
+            latest: dict[str, tuple[float | None, str]] = {}
+            ids = [i.mapped.account_id for i in chunk.items]
+            for start in range(0, len(ids), 500):
+                sub = (
+                    select(
+                        HealthObservation.account_id,
+                        HealthObservation.score,
+                        HealthObservation.band,
+                        HealthObservation.observed_at,
+                    )
+                    .where(HealthObservation.account_id.in_(ids[start : start + 500]))
+                    .order_by(HealthObservation.account_id, HealthObservation.observed_at)
+                )
+                for account_id, score, band, _ in s.execute(sub):
+                    latest[account_id] = (score, band)
+            new = []
+            for item in chunk.items:
+                mapped = item.mapped
+                current = (mapped.health_score, mapped.health_band)
+                if latest.get(mapped.account_id) != current:
+                    new.append(
+                        HealthObservation(
+                            account_id=mapped.account_id,
+                            observed_at=now,
+                            score=mapped.health_score,
+                            band=mapped.health_band,
+                        )
+                    )
+            s.add_all(new)
+
+
+def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:
+    if not candidates:
+        return None
+    for c in candidates:
+        if prefer(c):
+            return c
+    return candidates[0]
+
+
+def _raw(system: str, obj: str) -> Any:
+    return select(RawRecord).where(RawRecord.system == system, RawRecord.object == obj)
+
+
+def _by_parent(s: Any, system: str, obj: str, parent_ids: list[str]) -> list[RawRecord]:
+    rows: list[RawRecord] = []
+    for start in range(0, len(parent_ids), 500):
+        rows.extend(
+            s.scalars(
+                _raw(system, obj).where(
+                    RawRecord.parent_id.in_(parent_ids[start : start + 500]),
+                    RawRecord.is_deleted.is_(False),
+                )
+            )
+        )
+    return rows
+
+
+def _person_json(p: Person) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "email": p.email,
+        "sf_user_id": p.sf_user_id,
+        "sf_active": p.sf_active,
+        "gs_user_id": p.gs_user_id,
+        "gs_active": p.gs_active,
+    }
+
+
+def _account_values(mapped: MappedAccount, now: datetime, run_id: str | None) -> dict[str, Any]:
+    renewal = mapped.renewal
+    return {
+        "account_id": mapped.account_id,
+        "name": mapped.name[:255],
+        "segment": mapped.segment,
+        "segment_source": mapped.segment_source,
+        "lifecycle": mapped.lifecycle,
+        "is_customer": mapped.is_customer,
+        "first_won": mapped.first_won,
+        "arr": mapped.arr,
+        "qualifying": mapped.qualifying,
+        "renewal_opportunity_id": renewal.opportunity_id if renewal else None,
+        "renewal_date": renewal.close_date if renewal else None,
+        "days_to_renewal": renewal.days if renewal else None,
+        "in_renewal_window": bool(renewal and renewal.in_window),
+        "company_gsid": mapped.company_gsid,
+        "health_score": mapped.health_score,
+        "health_band": mapped.health_band,
+        "previous_score": mapped.previous_score,
+        "trend": mapped.trend,
+        "team": {
+            key: {**_person_json(m.person), "source": m.source, "inactive": m.inactive}
+            for key, m in mapped.team.items()
+        },
+        "missing_roles": list(mapped.missing_roles),
+        "inactive_members": list(mapped.inactive_members),
+        "flags": list(mapped.flags),
+        "notes": list(mapped.notes),
+        "deleted": False,
+        "mapped_at": now,
+        "mapped_run_id": run_id,
+    }

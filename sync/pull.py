@@ -1,0 +1,565 @@
+"""Pull: stream records from Salesforce and Gainsight into the store, incrementally.
+
+Each stream has one watermark.  A pull commits page by page together with its cursor, so an
+interrupted pull resumes where it stopped (same lower bound, same start time) instead of
+starting over, and never loses a record.
+
+Deletes:
+- Account, Opportunity: ``queryAll`` returns Recycle-Bin rows with ``IsDeleted = true``.
+- AccountTeamMember: deletes are hard and invisible to ``queryAll``.  Each run compares
+  ``SELECT COUNT()`` with the live rows in the store; when they differ, a scan of the Ids
+  finds the rows that are gone.  (The engine also re-reads the team of every account in a
+  plan right before writing.)
+- A full pull (``--full``) marks every record that was not seen as deleted, for every stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select, update
+
+from connectors import soql
+from connectors.sfid import InvalidId, normalize
+from mappings.model import Mapping
+from sync.models import RawRecord, Watermark
+from sync.ports import GainsightPort, SalesforcePort
+from sync.store import RawRow, Store, utcnow
+from sync.watermarks import lower_bound, next_watermark
+
+log = structlog.get_logger("teamsync.pull")
+
+SALESFORCE = "salesforce"
+GAINSIGHT = "gainsight"
+
+
+@dataclass(frozen=True)
+class Stream:
+    system: str
+    object: str
+    fields: tuple[str, ...]
+    stamp_field: str
+    include_deleted: bool = False
+    parent_field: str | None = None
+    match_field: str | None = None
+    count_deletes: bool = False  # hard deletes: detect by count + id scan
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}.{self.object}"
+
+
+def streams_for(mapping: Mapping) -> list[Stream]:
+    """The streams teamsync pulls, with the fields the mapping needs."""
+    sf = mapping.salesforce
+    gs = mapping.gainsight
+    team_fields = tuple(mapping.gainsight_team_fields())
+    company_fields = (
+        "Name",
+        gs.account_link_field,
+        gs.arr_field,
+        gs.renewal_date_field,
+        gs.csm_field,
+        f"{gs.csm_field}__gr.Email",
+        gs.score_field,
+        gs.previous_score_field,
+        gs.trend_field,
+        gs.risk_flags_field,
+        *team_fields,
+        "ModifiedDate",
+    )
+    return [
+        Stream(
+            SALESFORCE,
+            "User",
+            ("Id", "Name", "Email", "IsActive", "Title", "SystemModstamp"),
+            "SystemModstamp",
+            match_field="Email",
+        ),
+        Stream(
+            SALESFORCE,
+            "Account",
+            _unique(
+                "Id",
+                "Name",
+                "OwnerId",
+                "Type",
+                sf.employees_field,
+                sf.segment_field,
+                sf.arr_field,
+                sf.health_score_field,
+                sf.health_status_field,
+                sf.risk_flags_field,
+                "IsDeleted",
+                "SystemModstamp",
+            ),
+            "SystemModstamp",
+            include_deleted=True,
+        ),
+        Stream(
+            SALESFORCE,
+            "Opportunity",
+            (
+                "Id",
+                "AccountId",
+                "OwnerId",
+                "Name",
+                "Type",
+                "StageName",
+                "IsClosed",
+                "IsWon",
+                "CloseDate",
+                "Amount",
+                "IsDeleted",
+                "SystemModstamp",
+            ),
+            "SystemModstamp",
+            include_deleted=True,
+            parent_field="AccountId",
+        ),
+        Stream(
+            SALESFORCE,
+            "AccountTeamMember",
+            (
+                "Id",
+                "AccountId",
+                "UserId",
+                "TeamMemberRole",
+                "AccountAccessLevel",
+                "OpportunityAccessLevel",
+                "CaseAccessLevel",
+                "CreatedDate",
+                "SystemModstamp",
+            ),
+            "SystemModstamp",
+            parent_field="AccountId",
+            count_deletes=True,
+        ),
+        Stream(
+            GAINSIGHT,
+            "GsUser",
+            ("Gsid", "Name", "Email", "IsActiveUser", "ModifiedDate"),
+            "ModifiedDate",
+            match_field="Email",
+        ),
+        Stream(
+            GAINSIGHT,
+            "Company",
+            _unique("Gsid", *company_fields),
+            "ModifiedDate",
+            parent_field=gs.account_link_field,
+        ),
+    ]
+
+
+def _unique(*names: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+# --- value helpers ---------------------------------------------------------------------------
+def parse_sf_datetime(value: Any) -> datetime | None:
+    """Salesforce ``2024-05-01T12:00:03.000+0000`` (also ``Z`` / ``+00:00``) -> aware UTC."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_epoch_ms(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
+    return parse_sf_datetime(value)
+
+
+def to_epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _norm_id(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return normalize(value)
+    except InvalidId:
+        return None
+
+
+# --- the puller ------------------------------------------------------------------------------
+@dataclass
+class StreamStats:
+    records: int = 0
+    pages: int = 0
+    deleted: int = 0
+    resumed: bool = False
+    mode: str = "incremental"
+    seconds: float = 0.0
+    watermark: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[str, int, int | None], None]  # stream, records so far, total if known
+
+
+class Puller:
+    """Runs the pull of every stream (or a chosen subset) into the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        salesforce: SalesforcePort,
+        gainsight: GainsightPort,
+        mapping: Mapping,
+        *,
+        lookback: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = utcnow,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.store = store
+        self.sf = salesforce
+        self.gs = gainsight
+        self.mapping = mapping
+        self.lookback = lookback
+        self.clock = clock
+        self.should_stop = should_stop
+        self.progress = progress
+        self.streams = streams_for(mapping)
+
+    def stream(self, name: str) -> Stream:
+        for s in self.streams:
+            if s.name == name or s.object.lower() == name.lower():
+                return s
+        raise KeyError(name)
+
+    # --- public ---------------------------------------------------------------------------
+    def pull(
+        self, *, full: bool = False, only: Iterable[str] | None = None
+    ) -> dict[str, StreamStats]:
+        """Incremental (or full) pull of every stream; returns stats per stream."""
+        wanted = {self.stream(n).name for n in only} if only else None
+        out: dict[str, StreamStats] = {}
+        for stream in self.streams:
+            if wanted is not None and stream.name not in wanted:
+                continue
+            if self.should_stop():
+                break
+            out[stream.name] = self._pull_stream(stream, full=full)
+        return out
+
+    def backfill(
+        self, since: datetime, until: datetime | None, only: Iterable[str] | None = None
+    ) -> dict[str, StreamStats]:
+        """Re-pull the window [since, until) without moving the main watermarks (resumable)."""
+        wanted = {self.stream(n).name for n in only} if only else None
+        out: dict[str, StreamStats] = {}
+        for stream in self.streams:
+            if wanted is not None and stream.name not in wanted:
+                continue
+            if self.should_stop():
+                break
+            out[stream.name] = self._pull_stream(stream, window=(since, until))
+        return out
+
+    # --- one stream -----------------------------------------------------------------------
+    def _pull_stream(
+        self,
+        stream: Stream,
+        *,
+        full: bool = False,
+        window: tuple[datetime, datetime | None] | None = None,
+    ) -> StreamStats:
+        started_clock = self.clock()
+        key = stream.name if window is None else f"backfill:{stream.name}"
+        stats = StreamStats(mode="backfill" if window else ("full" if full else "incremental"))
+        with self.store.session() as s:
+            wm = s.get(Watermark, key)
+            if wm is None:
+                wm = Watermark(stream=key, value=None, pulled_in_flight=0, updated_at=started_clock)
+                s.add(wm)
+            was_running = wm.pull_started_at is not None
+            if window is not None:
+                resume = (
+                    was_running
+                    and wm.pull_mode == "backfill"
+                    and (wm.pull_lower, wm.pull_upper) == window
+                )
+            else:
+                if was_running and wm.pull_mode == "full":
+                    full = True  # an interrupted full pull is finished first
+                    stats.mode = "full"
+                resume = was_running and wm.pull_mode == stats.mode
+            if not resume:
+                wm.pull_started_at = started_clock
+                wm.pull_mode = stats.mode
+                if window is not None:
+                    wm.pull_lower, wm.pull_upper = window
+                elif full:
+                    wm.pull_lower, wm.pull_upper = None, None
+                else:
+                    wm.pull_lower = lower_bound(wm.value, self.lookback)
+                    wm.pull_upper = None
+                wm.cursor_stamp = None
+                wm.cursor_id = None
+                wm.pulled_in_flight = 0
+            stats.resumed = resume
+            pull_started = wm.pull_started_at
+            lower, upper = wm.pull_lower, wm.pull_upper
+            cursor = (wm.cursor_stamp, wm.cursor_id) if wm.cursor_id else None
+            previous = wm.value
+            assert pull_started is not None
+        if resume:
+            log.info("pull resumed", stream=stream.name, cursor_id=cursor[1] if cursor else None)
+
+        max_seen: datetime | None = None
+        total = self._total(stream, lower, upper) if self.progress else None
+        pages = (
+            self._sf_pages(stream, lower, upper, cursor)
+            if stream.system == SALESFORCE
+            else self._gs_pages(stream, lower, upper, cursor)
+        )
+        done = True
+        for rows in pages:
+            if not rows:
+                continue
+            last = rows[-1]
+            with self.store.session() as s:
+                self.store.upsert_raw(s, stream.system, stream.object, rows)
+                wm = s.get(Watermark, key)
+                assert wm is not None
+                wm.cursor_stamp = last.stamp
+                wm.cursor_id = last.record_id
+                wm.pulled_in_flight = (wm.pulled_in_flight or 0) + len(rows)
+                wm.updated_at = self.clock()
+                in_flight = wm.pulled_in_flight
+            stats.records += len(rows)
+            stats.pages += 1
+            stats.deleted += sum(1 for r in rows if r.is_deleted)
+            for r in rows:
+                if r.stamp is not None and (max_seen is None or r.stamp > max_seen):
+                    max_seen = r.stamp
+            if self.progress:
+                self.progress(stream.name, in_flight, total)
+            if self.should_stop():
+                done = False
+                break
+
+        if not done:
+            log.info("pull interrupted; will resume", stream=stream.name, records=stats.records)
+            stats.seconds = (self.clock() - started_clock).total_seconds()
+            return stats
+
+        if stats.mode == "full":
+            stats.deleted += self._mark_unseen_deleted(stream, pull_started)
+        elif stream.count_deletes and window is None:
+            stats.deleted += self._reconcile_hard_deletes(stream, stats)
+
+        with self.store.session() as s:
+            wm = s.get(Watermark, key)
+            assert wm is not None
+            if window is None:
+                if stats.mode == "full":
+                    # Everything before the pull started has been read.
+                    wm.value = (
+                        next_watermark(previous=None, max_seen=max_seen, pull_started=pull_started)
+                        or pull_started
+                    )
+                else:
+                    wm.value = next_watermark(
+                        previous=previous, max_seen=max_seen, pull_started=pull_started
+                    )
+            wm.pull_started_at = None
+            wm.pull_mode = None
+            wm.pull_lower = wm.pull_upper = None
+            wm.cursor_stamp = None
+            wm.cursor_id = None
+            wm.pulled_in_flight = 0
+            wm.updated_at = self.clock()
+            stats.watermark = wm.value.isoformat() if wm.value else None
+        stats.seconds = (self.clock() - started_clock).total_seconds()
+        log.info(
+            "pulled",
+            stream=stream.name,
+            mode=stats.mode,
+            records=stats.records,
+            pages=stats.pages,
+            deleted=stats.deleted,
+            resumed=stats.resumed,
+            seconds=round(stats.seconds, 3),
+        )
+        return stats
+
+    def _total(self, stream: Stream, lower: datetime | None, upper: datetime | None) -> int | None:
+        if stream.system != SALESFORCE:
+            return None
+        where = self._sf_where(stream, lower, upper, None)
+        query = soql.count_query(soql.select(stream.object, ("Id",), where=where or None))
+        return self.sf.count(query, include_deleted=stream.include_deleted)
+
+    # --- Salesforce -----------------------------------------------------------------------
+    def _sf_where(
+        self,
+        stream: Stream,
+        lower: datetime | None,
+        upper: datetime | None,
+        cursor: tuple[datetime | None, str | None] | None,
+    ) -> str:
+        parts = []
+        sf_stamp = soql.field(stream.stamp_field)
+        if lower is not None:
+            parts.append(f"{sf_stamp} >= {soql.literal(lower)}")
+        if upper is not None:
+            parts.append(f"{sf_stamp} < {soql.literal(upper)}")
+        if cursor is not None and cursor[0] is not None and cursor[1] is not None:
+            cs = soql.literal(cursor[0])
+            parts.append(
+                f"({sf_stamp} > {cs} OR ({sf_stamp} = {cs} AND Id > {soql.id_literal(cursor[1])}))"
+            )
+        return " AND ".join(parts)
+
+    def _sf_pages(
+        self,
+        stream: Stream,
+        lower: datetime | None,
+        upper: datetime | None,
+        cursor: tuple[datetime | None, str | None] | None,
+    ) -> Iterator[list[RawRow]]:
+        where = self._sf_where(stream, lower, upper, cursor)
+        query = soql.select(
+            stream.object,
+            stream.fields,
+            where=where or None,
+            order_by=(stream.stamp_field, "Id"),
+        )
+        for page in self.sf.query(query, include_deleted=stream.include_deleted):
+            yield [self._sf_row(stream, rec) for rec in page]
+
+    def _sf_row(self, stream: Stream, rec: dict[str, Any]) -> RawRow:
+        rid = _norm_id(rec.get("Id")) or str(rec.get("Id"))
+        parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None
+        match = None
+        if stream.match_field and isinstance(rec.get(stream.match_field), str):
+            match = rec[stream.match_field].strip().lower()[:255] or None
+        try:
+            stamp = parse_sf_datetime(rec.get(stream.stamp_field))
+        except ValueError:
+            stamp = None  # kept raw; the mapper quarantines what it cannot read
+        return RawRow(
+            record_id=rid,
+            data=rec,
+            stamp=stamp,
+            is_deleted=bool(rec.get("IsDeleted")),
+            parent_id=parent,
+            match_key=match,
+        )
+
+    def _reconcile_hard_deletes(self, stream: Stream, stats: StreamStats) -> int:
+        """Find hard-deleted rows: compare counts, scan Ids only when they differ."""
+        remote = self.sf.count(soql.count_query(soql.select(stream.object, ("Id",))))
+        with self.store.session() as s:
+            local = s.scalar(
+                select(func.count())
+                .select_from(RawRecord)
+                .where(
+                    RawRecord.system == stream.system,
+                    RawRecord.object == stream.object,
+                    RawRecord.is_deleted.is_(False),
+                )
+            )
+        stats.extra["remote_count"] = remote
+        stats.extra["local_count"] = local
+        if remote == local:
+            return 0
+        scan_started = self.clock()
+        seen = 0
+        for page in self.sf.query(
+            soql.select(stream.object, ("Id",), order_by=("Id",)), allow_bulk=True
+        ):
+            ids = [_norm_id(r.get("Id")) or str(r.get("Id")) for r in page]
+            seen += len(ids)
+            with self.store.session() as s:
+                for start in range(0, len(ids), 500):
+                    s.execute(
+                        update(RawRecord)
+                        .where(
+                            RawRecord.system == stream.system,
+                            RawRecord.object == stream.object,
+                            RawRecord.record_id.in_(ids[start : start + 500]),
+                        )
+                        .values(pulled_at=scan_started)
+                    )
+        gone = self._mark_unseen_deleted(stream, scan_started)
+        log.info(
+            "hard deletes reconciled",
+            stream=stream.name,
+            remote=remote,
+            local=local,
+            scanned=seen,
+            deleted=gone,
+        )
+        return gone
+
+    def _mark_unseen_deleted(self, stream: Stream, since: datetime) -> int:
+        """Rows not pulled (or seen by a scan) since ``since`` no longer exist upstream."""
+        with self.store.session() as s:
+            result = s.execute(
+                update(RawRecord)
+                .where(
+                    RawRecord.system == stream.system,
+                    RawRecord.object == stream.object,
+                    RawRecord.is_deleted.is_(False),
+                    RawRecord.pulled_at < since,
+                )
+                .values(is_deleted=True)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- Gainsight ------------------------------------------------------------------------
+    def _gs_pages(
+        self,
+        stream: Stream,
+        lower: datetime | None,
+        upper: datetime | None,
+        cursor: tuple[datetime | None, str | None] | None,
+    ) -> Iterator[list[RawRow]]:
+        from connectors.gainsight import Condition
+
+        conditions: list[Any] = []
+        if lower is not None:
+            conditions.append(Condition(stream.stamp_field, "GTE", [to_epoch_ms(lower)]))
+        if upper is not None:
+            conditions.append(Condition(stream.stamp_field, "LT", [to_epoch_ms(upper)]))
+        if cursor is not None and cursor[1]:
+            # Gainsight pages by Gsid (keyset); resume after the last Gsid stored.
+            conditions.append(Condition("Gsid", "GT", [cursor[1]]))
+        for page in self.gs.query(stream.object, stream.fields, conditions=conditions):
+            yield [self._gs_row(stream, rec) for rec in page]
+
+    def _gs_row(self, stream: Stream, rec: dict[str, Any]) -> RawRow:
+        match = None
+        if stream.match_field and isinstance(rec.get(stream.match_field), str):
+            match = rec[stream.match_field].strip().lower()[:255] or None
+        parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None
+        try:
+            stamp = parse_epoch_ms(rec.get(stream.stamp_field))
+        except (ValueError, OverflowError, OSError):
+            stamp = None
+        return RawRow(
+            record_id=str(rec.get("Gsid")),
+            data=rec,
+            stamp=stamp,
+            parent_id=parent,
+            match_key=match,
+        )
