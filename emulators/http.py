@@ -116,6 +116,7 @@ def parse_request_target(target: str) -> tuple[str, dict[str, list[str]]]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    _headers_buffer: list[bytes]
 
     def setup(self) -> None:
         super().setup()
@@ -123,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # Silence the default stderr access log; the emulators keep their own request log.
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _handle(self) -> None:
@@ -142,11 +143,20 @@ class _Handler(BaseHTTPRequestHandler):
             response = self.server.app(request)
         except Exception as exc:  # noqa: BLE001 - an emulator bug must not kill the thread
             response = Response.json(
-                [{"message": f"emulator error: {type(exc).__name__}: {exc}", "errorCode": "UNKNOWN_EXCEPTION"}],
+                [
+                    {
+                        "message": f"emulator error: {type(exc).__name__}: {exc}",
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                    }
+                ],
                 status=500,
             )
-        self.send_response(response.status, HTTPStatus(response.status).phrase
-                           if response.status in HTTPStatus._value2member_map_ else "")
+        self.send_response(
+            response.status,
+            HTTPStatus(response.status).phrase
+            if response.status in HTTPStatus._value2member_map_
+            else "",
+        )
         sent_length = False
         for key, value in response.headers.items():
             if key.lower() == "content-length":
@@ -154,10 +164,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if not sent_length:
             self.send_header("Content-Length", str(len(response.body)))
-        self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+        # One write for headers and body (BaseHTTPRequestHandler buffers headers in a list).
+        buffer: list[bytes] = self._headers_buffer
+        buffer.append(b"\r\n")
         if response.body and self.command != "HEAD":
-            self._headers_buffer.append(response.body)  # type: ignore[attr-defined]
-        self.wfile.write(b"".join(self._headers_buffer))  # type: ignore[attr-defined]
+            buffer.append(response.body)
+        self.wfile.write(b"".join(buffer))
         self._headers_buffer = []
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle

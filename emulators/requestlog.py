@@ -46,7 +46,7 @@ class RequestLog:
         api: str,
         method: str,
         path: str,
-        object: str | None,  # noqa: A002
+        object: str | None,
         kind: Kind,
         operation: str,
         status: int,
@@ -63,7 +63,7 @@ class RequestLog:
         self,
         *,
         api: str | None = None,
-        object: str | None = None,  # noqa: A002
+        object: str | None = None,
         kind: str | None = None,
         operation: str | None = None,
     ) -> int:
@@ -76,7 +76,7 @@ class RequestLog:
         self,
         *,
         api: str | None = None,
-        object: str | None = None,  # noqa: A002
+        object: str | None = None,
         kind: str | None = None,
         operation: str | None = None,
     ) -> int:
