@@ -28,7 +28,8 @@ class FaultSettings:
     retry_after_seconds: int | None = 1  # sent with 429 / 503 (None: no header)
     session_expiry_after_calls: int | None = None  # Salesforce: a session dies after N calls
     lock_row_rate: float = 0.0  # Salesforce collection writes: per-record UNABLE_TO_LOCK_ROW
-    lock_row_ids: set[str] = field(default_factory=set)  # these Ids fail with UNABLE_TO_LOCK_ROW once
+    # These Ids fail once with UNABLE_TO_LOCK_ROW.
+    lock_row_ids: set[str] = field(default_factory=set)
     daily_quota: int | None = None  # Salesforce: REQUEST_LIMIT_EXCEEDED once api-usage reaches it
     seed: int = 0
 
@@ -51,9 +52,7 @@ class Faults:
             raise TypeError(f"unknown fault settings: {sorted(unknown)}")
         with self._lock:
             for name, value in settings.items():
-                if name == "lock_row_ids":
-                    value = set(value)
-                setattr(self.settings, name, value)
+                setattr(self.settings, name, set(value) if name == "lock_row_ids" else value)
             if "seed" in settings:
                 self._rng = random.Random(settings["seed"])
 

@@ -25,7 +25,7 @@ class LoggedCall:
     path: str
     object: str | None  # sObject / Gainsight object the call is about, when there is one
     kind: Kind
-    operation: str  # e.g. "query", "query_more", "collections.update", "bulk2.ingest", "company.update"
+    operation: str  # e.g. "query", "query_more", "collections.update", "company.update"
     status: int
     records: int  # records written (writes) or returned (reads), 0 when not applicable
     at: float

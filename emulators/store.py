@@ -140,7 +140,7 @@ class GsidFactory:
         with self._lock:
             self._counter += 1
             n = self._counter
-        digest = hashlib.sha1(f"{self._prefix}:{self._salt}:{n}".encode()).hexdigest().upper()
+        digest = hashlib.sha256(f"{self._prefix}:{self._salt}:{n}".encode()).hexdigest().upper()
         return (self._prefix + digest)[:36].ljust(36, "0")
 
 

@@ -1,8 +1,8 @@
 """Throw-away TLS material for the emulators (trustme).
 
-    tls = TlsMaterial.create(Path("/tmp/certs"))
-    tls.ca_path        # PEM file to hand to requests / httpx (TEAMSYNC_CA_BUNDLE)
-    tls.server_context # ssl.SSLContext for EmulatorServer
+tls = TlsMaterial.create(Path("/tmp/certs"))
+tls.ca_path        # PEM file to hand to requests / httpx (TEAMSYNC_CA_BUNDLE)
+tls.server_context # ssl.SSLContext for EmulatorServer
 """
 
 from __future__ import annotations
