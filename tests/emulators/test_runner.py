@@ -1,0 +1,342 @@
+"""start_emulators over HTTPS: env() works with the real clients, the admin layer, the CLI."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import requests
+from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import SalesforceGeneralError
+
+from connectors.tls import requests_session, ssl_context
+from emulators.runner import RunningEmulators, start_emulators
+from emulators.tls import TlsMaterial
+from sync import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def emu(tls: TlsMaterial, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulators]:
+    with start_emulators(
+        accounts=40, seed=3, tls=tls, workdir=tmp_path_factory.mktemp("emu")
+    ) as running:
+        yield running
+
+
+def _token(env: dict[str, str], session: requests.Session) -> str:
+    response = session.post(
+        f"{env['TEAMSYNC_SALESFORCE_INSTANCE_URL']}/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": env["TEAMSYNC_SALESFORCE_CLIENT_ID"],
+            "client_secret": env["TEAMSYNC_SALESFORCE_CLIENT_SECRET"],
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    assert body["instance_url"] == env["TEAMSYNC_SALESFORCE_INSTANCE_URL"]
+    return str(body["access_token"])
+
+
+def _salesforce(emu: RunningEmulators) -> Salesforce:
+    env = emu.env()
+    session = requests_session(Path(env["TEAMSYNC_CA_BUNDLE"]))
+    return Salesforce(
+        instance_url=env["TEAMSYNC_SALESFORCE_INSTANCE_URL"],
+        session_id=_token(env, session),
+        version=env["TEAMSYNC_SALESFORCE_API_VERSION"],
+        session=session,
+    )
+
+
+def _admin(emu: RunningEmulators, base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, verify=ssl_context(emu.ca_path), timeout=10)
+
+
+# -- env() -------------------------------------------------------------------------------
+
+
+def test_env_client_credentials_reaches_seeded_salesforce_data(emu: RunningEmulators) -> None:
+    """A client-credentials token and simple-salesforce read the seeded scenario account."""
+    assert emu.org is not None
+    ref = emu.org.scenarios["score_50"]
+    sf = _salesforce(emu)
+    result = sf.query(
+        "SELECT Id, Name, Sales_Segment__c FROM Account WHERE Name = 'Scenario: score 50'"
+    )
+    assert [r["Id"] for r in result["records"]] == [ref.account_id]
+    count = sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    deleted = sum(
+        1
+        for _id, row in emu.salesforce.tables["Account"].iter_rows(include_deleted=True)
+        if row[emu.salesforce.tables["Account"].pos["isdeleted"]]
+    )
+    assert count == emu.org.counts["Account"] - deleted
+
+
+def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
+    """httpx with the env's base URL, access key and CA reads the scenario company."""
+    assert emu.org is not None
+    ref = emu.org.scenarios["score_50"]
+    env = emu.env()
+    with httpx.Client(verify=ssl_context(env["TEAMSYNC_CA_BUNDLE"]), timeout=10) as client:
+        response = client.post(
+            f"{env['TEAMSYNC_GAINSIGHT_BASE_URL']}/v1/data/objects/query/Company",
+            headers={"accesskey": env["TEAMSYNC_GAINSIGHT_ACCESS_KEY"]},
+            json={
+                "select": ["Gsid", "Name", "SfdcAccountId", "CurrentScore"],
+                "where": {
+                    "conditions": [
+                        {
+                            "name": "SfdcAccountId",
+                            "alias": "A",
+                            "value": [ref.account_id],
+                            "operator": "EQ",
+                        }
+                    ],
+                    "expression": "A",
+                },
+                "limit": 10,
+                "offset": 0,
+            },
+        )
+    assert response.status_code == 200
+    data = response.json()["data"]
+    records = data["records"] if isinstance(data, dict) else data
+    assert [(r["Gsid"], r["CurrentScore"]) for r in records] == [(ref.company_gsid, 50)]
+
+
+def test_env_token_and_jwt_modes(emu: RunningEmulators) -> None:
+    """auth="token" gives a working session; auth="jwt" names a key that signs a valid grant."""
+    token_env = emu.env("token")
+    assert "TEAMSYNC_SALESFORCE_CLIENT_SECRET" not in token_env
+    session = requests_session(emu.ca_path)
+    sf = Salesforce(
+        instance_url=token_env["TEAMSYNC_SALESFORCE_INSTANCE_URL"],
+        session_id=token_env["TEAMSYNC_SALESFORCE_ACCESS_TOKEN"],
+        version="62.0",
+        session=session,
+    )
+    assert sf.query("SELECT Id FROM User LIMIT 1")["records"]
+
+    jwt_env = emu.env("jwt")
+    key = Path(jwt_env["TEAMSYNC_SALESFORCE_PRIVATE_KEY_FILE"]).read_bytes()
+    assertion = jwt.encode(
+        {
+            "iss": jwt_env["TEAMSYNC_SALESFORCE_CLIENT_ID"],
+            "sub": jwt_env["TEAMSYNC_SALESFORCE_USERNAME"],
+            "aud": "https://login.salesforce.com",
+            "exp": int(time.time()) + 120,
+        },
+        key,
+        algorithm="RS256",
+    )
+    response = session.post(
+        f"{jwt_env['TEAMSYNC_SALESFORCE_INSTANCE_URL']}/services/oauth2/token",
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["access_token"]
+    with pytest.raises(ValueError, match="auth must be one of"):
+        emu.env("password")
+
+
+def test_integration_user_row_matches_the_emulator_running_user(emu: RunningEmulators) -> None:
+    """CreatedById on seeded rows names a User row: the emulator's own integration user."""
+    sf = _salesforce(emu)
+    account = sf.query("SELECT CreatedById FROM Account LIMIT 1")["records"][0]
+    user = sf.query(format_soql("SELECT Username FROM User WHERE Id = {}", account["CreatedById"]))
+    assert [r["Username"] for r in user["records"]] == [emu.salesforce.credentials.username]
+
+
+# -- admin layer ---------------------------------------------------------------------------
+
+
+def test_requests_snapshot_and_reset(emu: RunningEmulators) -> None:
+    """GET /__emulator/requests shows API calls (not admin ones); DELETE empties the log."""
+    sf = _salesforce(emu)
+    sf.query("SELECT Id FROM Account LIMIT 1")
+    with _admin(emu, emu.salesforce_url) as admin:
+        snapshot = admin.get("/__emulator/requests").json()
+        assert snapshot["summary"]["salesforce"]
+        assert all("__emulator" not in c["path"] for c in snapshot["recent"])
+        assert admin.delete("/__emulator/requests").status_code == 204
+        assert emu.log.count() == 0
+        again = admin.get("/__emulator/requests").json()
+    assert again == {"summary": {}, "recent": []}
+
+
+def test_faults_put_schedules_a_503(emu: RunningEmulators) -> None:
+    """PUT /__emulator/faults {"fail_next": [503]} makes exactly the next data call fail."""
+    sf = _salesforce(emu)
+    with _admin(emu, emu.salesforce_url) as admin:
+        put = admin.put("/__emulator/faults", json={"fail_next": [503], "retry_after_seconds": 2})
+        assert put.status_code == 200
+        assert put.json()["scheduled"] == [503]
+        assert admin.get("/__emulator/faults").json()["retry_after_seconds"] == 2
+        with pytest.raises(SalesforceGeneralError) as info:
+            sf.query("SELECT Id FROM Account LIMIT 1")
+        assert info.value.status == 503
+        assert sf.query("SELECT Id FROM Account LIMIT 1")["records"]
+        bad = admin.put("/__emulator/faults", json={"no_such_knob": 1})
+        assert bad.status_code == 400
+        assert admin.put("/__emulator/faults", json={"reset": True}).json()["retry_after_seconds"]
+    assert emu.salesforce.faults.settings.retry_after_seconds == 1
+    assert emu.gainsight.faults.as_dict()["scheduled"] == []
+
+
+def test_gainsight_faults_are_its_own(emu: RunningEmulators) -> None:
+    """The Gainsight server's admin layer configures the Gainsight faults only."""
+    with _admin(emu, emu.gainsight_url) as admin:
+        admin.put("/__emulator/faults", json={"fail_next": [429]})
+        response = admin.post(
+            "/v1/data/objects/query/GsUser",
+            headers={"accesskey": emu.gainsight.access_key},
+            json={"select": ["Gsid"], "limit": 1, "offset": 0},
+        )
+        assert response.status_code == 429
+        assert emu.salesforce.faults.as_dict()["scheduled"] == []
+        ok = admin.post(
+            "/v1/data/objects/query/GsUser",
+            headers={"accesskey": emu.gainsight.access_key},
+            json={"select": ["Gsid"], "limit": 1, "offset": 0},
+        )
+        assert ok.status_code == 200
+
+
+def test_org_endpoint(emu: RunningEmulators) -> None:
+    """GET /__emulator/org returns the seeded summary with every scenario's ids."""
+    assert emu.org is not None
+    with _admin(emu, emu.gainsight_url) as admin:
+        body = admin.get("/__emulator/org").json()
+    assert body["counts"] == emu.org.counts
+    assert (
+        body["scenarios"]["no_company"]["account_id"] == emu.org.scenarios["no_company"].account_id
+    )
+
+
+def test_clock_advance_and_set(emu: RunningEmulators) -> None:
+    """POST /__emulator/clock moves the clock both emulators share."""
+    with _admin(emu, emu.salesforce_url) as admin:
+        before = emu.clock.now_ms()
+        moved = admin.post("/__emulator/clock", json={"advance_ms": 3_600_000}).json()["now_ms"]
+        assert moved >= before + 3_600_000
+        assert emu.gainsight.clock.now_ms() >= before + 3_600_000
+        assert admin.post("/__emulator/clock", json={"set_ms": 1_700_000_000_000}).json() == {
+            "now_ms": 1_700_000_000_000
+        }
+        assert admin.post("/__emulator/clock", json={"advance_ms": "x"}).status_code == 400
+        assert admin.post("/__emulator/clock", json={}).status_code == 400
+    emu.clock.release()
+
+
+def test_without_accounts_nothing_is_seeded(tls: TlsMaterial) -> None:
+    """accounts=0 serves empty emulators; /__emulator/org answers 404; stop() cleans up."""
+    running = start_emulators(tls=tls)
+    try:
+        assert running.org is None
+        assert running.private_key_path.exists()
+        with _admin(running, running.salesforce_url) as admin:
+            assert admin.get("/__emulator/org").status_code == 404
+    finally:
+        running.stop()
+    assert not running.private_key_path.exists()
+    running.stop()  # idempotent
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def _read_until(stream: Any, marker: str, timeout: float) -> str:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+        lines.put(None)  # end of output: the process is gone
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} not printed (waited up to {timeout}s):\n{''.join(seen)}")
+
+
+# Typer folds an app with a single command and no callback into that command, so
+# `teamsync emulate` only parses once sync/cli.py has a second command (or a callback).
+_ONE_COMMAND_CLI = (
+    len(cli.app.registered_commands) + len(cli.app.registered_groups) == 1
+    and cli.app.registered_callback is None
+)
+
+
+@pytest.mark.xfail(
+    _ONE_COMMAND_CLI, reason="sync/cli.py has one command: Typer drops its name", strict=True
+)
+def test_cli_emulate_prints_urls_and_stops_cleanly(tmp_path: Path) -> None:
+    """`teamsync emulate` serves, prints URLs and exports, and exits 0 on SIGTERM."""
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sync.cli",
+            "emulate",
+            "--accounts",
+            "30",
+            "--seed",
+            "2",
+            "--tls-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = _read_until(proc.stdout, "Ready", timeout=60)
+        exports = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in output.splitlines()
+            if line.startswith("export TEAMSYNC_")
+        )
+        url = exports["TEAMSYNC_SALESFORCE_INSTANCE_URL"]
+        assert url.startswith("https://127.0.0.1:")
+        assert exports["TEAMSYNC_GAINSIGHT_BASE_URL"].startswith("https://127.0.0.1:")
+        assert Path(exports["TEAMSYNC_CA_BUNDLE"]) == tmp_path / "emulator-ca.pem"
+        assert "Account" in output
+        with httpx.Client(verify=ssl_context(tmp_path / "emulator-ca.pem"), timeout=10) as c:
+            org = c.get(f"{url}/__emulator/org").json()
+        assert org["counts"]["Account"] == 30
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
