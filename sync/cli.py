@@ -1,30 +1,412 @@
-"""The ``teamsync`` command line (thin: parse, call the engine, map errors to exit codes)."""
+"""The ``teamsync`` command line (thin: parse, call the engine, map errors to exit codes).
+
+Exit codes (DESIGN.md section 4): 0 success · 1 finished, some records failed (quarantined) ·
+2 configuration or usage error, nothing written · 3 an upstream API unreachable, refusing auth
+or out of daily quota · 4 safeguard refused a mass change · 75 another run holds the lock.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
 import typer
+from rich.console import Console
+
+from config.settings import Settings, load_settings
+from connectors.errors import ConfigurationError, TeamsyncError
 
 app = typer.Typer(
     name="teamsync",
     help="Keep account teams consistent between Salesforce and Gainsight.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+db_app = typer.Typer(help="State store maintenance.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Red-health alerts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(alerts_app, name="alerts")
+
+out = Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML settings file (TEAMSYNC_CONFIG); the environment wins over it.",
+        exists=False,
+    ),
+]
+
+OBJECTS = {
+    "accounts": "salesforce.Account",
+    "opportunities": "salesforce.Opportunity",
+    "users": "salesforce.User",
+    "team-members": "salesforce.AccountTeamMember",
+    "companies": "gainsight.Company",
+    "gainsight-users": "gainsight.GsUser",
+}
+
+
+class _State:
+    config: Path | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _main(config: ConfigOption = None) -> None:
+    """teamsync: account teams in sync between Salesforce and Gainsight."""
+    _state.config = config
+
+
+# --- plumbing -----------------------------------------------------------------------------
+def _settings(**overrides: Any) -> Settings:
+    settings = load_settings(_state.config, **overrides)
+    from sync.logging import configure_logging
+
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=[
+            s.get_secret_value() if s is not None else None
+            for s in (
+                settings.salesforce_access_token,
+                settings.salesforce_client_secret,
+                settings.gainsight_access_key,
+                settings.alert_webhook_secret,
+                settings.alert_slack_webhook_url,
+            )
+        ],
+    )
+    return settings
+
+
+def _fail(exc: BaseException, code: int) -> typer.Exit:
+    err.print(f"[bold red]teamsync:[/] {exc}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run ``fn``; translate teamsync errors into their exit codes with a clear message."""
+    try:
+        return fn()
+    except TeamsyncError as exc:
+        raise _fail(exc, exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail(RuntimeError("interrupted"), 130) from None
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT: the run finishes its current batch, records progress, stops."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+    def set(self, *_: Any) -> None:
+        if not self.event.is_set():
+            err.print("teamsync: stopping after the current batch (signal received)")
+        self.event.set()
+
+
+@contextmanager
+def _signals(flag: StopFlag) -> Iterator[None]:
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, flag.set)
+        except ValueError:  # not the main thread (tests)
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _parse_date(value: str, name: str) -> datetime:
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(f"{name}: not a date (use YYYY-MM-DD or ISO-8601): {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _print_summary(result: Any) -> None:
+    from sync.reports import render_run_summary
+
+    render_run_summary(out, result)
+
+
+# --- commands -----------------------------------------------------------------------------
+@app.command()
+def run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything (full resync).")] = False,
+    allow_mass_change: Annotated[
+        bool, typer.Option("--allow-mass-change", help="Apply a plan above the safeguard.")
+    ] = False,
+) -> None:
+    """One sync run (what cron calls)."""
+    from sync.engine import Engine, RunOptions
+
+    flag = StopFlag()
+
+    def go() -> int:
+        settings = _settings()
+        engine = Engine.from_settings(settings, should_stop=flag)
+        with _signals(flag):
+            result = engine.run(
+                RunOptions(dry_run=dry_run, full=full, allow_mass_change=allow_mass_change)
+            )
+        _print_summary(result)
+        return result.exit_code
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def plan(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Rows shown in the table.")] = 200,
+) -> None:
+    """The same as `run --dry-run`, as a readable table or JSON."""
+    from sync.engine import Engine, RunOptions
+    from sync.reports import render_plan
+
+    def go() -> int:
+        settings = _settings()
+        engine = Engine.from_settings(settings)
+        result = engine.run(RunOptions(dry_run=True, command="plan"))
+        render_plan(out, engine.store, result, as_json=as_json, limit=limit)
+        return result.exit_code
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option("--since", help="Start of the window (YYYY-MM-DD).")],
+    until: Annotated[str | None, typer.Option("--until", help="End (exclusive).")] = None,
+    objects: Annotated[
+        str | None,
+        typer.Option("--objects", help=f"Comma-separated: {', '.join(OBJECTS)} (default all)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Re-pull and plan only.")] = False,
+) -> None:
+    """Re-pull a window, with a progress bar on a terminal; resumable after interruption."""
+    from sync.engine import Engine, RunOptions
+    from sync.reports import progress_bar
+
+    flag = StopFlag()
+
+    def go() -> int:
+        start = _parse_date(since, "--since")
+        end = _parse_date(until, "--until") if until else None
+        if end is not None and end <= start:
+            raise ConfigurationError("--until must be after --since")
+        streams = None
+        if objects:
+            names = [o.strip().lower() for o in objects.split(",") if o.strip()]
+            unknown = [n for n in names if n not in OBJECTS]
+            if unknown:
+                raise ConfigurationError(
+                    f"--objects: unknown {', '.join(unknown)} (known: {', '.join(OBJECTS)})"
+                )
+            streams = [OBJECTS[n] for n in names]
+        settings = _settings()
+        with progress_bar(err) as progress, _signals(flag):
+            engine = Engine.from_settings(settings, should_stop=flag, progress=progress)
+            result = engine.run(
+                RunOptions(
+                    dry_run=dry_run,
+                    command="backfill",
+                    backfill_since=start,
+                    backfill_until=end,
+                    streams=streams,
+                )
+            )
+        _print_summary(result)
+        return result.exit_code
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def daemon(
+    cron: Annotated[
+        str | None, typer.Option("--cron", help='Schedule, e.g. "*/15 * * * *".')
+    ] = None,
+    max_runs: Annotated[
+        int | None, typer.Option("--max-runs", help="Stop after this many runs (tests).")
+    ] = None,
+) -> None:
+    """Run on a schedule until SIGTERM (a run in progress finishes its current batch)."""
+    from sync.scheduler import run_daemon
+
+    flag = StopFlag()
+
+    def go() -> int:
+        settings = _settings()
+        with _signals(flag):
+            return run_daemon(settings, cron or settings.daemon_cron, flag, max_runs=max_runs)
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Last runs, watermarks, quarantined records, API usage, pending alerts."""
+    from sync.reports import render_status
+    from sync.store import Store
+
+    def go() -> int:
+        settings = _settings()
+        store = Store(settings.database_url)
+        store.check_schema()
+        render_status(out, store, as_json=as_json)
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def audit(
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, csv or html.", case_sensitive=False)
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+) -> None:
+    """Account-team coverage report."""
+    from sync.reports import render_audit
+    from sync.store import Store
+
+    def go() -> int:
+        if fmt.lower() not in ("table", "csv", "html"):
+            raise ConfigurationError(f"--format must be table, csv or html, not {fmt!r}")
+        settings = _settings()
+        store = Store(settings.database_url)
+        store.check_schema()
+        from mappings.model import load_mapping
+
+        mapping = load_mapping(settings.mapping)
+        if output is not None:
+            with output.open("w", encoding="utf-8", newline="") as fh:
+                render_audit(out, store, mapping, fmt.lower(), fh)
+            err.print(f"audit written to {output}")
+        else:
+            render_audit(out, store, mapping, fmt.lower(), sys.stdout)
+        return 0
+
+    raise typer.Exit(_guard(go))
 
 
 @app.command()
 def emulate(
-    accounts: int = typer.Option(200, "--accounts", min=0, help="Accounts in the synthetic org."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the synthetic org."),
+    accounts: Annotated[int, typer.Option("--accounts", min=0, help="Accounts in the org.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic org.")] = 7,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    sf_port: Annotated[int, typer.Option("--sf-port", help="Salesforce port (0: any).")] = 0,
+    gs_port: Annotated[int, typer.Option("--gs-port", help="Gainsight port (0: any).")] = 0,
+    tls_dir: Annotated[
+        Path | None, typer.Option("--tls-dir", help="Where to write the CA and key files.")
+    ] = None,
 ) -> None:
     """Serve the Salesforce and Gainsight emulators with a synthetic org for manual tries."""
     from emulators.serve import serve_forever
 
-    serve_forever(accounts=accounts, seed=seed)
+    serve_forever(
+        accounts=accounts, seed=seed, host=host, sf_port=sf_port, gs_port=gs_port, tls_dir=tls_dir
+    )
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option("--accounts", min=30, help="Accounts in the org.")] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic org.")] = 7,
+    keep: Annotated[
+        Path | None, typer.Option("--workdir", help="Keep the store and certificates here.")
+    ] = None,
+) -> None:
+    """Start the emulators, run a full sync into a fresh SQLite store, then a no-op run."""
+    from sync.demo import run_demo
+
+    raise typer.Exit(_guard(lambda: run_demo(out, accounts=accounts, seed=seed, workdir=keep)))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the store's migrations."""
+    from sync.store import Store
+
+    def go() -> int:
+        settings = _settings()
+        store = Store(settings.database_url)
+        before, after = store.upgrade()
+        if before == after:
+            out.print(f"store {store.safe_url} is up to date (revision {after})")
+        else:
+            out.print(f"store {store.safe_url} upgraded from {before or 'empty'} to {after}")
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@alerts_app.command("test")
+def alerts_test() -> None:
+    """Send a sample alert to each configured sink."""
+    from sync.alerts import send_test_alerts
+
+    def go() -> int:
+        settings = _settings()
+        results = send_test_alerts(settings)
+        failed = 0
+        for sink, outcome in results.items():
+            ok = outcome == "sent"
+            failed += 0 if ok else 1
+            out.print(f"{sink}: {'sent' if ok else outcome}")
+        return 3 if failed else 0
+
+    raise typer.Exit(_guard(go))
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ConfigurationError as exc:  # raised while parsing options
+        err.print(f"teamsync: {exc}")
+        sys.exit(2)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, indent=2, sort_keys=False)
 
 
 if __name__ == "__main__":

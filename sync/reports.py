@@ -1,0 +1,453 @@
+"""What the commands print: run summaries, plans, status and the coverage audit."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from sqlalchemy import func, select
+
+from mappings.model import Mapping
+from sync.models import Account, AlertOutbox, Operation, QuarantinedRecord, Run, Watermark
+from sync.store import Store
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, default=_json_default, indent=2)
+
+
+# --- run summary ----------------------------------------------------------------------------
+def render_run_summary(console: Console, result: Any) -> None:
+    stats = result.stats
+    console.print(
+        f"run {result.run_id}: [bold]{result.status}[/] (exit {result.exit_code}) "
+        f"in {stats.get('seconds', 0)} s"
+    )
+    pulled = stats.get("pulled") or {}
+    if pulled:
+        parts = [f"{name.split('.', 1)[1]} {s['records']}" for name, s in pulled.items()]
+        console.print("  pulled: " + ", ".join(parts))
+    if "mapped" in stats:
+        console.print(
+            f"  mapped: {stats['mapped']} accounts "
+            + ", ".join(f"{k} {v}" for k, v in sorted((stats.get("segments") or {}).items()))
+        )
+    plan = stats.get("plan") or {}
+    console.print(
+        "  plan: "
+        + (", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in plan.items()) or "nothing to change")
+    )
+    if stats.get("safeguard"):
+        console.print("  [yellow]safeguard would refuse:[/] " + "; ".join(stats["safeguard"]))
+    pushed = stats.get("pushed")
+    if pushed:
+        ok = sum(pushed.get("succeeded", {}).values())
+        bad = sum(pushed.get("failed", {}).values())
+        console.print(f"  pushed: {ok} succeeded, {bad} failed, {pushed.get('adopted_ctas', 0)}"
+                      " CTAs adopted")
+    if stats.get("alerts"):
+        console.print(f"  alerts: {stats['alerts']}")
+    if stats.get("invalid_records"):
+        console.print(f"  [yellow]quarantined invalid records:[/] {stats['invalid_records']}")
+
+
+# --- plan -----------------------------------------------------------------------------------
+def render_plan(
+    console: Console, store: Store, result: Any, *, as_json: bool = False, limit: int = 200
+) -> None:
+    with store.session() as s:
+        summary = list(
+            s.execute(
+                select(Operation.system, Operation.object, Operation.action, func.count())
+                .where(Operation.run_id == result.run_id)
+                .group_by(Operation.system, Operation.object, Operation.action)
+                .order_by(Operation.system, Operation.object, Operation.action)
+            )
+        )
+        if as_json:
+            ops = [
+                {
+                    "system": op.system,
+                    "object": op.object,
+                    "action": op.action,
+                    "target_id": op.target_id,
+                    "account_id": op.account_id,
+                    "payload": op.payload,
+                    "previous": op.previous,
+                    "reason": op.reason,
+                    "destructive": op.destructive,
+                }
+                for op in s.scalars(
+                    select(Operation)
+                    .where(Operation.run_id == result.run_id)
+                    .order_by(Operation.id)
+                )
+            ]
+            doc = {
+                "run_id": result.run_id,
+                "summary": [
+                    {"system": a, "object": b, "action": c, "count": n} for a, b, c, n in summary
+                ],
+                "destructive": result.counts.destructive,
+                "managed_known": result.counts.managed_known,
+                "safeguard": result.refused,
+                "operations": ops,
+            }
+            console.file.write(_dump(doc) + "\n")
+            return
+        table = Table(title="Plan (nothing is written)")
+        for col in ("system", "object", "creates", "updates", "deletes / closes"):
+            table.add_column(col)
+        per: dict[tuple[str, str], dict[str, int]] = {}
+        for system, obj, action, n in summary:
+            per.setdefault((system, obj), {})[action] = n
+        for (system, obj), actions in sorted(per.items()):
+            table.add_row(
+                system,
+                obj,
+                str(actions.get("create", 0)),
+                str(actions.get("update", 0)),
+                str(actions.get("delete", 0) + actions.get("close", 0)),
+            )
+        console.print(table)
+        if not summary:
+            console.print("Nothing to change.")
+            return
+        detail = Table(title=f"Operations (first {limit})")
+        for col in ("action", "object", "account", "target", "change", "reason"):
+            detail.add_column(col, overflow="fold")
+        rows = s.scalars(
+            select(Operation)
+            .where(Operation.run_id == result.run_id)
+            .order_by(Operation.id)
+            .limit(limit)
+        )
+        names = {
+            a.account_id: a.name
+            for a in s.scalars(select(Account).where(Account.account_id.in_(
+                select(Operation.account_id).where(Operation.run_id == result.run_id).limit(limit)
+            )))
+        }
+        for op in rows:
+            change = {k: v for k, v in (op.payload or {}).items() if k not in ("Id", "Gsid")}
+            detail.add_row(
+                op.action,
+                f"{op.system}.{op.object}",
+                names.get(op.account_id or "", op.account_id or ""),
+                op.target_id or "-",
+                json.dumps(change, default=str)[:120],
+                op.reason,
+            )
+        console.print(detail)
+        if result.refused:
+            console.print("[yellow]The mass-change safeguard would refuse this plan:[/]")
+            for reason in result.refused:
+                console.print(f"  - {reason}")
+
+
+# --- status ---------------------------------------------------------------------------------
+def status_document(store: Store) -> dict[str, Any]:
+    with store.session() as s:
+        runs = [
+            {
+                "run_id": r.run_id,
+                "command": r.command,
+                "dry_run": r.dry_run,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "status": r.status,
+                "exit_code": r.exit_code,
+                "plan": (r.stats or {}).get("plan"),
+                "api": (r.stats or {}).get("api"),
+                "error": r.error,
+            }
+            for r in s.scalars(select(Run).order_by(Run.started_at.desc()).limit(10))
+        ]
+        watermarks = [
+            {
+                "stream": w.stream,
+                "watermark": w.value,
+                "pull_in_flight": w.pull_started_at is not None,
+                "records_in_flight": w.pulled_in_flight,
+            }
+            for w in s.scalars(select(Watermark).order_by(Watermark.stream))
+        ]
+        open_q = list(
+            s.scalars(
+                select(QuarantinedRecord)
+                .where(QuarantinedRecord.resolved_at.is_(None))
+                .order_by(QuarantinedRecord.last_seen.desc())
+                .limit(50)
+            )
+        )
+        open_count = s.scalar(
+            select(func.count(QuarantinedRecord.id)).where(QuarantinedRecord.resolved_at.is_(None))
+        )
+        alerts = {
+            status: n
+            for status, n in s.execute(
+                select(AlertOutbox.status, func.count()).group_by(AlertOutbox.status)
+            )
+        }
+        pending = [
+            {
+                "key": a.idempotency_key,
+                "sink": a.sink,
+                "kind": a.kind,
+                "status": a.status,
+                "attempts": a.attempts,
+                "next_attempt_at": a.next_attempt_at,
+                "last_error": a.last_error,
+            }
+            for a in s.scalars(
+                select(AlertOutbox)
+                .where(AlertOutbox.status.in_(("pending", "failed", "sending")))
+                .order_by(AlertOutbox.created_at)
+                .limit(50)
+            )
+        ]
+    return {
+        "runs": runs,
+        "watermarks": watermarks,
+        "quarantine": {
+            "open": int(open_count or 0),
+            "records": [
+                {
+                    "system": q.system,
+                    "object": q.object,
+                    "record_id": q.record_id,
+                    "stage": q.stage,
+                    "code": q.code,
+                    "reason": q.reason,
+                    "attempts": q.attempts,
+                    "last_seen": q.last_seen,
+                }
+                for q in open_q
+            ],
+        },
+        "api_usage": runs[0]["api"] if runs else None,
+        "alerts": {"by_status": alerts, "pending": pending},
+    }
+
+
+def render_status(console: Console, store: Store, *, as_json: bool = False) -> None:
+    doc = status_document(store)
+    if as_json:
+        console.file.write(_dump(doc) + "\n")
+        return
+    runs = Table(title="Last runs")
+    for col in ("started", "command", "status", "exit", "plan"):
+        runs.add_column(col, overflow="fold")
+    for r in doc["runs"]:
+        plan = r["plan"] or {}
+        runs.add_row(
+            r["started_at"].isoformat(timespec="seconds") if r["started_at"] else "",
+            r["command"] + (" (dry-run)" if r["dry_run"] else ""),
+            r["status"],
+            str(r["exit_code"]),
+            ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in plan.items()) or "-",
+        )
+    console.print(runs)
+    wm = Table(title="Watermarks")
+    for col in ("stream", "watermark", "pull in flight"):
+        wm.add_column(col)
+    for w in doc["watermarks"]:
+        wm.add_row(
+            w["stream"],
+            w["watermark"].isoformat(timespec="seconds") if w["watermark"] else "-",
+            f"yes ({w['records_in_flight']} records)" if w["pull_in_flight"] else "no",
+        )
+    console.print(wm)
+    q = doc["quarantine"]
+    console.print(f"Quarantined records: {q['open']}")
+    if q["records"]:
+        qt = Table()
+        for col in ("system", "object", "record", "stage", "reason", "attempts"):
+            qt.add_column(col, overflow="fold")
+        for r in q["records"][:20]:
+            qt.add_row(r["system"], r["object"], r["record_id"], r["stage"], r["reason"][:100],
+                       str(r["attempts"]))
+        console.print(qt)
+    api = doc["api_usage"] or {}
+    sf = api.get("salesforce") or {}
+    if sf:
+        console.print(f"Salesforce API usage (last run): {sf.get('used')}/{sf.get('max')} "
+                      f"calls {sf.get('calls')}")
+    gs = api.get("gainsight") or {}
+    if gs:
+        console.print(f"Gainsight calls (last run): {gs.get('calls')}")
+    alerts = doc["alerts"]
+    console.print(
+        "Alerts: " + (", ".join(f"{k} {v}" for k, v in sorted(alerts["by_status"].items()))
+                      or "none")
+    )
+    for a in alerts["pending"][:20]:
+        console.print(
+            f"  {a['status']}: {a['kind']} via {a['sink']} ({a['attempts']} attempts) "
+            f"{a['last_error'] or ''}"
+        )
+
+
+# --- audit ----------------------------------------------------------------------------------
+AUDIT_COLUMNS = (
+    "account_id",
+    "name",
+    "segment",
+    "lifecycle",
+    "arr",
+    "qualifying",
+    "health_band",
+    "health_score",
+    "days_to_renewal",
+    "missing_roles",
+    "flags",
+)
+
+
+def _audit_rows(store: Store, mapping: Mapping) -> Iterator[dict[str, Any]]:
+    last = ""
+    roles = list(mapping.roles)
+    while True:
+        with store.session() as s:
+            batch = list(
+                s.scalars(
+                    select(Account)
+                    .where(Account.deleted.is_(False), Account.account_id > last)
+                    .order_by(Account.account_id)
+                    .limit(1000)
+                )
+            )
+        if not batch:
+            return
+        last = batch[-1].account_id
+        for a in batch:
+            row: dict[str, Any] = {
+                "account_id": a.account_id,
+                "name": a.name,
+                "segment": a.segment,
+                "lifecycle": a.lifecycle,
+                "arr": a.arr,
+                "qualifying": a.qualifying,
+                "health_band": a.health_band,
+                "health_score": a.health_score,
+                "days_to_renewal": a.days_to_renewal,
+                "missing_roles": ";".join(a.missing_roles or []),
+                "flags": ";".join(a.flags or []),
+            }
+            for key in roles:
+                member = (a.team or {}).get(key)
+                row[key] = (member.get("email") or member.get("name")) if member else ""
+            yield row
+
+
+def render_audit(
+    console: Console, store: Store, mapping: Mapping, fmt: str, stream: IO[str]
+) -> None:
+    roles = list(mapping.roles)
+    columns = [*AUDIT_COLUMNS, *roles]
+    if fmt == "csv":
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        for row in _audit_rows(store, mapping):
+            writer.writerow(row)
+        return
+    # Coverage per segment: accounts, and per required role how many have it.
+    coverage: dict[str, dict[str, int]] = {}
+    for row in _audit_rows(store, mapping):
+        seg = coverage.setdefault(row["segment"], {"accounts": 0, "flagged": 0})
+        seg["accounts"] += 1
+        seg["flagged"] += 1 if row["flags"] else 0
+        for key in roles:
+            if row[key]:
+                seg[key] = seg.get(key, 0) + 1
+        for missing in filter(None, row["missing_roles"].split(";")):
+            seg[f"missing {missing}"] = seg.get(f"missing {missing}", 0) + 1
+    if fmt == "html":
+        stream.write(
+            "<!doctype html><html><head><meta charset='utf-8'><title>teamsync audit</title>"
+            "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
+            "<h1>Account-team coverage</h1><table><tr><th>segment</th><th>accounts</th>"
+            + "".join(f"<th>{html.escape(k)}</th>" for k in roles)
+            + "<th>flagged</th></tr>"
+        )
+        for segment, c in sorted(coverage.items()):
+            stream.write(
+                f"<tr><td>{html.escape(segment)}</td><td>{c['accounts']}</td>"
+                + "".join(f"<td>{c.get(k, 0)}</td>" for k in roles)
+                + f"<td>{c['flagged']}</td></tr>"
+            )
+        stream.write("</table><h2>Accounts</h2><table><tr>")
+        stream.write("".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>")
+        for row in _audit_rows(store, mapping):
+            stream.write(
+                "<tr>"
+                + "".join(f"<td>{html.escape(str(row[c] if row[c] is not None else ''))}</td>"
+                          for c in columns)
+                + "</tr>"
+            )
+        stream.write("</table></body></html>\n")
+        return
+    table = Table(title="Account-team coverage by segment")
+    table.add_column("segment")
+    table.add_column("accounts")
+    for key in roles:
+        table.add_column(key)
+    table.add_column("missing required")
+    table.add_column("flagged")
+    for segment, c in sorted(coverage.items()):
+        missing = sum(v for k, v in c.items() if k.startswith("missing "))
+        table.add_row(
+            segment,
+            str(c["accounts"]),
+            *[f"{c.get(k, 0)}" for k in roles],
+            str(missing),
+            str(c["flagged"]),
+        )
+    console.print(table)
+
+
+# --- progress -------------------------------------------------------------------------------
+@contextmanager
+def progress_bar(console: Console) -> Iterator[Any]:
+    """A callback ``(stream, done, total)`` drawing a bar per stream on a terminal."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(stream: str, done: int, total: int | None) -> None:
+            if stream not in tasks:
+                tasks[stream] = progress.add_task(stream, total=total)
+            progress.update(tasks[stream], completed=done, total=total)
+
+        yield update

@@ -1,0 +1,117 @@
+"""Settings: environment over TOML file, secrets only from the environment, errors listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import load_settings
+from connectors.errors import ConfigurationError
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("TEAMSYNC_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults() -> None:
+    """Defaults follow DESIGN.md: SQLite store, API 62.0, 5-minute lookback."""
+    s = load_settings()
+    assert s.database_url == "sqlite:///teamsync.db"
+    assert s.salesforce_api_version == "62.0"
+    assert s.lookback_seconds == 300
+    assert s.mapping.name == "default.toml"
+    assert s.effective_alert_sinks() == ["log"]
+
+
+def test_environment_wins_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value in the environment overrides the same value in the TOML file (sections flatten)."""
+    cfg = tmp_path / "teamsync.toml"
+    cfg.write_text(
+        'chunk_size = 50\n[salesforce]\ninstance_url = "https://file.my.salesforce.com"\n'
+        'api_version = "61.0"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_API_VERSION", "v60.0")
+    s = load_settings(cfg)
+    assert s.salesforce_instance_url == "https://file.my.salesforce.com"
+    assert s.salesforce_api_version == "60.0"
+    assert s.chunk_size == 50
+
+
+def test_unknown_setting_in_file_is_refused(tmp_path: Path) -> None:
+    """A typo in the settings file is an error, not silently ignored."""
+    cfg = tmp_path / "teamsync.toml"
+    cfg.write_text("[salesforce]\nchunk_size = 5\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="unknown setting 'salesforce_chunk_size'"):
+        load_settings(cfg)
+
+
+def test_secret_in_file_is_refused(tmp_path: Path) -> None:
+    """Secrets are never read from the settings file."""
+    cfg = tmp_path / "teamsync.toml"
+    cfg.write_text('[gainsight]\naccess_key = "abc123"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(cfg)
+    assert "secret" in str(info.value)
+    assert "abc123" not in str(info.value)
+
+
+def test_secret_from_named_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TEAMSYNC_<SECRET>_FILE reads the secret from a file and masks it."""
+    path = tmp_path / "key"
+    path.write_text("s3cr3t-access-key\n", encoding="utf-8")
+    monkeypatch.setenv("TEAMSYNC_GAINSIGHT_ACCESS_KEY_FILE", str(path))
+    s = load_settings()
+    assert s.gainsight_access_key is not None
+    assert s.gainsight_access_key.get_secret_value() == "s3cr3t-access-key"
+    assert "s3cr3t" not in repr(s)
+
+
+def test_all_errors_listed_without_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several bad values are reported at once, and no value is echoed back."""
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_INSTANCE_URL", "http://plain-http.example")
+    monkeypatch.setenv("TEAMSYNC_CHUNK_SIZE", "lots")
+    monkeypatch.setenv("TEAMSYNC_DAEMON_CRON", "every minute")
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_ACCESS_TOKEN", "tok-should-not-leak")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "TEAMSYNC_SALESFORCE_INSTANCE_URL" in text
+    assert "TEAMSYNC_CHUNK_SIZE" in text
+    assert "TEAMSYNC_DAEMON_CRON" in text
+    assert "tok-should-not-leak" not in text
+
+
+def test_require_lists_missing_credentials() -> None:
+    """Commands that talk to the APIs list every missing setting."""
+    s = load_settings()
+    with pytest.raises(ConfigurationError) as info:
+        s.require("salesforce", "gainsight")
+    assert len(info.value.problems) == 4
+
+
+def test_auth_mode_detection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Static token, client credentials and JWT are told apart."""
+    key = tmp_path / "key.pem"
+    key.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_CLIENT_ID", "cid")
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_CLIENT_SECRET", "secret")
+    assert load_settings().salesforce_auth_mode() == "client_credentials"
+    monkeypatch.delenv("TEAMSYNC_SALESFORCE_CLIENT_SECRET")
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_USERNAME", "u@example.com")
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_PRIVATE_KEY_FILE", str(key))
+    assert load_settings().salesforce_auth_mode() == "jwt"
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_ACCESS_TOKEN", "tok")
+    assert load_settings().salesforce_auth_mode() == "token"
+
+
+def test_alert_sinks_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TEAMSYNC_ALERT_SINKS accepts a comma-separated list."""
+    monkeypatch.setenv("TEAMSYNC_ALERT_SINKS", "log, webhook")
+    assert load_settings().effective_alert_sinks() == ["log", "webhook"]
