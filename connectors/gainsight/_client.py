@@ -18,11 +18,12 @@ import structlog
 
 from connectors.errors import (
     ConfigurationError,
+    QuotaExceeded,
     RequestRejected,
     RetryableError,
     UpstreamUnavailable,
 )
-from connectors.gainsight._classify import API, Verdict, classify, shorten
+from connectors.gainsight._classify import API, Verdict, classify, describe, shorten
 from connectors.gainsight._config import (
     MAX_CTA_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -404,6 +405,18 @@ class GainsightClient:
                 response.content,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
+            if (
+                verdict.kind == "retry"
+                and verdict.retry_after is not None
+                and verdict.retry_after > self.config.retry.max_total_wait
+            ):
+                # Told to wait longer than any retry budget (the daily allocation is used
+                # up): sleeping on it would only delay the same failure.
+                raise QuotaExceeded(
+                    describe(operation, verdict.status, verdict.code, "retry after "
+                             f"{verdict.retry_after:.0f} s exceeds the retry budget"),
+                    api=API, status=verdict.status, code=verdict.code,
+                )  # fmt: skip
             if verdict.kind in ("auth", "retry", "reject"):
                 raise verdict.error(operation)
             return verdict

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from connectors.errors import (
     AuthenticationError,
+    QuotaExceeded,
     RequestRejected,
     UpstreamUnavailable,
 )
@@ -235,6 +236,21 @@ def test_exhausted_retries_raise_upstream_unavailable(
         list(make_client(clock).query("Company", ["Name"]))
     assert route.call_count == 4
     assert clock.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_retry_after_beyond_the_budget_is_quota_exceeded(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A 429 asking for hours (daily allocation used up) raises QuotaExceeded without sleeping."""
+    route = router.post(QUERY).mock(
+        return_value=httpx.Response(
+            429, json=env(None, result=False, code="GU_2400"), headers={"Retry-After": "30000"}
+        )
+    )
+    with pytest.raises(QuotaExceeded, match="GU_2400"):
+        list(make_client(clock).query("Company", ["Name"]))
+    assert route.call_count == 1
+    assert clock.sleeps == []
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors.errors import AuthenticationError, UpstreamUnavailable
+from connectors.errors import AuthenticationError, QuotaExceeded, UpstreamUnavailable
 from connectors.gainsight import Condition, GainsightClient, GainsightConfig
 from connectors.retry import RetryPolicy
 from emulators.gainsight import GainsightEmulator
@@ -284,6 +284,21 @@ def test_429_with_retry_after_is_waited_out(
     assert statuses == [200, 200, 200, 429, 200]
     left_in_minute = 60 - (T0 % 60_000) / 1000  # the emulator's Retry-After (fixed windows)
     assert fake_time.sleeps == [left_in_minute]
+
+
+def test_daily_quota_used_up_raises_quota_exceeded(
+    emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
+) -> None:
+    """The emulator's daily limit (429, Retry-After until midnight) is QuotaExceeded at once."""
+    load_companies(emu, 1)
+    emu.daily_limit = 2
+    client = make_client()
+    for _ in range(2):
+        list(client.query("Company", ["Name"]))
+    with pytest.raises(QuotaExceeded):
+        list(client.query("Company", ["Name"]))
+    assert fake_time.sleeps == []
+    assert [c.status for c in emu.log.calls(operation="company.query")] == [200, 200, 429]
 
 
 def test_exhausted_retries_raise_upstream_unavailable(
