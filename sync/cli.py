@@ -7,6 +7,7 @@ or out of daily quota · 4 safeguard refused a mass change · 75 another run hol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -128,10 +129,8 @@ class StopFlag:
 def _signals(flag: StopFlag) -> Iterator[None]:
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread (tests)
             previous[sig] = signal.signal(sig, flag.set)
-        except ValueError:  # not the main thread (tests)
-            pass
     try:
         yield
     finally:
@@ -145,7 +144,9 @@ def _parse_date(value: str, name: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigurationError(f"{name}: not a date (use YYYY-MM-DD or ISO-8601): {value!r}")
+        raise ConfigurationError(
+            f"{name}: not a date (use YYYY-MM-DD or ISO-8601): {value!r}"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -100,6 +100,9 @@ class Engine:
         mapping = load_mapping(settings.mapping)
         store = store or Store(settings.database_url)
         sf, gs = build_clients(settings)
+        from sync.alerts import Alerter
+
+        alerts = Alerter.from_settings(settings, mapping, store, clock=clock)
         return cls(
             settings,
             mapping,
@@ -109,6 +112,7 @@ class Engine:
             should_stop=should_stop,
             progress=progress,
             clock=clock,
+            alerts=alerts,
         )
 
     # --- the run ------------------------------------------------------------------------------
@@ -273,6 +277,16 @@ class Engine:
             result.status = "succeeded"
 
     # --- helpers ------------------------------------------------------------------------------
+    def _deliver_alerts(self, run_id: str, stats: dict[str, Any]) -> None:
+        if self.alerts is None:
+            return
+        with phase("alert"):
+            try:
+                stats["alerts"] = self.alerts.deliver(run_id)
+            except TeamsyncError as exc:  # a broken sink must not fail the sync
+                log.error("alert delivery failed", error=str(exc))
+                stats["alerts"] = {"error": str(exc)}
+
     def _mapper(self, run_id: str) -> Mapper:
         return Mapper(
             self.store,
@@ -529,10 +543,9 @@ def _jsonable(value: Any) -> Any:
 
 def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
     """The real connectors, configured from settings."""
-    from connectors.salesforce import SalesforceClient, SalesforceConfig
-
     from connectors.gainsight import GainsightClient, GainsightConfig
     from connectors.retry import RetryPolicy
+    from connectors.salesforce import SalesforceClient, SalesforceConfig
 
     retry = RetryPolicy(
         max_attempts=settings.retry_max_attempts,

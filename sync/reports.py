@@ -64,8 +64,9 @@ def render_run_summary(console: Console, result: Any) -> None:
     if pushed:
         ok = sum(pushed.get("succeeded", {}).values())
         bad = sum(pushed.get("failed", {}).values())
-        console.print(f"  pushed: {ok} succeeded, {bad} failed, {pushed.get('adopted_ctas', 0)}"
-                      " CTAs adopted")
+        console.print(
+            f"  pushed: {ok} succeeded, {bad} failed, {pushed.get('adopted_ctas', 0)} CTAs adopted"
+        )
     if stats.get("alerts"):
         console.print(f"  alerts: {stats['alerts']}")
     if stats.get("invalid_records"):
@@ -145,9 +146,15 @@ def render_plan(
         )
         names = {
             a.account_id: a.name
-            for a in s.scalars(select(Account).where(Account.account_id.in_(
-                select(Operation.account_id).where(Operation.run_id == result.run_id).limit(limit)
-            )))
+            for a in s.scalars(
+                select(Account).where(
+                    Account.account_id.in_(
+                        select(Operation.account_id)
+                        .where(Operation.run_id == result.run_id)
+                        .limit(limit)
+                    )
+                )
+            )
         }
         for op in rows:
             change = {k: v for k, v in (op.payload or {}).items() if k not in ("Id", "Gsid")}
@@ -204,12 +211,9 @@ def status_document(store: Store) -> dict[str, Any]:
         open_count = s.scalar(
             select(func.count(QuarantinedRecord.id)).where(QuarantinedRecord.resolved_at.is_(None))
         )
-        alerts = {
-            status: n
-            for status, n in s.execute(
-                select(AlertOutbox.status, func.count()).group_by(AlertOutbox.status)
-            )
-        }
+        alerts = dict(
+            s.execute(select(AlertOutbox.status, func.count()).group_by(AlertOutbox.status))
+        )
         pending = [
             {
                 "key": a.idempotency_key,
@@ -286,21 +290,29 @@ def render_status(console: Console, store: Store, *, as_json: bool = False) -> N
         for col in ("system", "object", "record", "stage", "reason", "attempts"):
             qt.add_column(col, overflow="fold")
         for r in q["records"][:20]:
-            qt.add_row(r["system"], r["object"], r["record_id"], r["stage"], r["reason"][:100],
-                       str(r["attempts"]))
+            qt.add_row(
+                r["system"],
+                r["object"],
+                r["record_id"],
+                r["stage"],
+                r["reason"][:100],
+                str(r["attempts"]),
+            )
         console.print(qt)
     api = doc["api_usage"] or {}
     sf = api.get("salesforce") or {}
     if sf:
-        console.print(f"Salesforce API usage (last run): {sf.get('used')}/{sf.get('max')} "
-                      f"calls {sf.get('calls')}")
+        console.print(
+            f"Salesforce API usage (last run): {sf.get('used')}/{sf.get('max')} "
+            f"calls {sf.get('calls')}"
+        )
     gs = api.get("gainsight") or {}
     if gs:
         console.print(f"Gainsight calls (last run): {gs.get('calls')}")
     alerts = doc["alerts"]
     console.print(
-        "Alerts: " + (", ".join(f"{k} {v}" for k, v in sorted(alerts["by_status"].items()))
-                      or "none")
+        "Alerts: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(alerts["by_status"].items())) or "none")
     )
     for a in alerts["pending"][:20]:
         console.print(
@@ -403,8 +415,10 @@ def render_audit(
         for row in _audit_rows(store, mapping):
             stream.write(
                 "<tr>"
-                + "".join(f"<td>{html.escape(str(row[c] if row[c] is not None else ''))}</td>"
-                          for c in columns)
+                + "".join(
+                    f"<td>{html.escape(str(row[c] if row[c] is not None else ''))}</td>"
+                    for c in columns
+                )
                 + "</tr>"
             )
         stream.write("</table></body></html>\n")

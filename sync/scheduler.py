@@ -41,7 +41,9 @@ def run_daemon(
         raise ConfigurationError(f"--cron: not a valid cron expression: {cron!r}")
     from sync.engine import Engine, RunOptions
 
-    engine = engine_factory() if engine_factory else Engine.from_settings(settings, should_stop=stop)
+    engine = (
+        engine_factory() if engine_factory else Engine.from_settings(settings, should_stop=stop)
+    )
     event = getattr(stop, "event", None)
     runs = 0
     log.info("daemon started", cron=cron)
