@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import SalesforceGeneralError
 
 from connectors.tls import requests_session, ssl_context
 from emulators.runner import RunningEmulators, start_emulators
+from emulators.serve import load_or_create_tls
 from emulators.tls import TlsMaterial
 from sync import cli
 
@@ -79,13 +80,10 @@ def test_env_client_credentials_reaches_seeded_salesforce_data(emu: RunningEmula
         "SELECT Id, Name, Sales_Segment__c FROM Account WHERE Name = 'Scenario: score 50'"
     )
     assert [r["Id"] for r in result["records"]] == [ref.account_id]
-    count = sf.query("SELECT COUNT() FROM Account")["totalSize"]
-    deleted = sum(
-        1
-        for _id, row in emu.salesforce.tables["Account"].iter_rows(include_deleted=True)
-        if row[emu.salesforce.tables["Account"].pos["isdeleted"]]
-    )
-    assert count == emu.org.counts["Account"] - deleted
+    live = sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    everything = sf.query_all("SELECT Id FROM Account", include_deleted=True)["totalSize"]
+    assert everything == emu.org.counts["Account"]
+    assert 0 < everything - live < everything
 
 
 def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
@@ -178,6 +176,7 @@ def test_requests_snapshot_and_reset(emu: RunningEmulators) -> None:
         assert admin.delete("/__emulator/requests").status_code == 204
         assert emu.log.count() == 0
         again = admin.get("/__emulator/requests").json()
+        assert admin.post("/__emulator/requests").status_code == 405
     assert again == {"summary": {}, "recent": []}
 
 
@@ -257,6 +256,18 @@ def test_without_accounts_nothing_is_seeded(tls: TlsMaterial) -> None:
         running.stop()
     assert not running.private_key_path.exists()
     running.stop()  # idempotent
+
+
+def test_tls_dir_material_is_reused(tmp_path: Path) -> None:
+    """A second start with the same --tls-dir keeps the CA, so clients stay configured."""
+    first = load_or_create_tls(tmp_path)
+    ca = first.ca_path.read_bytes()
+    second = load_or_create_tls(tmp_path)
+    assert second.ca_path == first.ca_path
+    assert second.ca_path.read_bytes() == ca
+    (tmp_path / "emulator-key.pem").write_text("not a key")  # broken: start over
+    third = load_or_create_tls(tmp_path)
+    assert third.ca_path.read_bytes() != ca
 
 
 # -- the CLI -------------------------------------------------------------------------------
