@@ -24,7 +24,6 @@ from connectors.tls import requests_session, ssl_context
 from emulators.runner import RunningEmulators, start_emulators
 from emulators.serve import load_or_create_tls
 from emulators.tls import TlsMaterial
-from sync import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -297,17 +296,6 @@ def _read_until(stream: Any, marker: str, timeout: float) -> str:
     raise AssertionError(f"{marker!r} not printed (waited up to {timeout}s):\n{''.join(seen)}")
 
 
-# Typer folds an app with a single command and no callback into that command, so
-# `teamsync emulate` only parses once sync/cli.py has a second command (or a callback).
-_ONE_COMMAND_CLI = (
-    len(cli.app.registered_commands) + len(cli.app.registered_groups) == 1
-    and cli.app.registered_callback is None
-)
-
-
-@pytest.mark.xfail(
-    _ONE_COMMAND_CLI, reason="sync/cli.py has one command: Typer drops its name", strict=True
-)
 def test_cli_emulate_prints_urls_and_stops_cleanly(tmp_path: Path) -> None:
     """`teamsync emulate` serves, prints URLs and exports, and exits 0 on SIGTERM."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
