@@ -27,6 +27,7 @@ __all__ = [
     "bulk_incompatibility",
     "count_query",
     "field",
+    "from_object",
     "id_list",
     "id_literal",
     "like",
@@ -258,6 +259,16 @@ def select_fields(soql: str) -> list[str]:
         i += 1
     items.append(body[start:].strip())
     return [item for item in items if item]
+
+
+def from_object(soql: str) -> str | None:
+    """The object name after the top-level FROM (None when it cannot be read)."""
+    try:
+        _, from_at, _ = _clause_bounds(soql)
+    except ValueError:
+        return None
+    m = _WORD_RE.match(soql[from_at + len("FROM") :].lstrip())
+    return m.group(0) if m else None
 
 
 def count_query(soql: str) -> str:

@@ -1,0 +1,776 @@
+"""SalesforceClient: teamsync's typed port over simple-salesforce.
+
+The client owns everything simple-salesforce leaves to its caller: authentication (OAuth is
+teamsync's own token request), session renewal (once per call), retries, timeouts, the API
+budget, paging, Bulk 2.0 job polling and error translation.  simple-salesforce is built
+from a bare session id, so its own recursive 401 retry never runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import requests
+import structlog
+from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import (
+    MAX_INGEST_JOB_FILE_SIZE,
+    Operation,
+    ResultsType,
+    SFBulk2Handler,
+    SFBulk2Type,
+    _Bulk2Client,
+)
+from structlog.typing import FilteringBoundLogger
+
+from connectors import soql
+from connectors.errors import (
+    AuthenticationError,
+    QuotaExceeded,
+    RequestRejected,
+    RetryableError,
+    UpstreamUnavailable,
+)
+from connectors.retry import call_with_retry, parse_retry_after
+from connectors.salesforce._auth import Token, request_token
+from connectors.salesforce._config import ApiUsage, SalesforceConfig, WriteResult
+from connectors.salesforce._errors import (
+    API,
+    Call,
+    SessionExpired,
+    bulk_error,
+    error_info,
+    short,
+    translate,
+)
+from connectors.salesforce._records import (
+    Column,
+    ResultMatcher,
+    csv_cell,
+    csv_line,
+    csv_records,
+    flatten,
+    jsonable,
+    pages,
+    result_rows,
+)
+from connectors.sfid import InvalidId, normalize
+from connectors.tls import requests_session
+
+T = TypeVar("T")
+WriteOp = Literal["create", "update", "delete"]
+
+COLLECTION_SIZE = 200  # sObject Collections take at most 200 records a call
+MIN_BATCH, MAX_BATCH = 200, 2000  # Sforce-Query-Options batchSize bounds
+LOCK_CODE = "UNABLE_TO_LOCK_ROW"
+_BULK_OPERATIONS = {
+    "create": Operation.insert,
+    "update": Operation.update,
+    "delete": Operation.delete,
+}
+_COMPOUND_TYPES = frozenset({"address", "location"})
+
+
+class SalesforceClient:
+    """Reads and writes one Salesforce org.
+
+        client = SalesforceClient(SalesforceConfig(instance_url=..., access_token=...))
+        for page in client.query(soql.select("Account", ["Id", "Owner.Email"])):
+            ...
+        results = client.update("Account", [{"Id": "001…", "Health_Score__c": 72}])
+
+    Pages are lists of flat dicts (``Owner.Email`` keys, no ``attributes``).  Writes return
+    one :class:`WriteResult` per input record, in input order; record-level failures never
+    raise.  Whole-call failures raise the :mod:`connectors.errors` tree.
+    """
+
+    # Bulk 2.0 job polling: the wait grows from the first interval to the largest; the
+    # waits of one job add up to at most the budget, then the job is aborted.
+    bulk_poll_interval: float = 0.5
+    bulk_poll_max_interval: float = 10.0
+    bulk_poll_budget: float = 3600.0
+    bulk_result_chunk: int = 50_000  # maxRecords per Bulk query results call
+    # Salesforce takes 100 MB of CSV per upload; keep a margin for the encoding.
+    bulk_upload_bytes: int = MAX_INGEST_JOB_FILE_SIZE - 1024 * 1024
+
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        log: FilteringBoundLogger | None = None,
+    ) -> None:
+        self.config = config
+        self.usage = ApiUsage()
+        self._sleep = sleep
+        self._log: FilteringBoundLogger = log or structlog.get_logger("teamsync.salesforce")
+        self._session = session or requests_session(config.ca_bundle, timeout=config.timeout)
+        self._session.hooks.setdefault("response", []).append(self._on_response)
+        self._last = threading.local()
+        self._sf: Salesforce | None = None
+        self._describes: dict[str, dict[str, Any]] = {}
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Session hook: keep the headers simple-salesforce's exceptions drop, and the usage."""
+        self._last.headers = response.headers
+        info = response.headers.get("Sforce-Limit-Info")
+        if info:
+            usage = Salesforce.parse_api_usage(info).get("api-usage")
+            if usage is not None:
+                self.usage.used, self.usage.max = usage.used, usage.total
+
+    def _retry_after(self) -> float | None:
+        headers = getattr(self._last, "headers", None)
+        return parse_retry_after(headers.get("Retry-After")) if headers is not None else None
+
+    def connect(self) -> None:
+        """Obtain a session (static token, client credentials or JWT bearer) and build the
+        simple-salesforce client.  Called lazily by the first API call too."""
+        if self.config.access_token:
+            token = Token(self.config.access_token, self.config.instance_url)
+        else:
+            token = self._request_token()
+        self._build(token)
+        self._log.info(
+            "salesforce.connected", auth_mode=self.config.auth_mode, instance=self._sf_host()
+        )
+
+    def _sf_host(self) -> str | None:
+        return self._sf.sf_instance if self._sf is not None else None
+
+    def _build(self, token: Token) -> None:
+        self._sf = Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self._session,
+            version=self.config.api_version,
+        )
+
+    def _request_token(self) -> Token:
+        call = Call("auth")
+
+        def attempt() -> Token:
+            self.usage.calls["auth"] += 1
+            try:
+                return request_token(self.config, self._session)
+            except requests.RequestException as exc:
+                error = translate(exc, call, retry_after=self._retry_after())
+                assert error is not None
+                raise error from exc
+
+        return call_with_retry(
+            attempt,
+            self.config.retry,
+            api=API,
+            sleep=self._sleep,
+            on_retry=partial(self._log_retry, call),
+        )
+
+    def _renew(self) -> None:
+        self._build(self._request_token())
+        self._log.info("salesforce.session_renewed", auth_mode=self.config.oauth_mode)
+
+    def _log_retry(self, call: Call, error: RetryableError, wait: float) -> None:
+        self._log.warning(
+            "salesforce.retry",
+            operation=call.operation,
+            object=call.object_name,
+            status=error.status,
+            code=error.code,
+            wait=round(wait, 3),
+        )
+
+    def _check_budget(self, call: Call) -> None:
+        used, total = self.usage.used, self.usage.max
+        if used is not None and total and used >= self.config.api_budget * total:
+            raise QuotaExceeded(
+                f"{API} {call.operation}: API usage {used}/{total} has reached teamsync's "
+                f"budget of {self.config.api_budget:.0%} of the daily allocation; not sent",
+                api=API,
+                code="API_BUDGET",
+            )
+
+    def _attempt(self, call: Call, fn: Callable[[Salesforce], T]) -> T:
+        if self._sf is None:
+            self.connect()
+        assert self._sf is not None
+        self._check_budget(call)
+        self.usage.calls[call.operation] += 1
+        self._last.headers = None
+        try:
+            return fn(self._sf)
+        except Exception as exc:
+            error = translate(exc, call, retry_after=self._retry_after())
+            if error is None or error is exc:
+                raise
+            raise error from exc
+
+    def _call(self, call: Call, fn: Callable[[Salesforce], T]) -> T:
+        """One API call: budget check, retries, and one session renewal on a 401."""
+        renewed = False
+        while True:
+            try:
+                return call_with_retry(
+                    partial(self._attempt, call, fn),
+                    self.config.retry,
+                    api=API,
+                    sleep=self._sleep,
+                    on_retry=partial(self._log_retry, call),
+                )
+            except SessionExpired as exc:
+                if self.config.oauth_mode is None:
+                    raise AuthenticationError(
+                        f"{call.describe()}: session refused (INVALID_SESSION_ID) and a static "
+                        "access token cannot be renewed",
+                        api=API,
+                        status=exc.status,
+                        code=exc.code,
+                    ) from exc
+                if renewed:
+                    raise AuthenticationError(
+                        f"{call.describe()}: session refused again right after renewal",
+                        api=API,
+                        status=exc.status,
+                        code=exc.code,
+                    ) from exc
+                renewed = True
+                self._log.info("salesforce.session_expired", operation=call.operation)
+                self._renew()
+
+    def _bulk(self, sf: Salesforce, object_name: str) -> _Bulk2Client:
+        """simple-salesforce's Bulk 2.0 primitives, bound to the current session."""
+        handler = SFBulk2Handler(sf.session_id, sf.bulk2_url, session=sf.session)
+        return SFBulk2Type(object_name, sf.bulk2_url, handler.headers, sf.session)._client
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def describe(self, object_name: str) -> dict[str, Any]:
+        """``sobjects/{object}/describe``, cached for the life of the client."""
+        name = soql.sobject_name(object_name)
+        cached = self._describes.get(name.lower())
+        if cached is None:
+            result = self._call(
+                Call("describe", name),
+                lambda sf: sf.restful(f"sobjects/{name}/describe", timeout=self.config.timeout),
+            )
+            if not isinstance(result, dict):
+                raise RequestRejected(f"{API} describe {name}: unexpected response", api=API)
+            cached = self._describes[name.lower()] = result
+        return cached
+
+    def limits(self) -> dict[str, Any]:
+        """The org's ``/limits``; also refreshes :attr:`usage` from ``DailyApiRequests``."""
+        result = self._call(Call("limits"), lambda sf: sf.limits(timeout=self.config.timeout))
+        daily = result.get("DailyApiRequests") if isinstance(result, dict) else None
+        if isinstance(daily, dict) and "Max" in daily and "Remaining" in daily:
+            self.usage.max = int(daily["Max"])
+            self.usage.used = int(daily["Max"]) - int(daily["Remaining"])
+        return dict(result)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def count(self, soql_text: str, *, include_deleted: bool = False) -> int:
+        """The number of rows a query matches (``SELECT COUNT() …``; one call)."""
+        items = [i.replace(" ", "").upper() for i in soql.select_fields(soql_text)]
+        text = soql_text if items == ["COUNT()"] else soql.count_query(soql_text)
+        page = self._call(
+            Call("count", soql.from_object(text)),
+            lambda sf: sf.query(text, include_deleted=include_deleted, timeout=self.config.timeout),
+        )
+        return int(page["totalSize"])
+
+    def query(
+        self,
+        soql_text: str,
+        *,
+        include_deleted: bool = False,
+        batch_size: int = 2000,
+        allow_bulk: bool = True,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of flat records for a SOQL query, streamed.
+
+        REST first (``query`` / ``queryAll``, ``Sforce-Query-Options: batchSize``, then
+        ``nextRecordsUrl``).  When the first page says more than ``bulk_query_threshold``
+        rows match, the query can run in Bulk 2.0 and ``allow_bulk`` is set, the REST cursor
+        is dropped *before any record is yielded* and the whole result is streamed from one
+        Bulk 2.0 query job instead, its CSV values typed as REST types them (describe
+        metadata).  So every record comes from exactly one source: none lost, none doubled.
+        Bulk pages hold at most ``batch_size`` records too.
+        """
+        size = min(MAX_BATCH, max(MIN_BATCH, int(batch_size)))
+        object_name = soql.from_object(soql_text)
+        expected = _selected_paths(soql_text)
+        options = {"Sforce-Query-Options": f"batchSize={size}"}
+        operation = "queryAll" if include_deleted else "query"
+        timeout = self.config.timeout
+
+        page = self._call(
+            Call(operation, object_name),
+            lambda sf: sf.query(
+                soql_text, include_deleted=include_deleted, headers=options, timeout=timeout
+            ),
+        )
+        total = int(page.get("totalSize") or 0)
+        if allow_bulk and total > self.config.bulk_query_threshold and not page.get("done", True):
+            reason = soql.bulk_incompatibility(soql_text)
+            columns: dict[str, Column] = {}
+            if reason is None and object_name:
+                columns, reason = self._bulk_columns(object_name, expected)
+            if reason is None and object_name:
+                self._log.info(
+                    "salesforce.query.bulk",
+                    object=object_name,
+                    total=total,
+                    threshold=self.config.bulk_query_threshold,
+                )
+                yield from self._bulk_query(soql_text, object_name, include_deleted, size, columns)
+                return
+            self._log.info("salesforce.query.rest", object=object_name, total=total, reason=reason)
+
+        while True:
+            records = [flatten(r, expected) for r in page.get("records") or ()]
+            if records:
+                yield records
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call(
+                Call(f"{operation}.more", object_name),
+                partial(_query_more, url=str(next_url), headers=options, timeout=timeout),
+            )
+
+    def _bulk_columns(
+        self, object_name: str, paths: Sequence[str]
+    ) -> tuple[dict[str, Column], str | None]:
+        """CSV column -> (REST key, type) for the selected paths, or why Bulk cannot serve."""
+        columns: dict[str, Column] = {}
+        for path in paths:
+            segments = path.split(".")
+            current, keys = object_name, list[str]()
+            for segment in segments[:-1]:
+                hop = self._relationship(current, segment, segments[len(keys) + 1])
+                if hop is None:
+                    break
+                keys.append(hop[0])
+                current = hop[1]
+            else:
+                leaf = _field_named(self.describe(current), segments[-1])
+                if leaf is not None:
+                    type_ = str(leaf.get("type") or "string")
+                    if type_ in _COMPOUND_TYPES:
+                        return {}, f"compound field {path}"
+                    keys.append(str(leaf["name"]))
+                    columns[path.lower()] = Column(".".join(keys), type_)
+                    continue
+            columns[path.lower()] = Column(path, "string")
+        return columns, None
+
+    def _relationship(self, object_name: str, name: str, next_field: str) -> tuple[str, str] | None:
+        """(relationshipName, target object) of a parent relationship; for polymorphic
+        ones the first target that has ``next_field``."""
+        for item in self.describe(object_name).get("fields") or ():
+            if str(item.get("relationshipName") or "").lower() != name.lower():
+                continue
+            targets = [str(t) for t in item.get("referenceTo") or ()]
+            for target in targets:
+                if len(targets) == 1 or _field_named(self.describe(target), next_field) is not None:
+                    return str(item["relationshipName"]), target
+        return None
+
+    def _bulk_query(
+        self,
+        soql_text: str,
+        object_name: str,
+        include_deleted: bool,
+        size: int,
+        columns: Mapping[str, Column],
+    ) -> Iterator[list[dict[str, Any]]]:
+        operation = Operation.query_all if include_deleted else Operation.query
+        job = self._call(
+            Call("bulk2.query.create_job", object_name),
+            lambda sf: self._bulk(sf, object_name).create_job(operation, query=soql_text),
+        )
+        job_id = str(job["id"])
+        self._wait_for_job(job_id, True, object_name)
+        locator = ""
+        while True:
+            chunk: Mapping[str, Any] = self._call(
+                Call("bulk2.query.results", object_name),
+                partial(self._query_results, object_name, job_id, locator),
+            )
+            yield from pages(csv_records(str(chunk.get("records") or ""), columns), size)
+            locator = str(chunk.get("locator") or "")
+            if not locator or locator == "null":
+                return
+
+    def _query_results(
+        self, object_name: str, job_id: str, locator: str, sf: Salesforce
+    ) -> Mapping[str, Any]:
+        client = self._bulk(sf, object_name)
+        return client.get_query_results(job_id, locator, self.bulk_result_chunk)
+
+    def _wait_for_job(self, job_id: str, is_query: bool, object_name: str) -> dict[str, Any]:
+        """Poll a Bulk 2.0 job until it ends; bounded by ``bulk_poll_budget`` of waiting."""
+        kind = "query" if is_query else "ingest"
+        waited, interval = 0.0, self.bulk_poll_interval
+        while True:
+            info = self._call(
+                Call(f"bulk2.{kind}.poll", object_name),
+                lambda sf: self._bulk(sf, object_name).get_job(job_id, is_query),
+            )
+            state = str(info.get("state"))
+            if state == "JobComplete":
+                return dict(info)
+            if state in ("Failed", "Aborted"):
+                reason = short(info.get("errorMessage") or "no error message")
+                raise RequestRejected(
+                    f"{API} bulk2.{kind} {object_name} job {job_id} ended {state}: {reason}",
+                    api=API,
+                    code=f"BULK_JOB_{state.upper()}",
+                )
+            if waited >= self.bulk_poll_budget:
+                self._abort_job(job_id, is_query, object_name)
+                raise UpstreamUnavailable(
+                    f"{API} bulk2.{kind} {object_name} job {job_id} still {state} after "
+                    f"{waited:.0f}s of polling; aborted",
+                    api=API,
+                    code="BULK_JOB_TIMEOUT",
+                )
+            self._sleep(interval)
+            waited += interval
+            interval = min(interval * 1.5, self.bulk_poll_max_interval)
+
+    def _abort_job(self, job_id: str, is_query: bool, object_name: str) -> None:
+        """Best effort: a job we give up on should not go on running."""
+        try:
+            self._call(
+                Call("bulk2.abort", object_name),
+                lambda sf: self._bulk(sf, object_name).abort_job(job_id, is_query),
+            )
+        except (RequestRejected, UpstreamUnavailable, AuthenticationError, QuotaExceeded):
+            self._log.warning("salesforce.bulk.abort_failed", job=job_id, object=object_name)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def create(self, object_name: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Insert records (no ``Id``); results carry the new ids."""
+        return self._write("create", object_name, list(records))
+
+    def update(self, object_name: str, records: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Update records; each carries its ``Id``.  A None value sets the field null."""
+        return self._write("update", object_name, list(records))
+
+    def delete(self, object_name: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete records by id."""
+        return self._write("delete", object_name, [{"Id": rid} for rid in ids])
+
+    def _write(
+        self, op: WriteOp, object_name: str, records: list[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        name = soql.sobject_name(object_name)
+        results: list[WriteResult | None] = [None] * len(records)
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for index, record in enumerate(records):
+            prepared = _prepare(op, index, record)
+            if isinstance(prepared, WriteResult):
+                results[index] = prepared
+            else:
+                pending.append((index, prepared))
+
+        attempt = 0
+        while pending:
+            outcome = self._submit(op, name, pending)
+            locked: list[tuple[int, dict[str, Any]]] = []
+            for index, prepared in pending:
+                result = outcome[index]
+                results[index] = result
+                if not result.success and result.code == LOCK_CODE:
+                    locked.append((index, prepared))
+            if not locked or attempt >= self.config.lock_retries:
+                break
+            policy = self.config.retry
+            wait = min(policy.initial_backoff * 2**attempt, policy.max_backoff)
+            self._log.info(
+                "salesforce.write.lock_retry",
+                operation=op,
+                object=name,
+                records=len(locked),
+                attempt=attempt + 1,
+                wait=wait,
+            )
+            self._sleep(wait)
+            attempt += 1
+            pending = locked
+
+        final = [r for r in results if r is not None]
+        assert len(final) == len(records)
+        failed = sum(1 for r in final if not r.success)
+        self._log.info(
+            "salesforce.write", operation=op, object=name, records=len(final), failed=failed
+        )
+        return final
+
+    def _submit(
+        self, op: WriteOp, object_name: str, pending: Sequence[tuple[int, dict[str, Any]]]
+    ) -> dict[int, WriteResult]:
+        if len(pending) > self.config.bulk_threshold:
+            return self._bulk_ingest(op, object_name, pending)
+        return self._collections(op, object_name, pending)
+
+    def _collections(
+        self, op: WriteOp, object_name: str, pending: Sequence[tuple[int, dict[str, Any]]]
+    ) -> dict[int, WriteResult]:
+        out: dict[int, WriteResult] = {}
+        timeout = self.config.timeout
+        call = Call(f"collections.{op}", object_name, idempotent=op != "create")
+        for start in range(0, len(pending), COLLECTION_SIZE):
+            chunk = pending[start : start + COLLECTION_SIZE]
+            send = partial(_send_collection, op, object_name, chunk, timeout)
+            response = self._call(call, send)
+            if not isinstance(response, list):
+                raise RequestRejected(
+                    f"{call.describe()}: expected a result list, got {type(response).__name__}",
+                    api=API,
+                )
+            for position, (index, record) in enumerate(chunk):
+                item = response[position] if position < len(response) else None
+                out[index] = _collection_result(op, index, record, item)
+        return out
+
+    def _bulk_ingest(
+        self, op: WriteOp, object_name: str, pending: Sequence[tuple[int, dict[str, Any]]]
+    ) -> dict[int, WriteResult]:
+        header = _ingest_header(op, pending)
+        head = csv_line(header)
+        parts: list[tuple[list[tuple[int, dict[str, Any]]], list[str]]] = []
+        size = len(head.encode())
+        for index, record in pending:
+            cells = [csv_cell(record[k]) if k in record else "" for k in header]
+            line = csv_line(cells)
+            length = len(line.encode())
+            if not parts or size + length > self.bulk_upload_bytes:
+                parts.append(([], []))
+                size = len(head.encode())
+            parts[-1][0].append((index, record))
+            parts[-1][1].append(line)
+            size += length
+        out: dict[int, WriteResult] = {}
+        for rows, lines in parts:
+            out.update(self._ingest_job(op, object_name, header, rows, head + "".join(lines)))
+        return out
+
+    def _ingest_job(
+        self,
+        op: WriteOp,
+        object_name: str,
+        header: list[str],
+        rows: Sequence[tuple[int, dict[str, Any]]],
+        data: str,
+    ) -> dict[int, WriteResult]:
+        job = self._call(
+            Call("bulk2.ingest.create_job", object_name),
+            lambda sf: self._bulk(sf, object_name).create_job(_BULK_OPERATIONS[op]),
+        )
+        job_id = str(job["id"])
+        self._log.info(
+            "salesforce.bulk.ingest",
+            operation=op,
+            object=object_name,
+            job=job_id,
+            records=len(rows),
+        )
+        try:
+            self._call(
+                Call("bulk2.ingest.upload", object_name),
+                lambda sf: self._bulk(sf, object_name).upload_job_data(job_id, data),
+            )
+            self._call(
+                Call("bulk2.ingest.close", object_name),
+                lambda sf: self._bulk(sf, object_name).close_job(job_id),
+            )
+        except Exception:
+            self._abort_job(job_id, False, object_name)
+            raise
+        self._wait_for_job(job_id, False, object_name)
+
+        def results(kind: str) -> str:
+            return str(
+                self._call(
+                    Call("bulk2.ingest.results", object_name),
+                    lambda sf: self._bulk(sf, object_name).get_ingest_results(job_id, kind),
+                )
+            )
+
+        matcher = ResultMatcher(header)
+        by_index = dict(rows)
+        for index, record in rows:
+            matcher.add(index, [csv_cell(record[k]) if k in record else "" for k in header])
+        out: dict[int, WriteResult] = {}
+        unmatched = 0
+        for row in result_rows(results(ResultsType.successful)):
+            found = matcher.match(row)
+            if found is None:
+                unmatched += 1
+                continue
+            rid = row.get("sf__Id") or by_index[found].get("Id")
+            out[found] = WriteResult(found, rid or None, True)
+        for row in result_rows(results(ResultsType.failed)):
+            found = matcher.match(row)
+            if found is None:
+                unmatched += 1
+                continue
+            info = bulk_error(row.get("sf__Error") or "")
+            rid = row.get("sf__Id") or by_index[found].get("Id")
+            out[found] = WriteResult(found, rid or None, False, info.code, info.message)
+        for row in result_rows(results(ResultsType.unprocessed)):
+            found = matcher.match(row)
+            if found is None:
+                unmatched += 1
+                continue
+            out[found] = WriteResult(
+                found,
+                by_index[found].get("Id"),
+                False,
+                "UNPROCESSED",
+                "Bulk 2.0 did not process this record",
+            )
+        for index, record in rows:
+            if index not in out:
+                out[index] = WriteResult(
+                    index,
+                    record.get("Id"),
+                    False,
+                    "BULK_RESULT_MISSING",
+                    f"job {job_id} reported no result for this record",
+                )
+        if unmatched:
+            self._log.warning(
+                "salesforce.bulk.unmatched_results", job=job_id, object=object_name, rows=unmatched
+            )
+        return out
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _query_more(
+    sf: Salesforce, *, url: str, headers: dict[str, str], timeout: tuple[float, float]
+) -> Any:
+    return sf.query_more(url, identifier_is_url=True, headers=headers, timeout=timeout)
+
+
+def _send_collection(
+    op: WriteOp,
+    object_name: str,
+    chunk: Sequence[tuple[int, Mapping[str, Any]]],
+    timeout: tuple[float, float],
+    sf: Salesforce,
+) -> Any:
+    """One sObject Collections call (allOrNone=false: each record stands alone)."""
+    if op == "delete":
+        params = {"ids": ",".join(str(r["Id"]) for _, r in chunk), "allOrNone": "false"}
+        return sf.restful("composite/sobjects", params=params, method="DELETE", timeout=timeout)
+    body = {
+        "allOrNone": False,
+        "records": [{"attributes": {"type": object_name}, **r} for _, r in chunk],
+    }
+    method = "POST" if op == "create" else "PATCH"
+    return sf.restful("composite/sobjects", method=method, json=body, timeout=timeout)
+
+
+def _selected_paths(soql_text: str) -> list[str]:
+    """The plain field paths of the SELECT list (no functions, no subqueries)."""
+    try:
+        items = soql.select_fields(soql_text)
+    except ValueError:
+        return []
+    paths = []
+    for item in items:
+        try:
+            paths.append(soql.field(item))
+        except ValueError:
+            continue
+    return paths
+
+
+def _field_named(describe: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    for item in describe.get("fields") or ():
+        if str(item.get("name") or "").lower() == name.lower():
+            return dict(item)
+    return None
+
+
+def _prepare(op: WriteOp, index: int, record: Mapping[str, Any]) -> dict[str, Any] | WriteResult:
+    """The record as it goes on the wire, or a local failure (never sent)."""
+
+    def fail(code: str, message: str, fields: tuple[str, ...] = ()) -> WriteResult:
+        return WriteResult(index, record_id, False, code, message, fields)
+
+    record_id: str | None = None
+    if not isinstance(record, Mapping):
+        return fail("INVALID_RECORD", f"expected a mapping, got {type(record).__name__}")
+    id_keys = [k for k in record if isinstance(k, str) and k.lower() == "id"]
+    raw_id = record[id_keys[0]] if id_keys else None
+    if op == "create":
+        if raw_id is not None:
+            return fail(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                "a record to create must not carry an Id",
+                ("Id",),
+            )
+    else:
+        if raw_id is None:
+            return fail("MISSING_ID", f"a record to {op} needs its Id", ("Id",))
+        try:
+            record_id = normalize(raw_id)
+        except InvalidId:
+            return fail("MALFORMED_ID", f"not a valid Salesforce Id: {str(raw_id)[:40]!r}", ("Id",))
+    if op == "delete":
+        return {"Id": record_id}
+    out: dict[str, Any] = {"Id": record_id} if record_id else {}
+    for key, value in record.items():
+        if key in id_keys:
+            continue
+        try:
+            soql.field(key)
+        except ValueError:
+            return fail("INVALID_FIELD", f"not a field name: {str(key)[:80]!r}")
+        if "." in key:
+            return fail("INVALID_FIELD", f"cannot write a relationship path: {key}", (key,))
+        try:
+            out[key] = jsonable(value)
+        except (TypeError, ValueError) as exc:
+            return fail("INVALID_VALUE", f"{key}: {exc}", (key,))
+    return out
+
+
+def _collection_result(
+    op: WriteOp, index: int, record: Mapping[str, Any], item: Any
+) -> WriteResult:
+    own_id = record.get("Id")
+    if not isinstance(item, Mapping):
+        return WriteResult(index, own_id, False, "NO_RESULT", "the API returned no result for it")
+    rid = item.get("id") or own_id
+    if item.get("success"):
+        return WriteResult(index, str(rid) if rid else None, True)
+    info = error_info(item.get("errors") or [])
+    return WriteResult(
+        index, str(rid) if rid else None, False, info.code or "UNKNOWN", info.message, info.fields
+    )
+
+
+def _ingest_header(op: WriteOp, pending: Sequence[tuple[int, Mapping[str, Any]]]) -> list[str]:
+    if op == "delete":
+        return ["Id"]
+    header: dict[str, None] = {"Id": None} if op == "update" else {}
+    for _, record in pending:
+        for key in record:
+            header.setdefault(key, None)
+    return list(header)

@@ -1,0 +1,140 @@
+"""The connector's configuration and the small value types its methods return."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from connectors.errors import ConfigurationError
+from connectors.retry import RetryPolicy
+
+AuthMode = Literal["token", "client_credentials", "jwt"]
+
+_SECRET_FIELDS = frozenset({"access_token", "client_secret"})
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    """How to reach one org.  Validated on construction; secrets are masked in ``repr``.
+
+    Auth modes, first match wins: ``access_token`` (a ready session), JWT bearer
+    (``client_id`` + ``username`` + ``private_key_file``), client credentials
+    (``client_id`` + ``client_secret``).  With a static token *and* OAuth credentials the
+    token is used first and the OAuth flow renews it when it expires.
+    """
+
+    instance_url: str
+    api_version: str = "62.0"
+    access_token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    username: str | None = None
+    private_key_file: Path | None = None
+    jwt_audience: str = "https://login.salesforce.com"
+    ca_bundle: Path | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    api_budget: float = 0.9  # never take api usage above this share of the daily max
+    bulk_threshold: int = 2000  # more records than this in one write call -> Bulk 2.0 ingest
+    bulk_query_threshold: int = 20_000  # a query matching more rows -> Bulk 2.0 query
+    lock_retries: int = 3  # re-submissions of records that failed UNABLE_TO_LOCK_ROW
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        parts = urlsplit(self.instance_url or "")
+        if parts.scheme != "https" or not parts.hostname:
+            problems.append("instance_url must be an https:// URL (TLS is never switched off)")
+        try:
+            if float(self.api_version) <= 0 or "." not in self.api_version:
+                raise ValueError
+        except ValueError:
+            problems.append(f"api_version must look like 62.0, not {self.api_version!r}")
+        if self.username and self.private_key_file and not self.client_id:
+            problems.append("the JWT bearer flow also needs client_id")
+        elif self.oauth_mode is None and not self.access_token:
+            problems.append(
+                "no credentials: give access_token, or client_id + client_secret, "
+                "or client_id + username + private_key_file"
+            )
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            problems.append("timeouts must be positive")
+        if not 0 < self.api_budget <= 1:
+            problems.append("api_budget must be in (0, 1]")
+        if self.bulk_threshold < 1 or self.bulk_query_threshold < 1:
+            problems.append("bulk thresholds must be at least 1")
+        if self.lock_retries < 0:
+            problems.append("lock_retries must not be negative")
+        if problems:
+            raise ConfigurationError("invalid Salesforce connector configuration", problems)
+
+    @property
+    def oauth_mode(self) -> Literal["client_credentials", "jwt"] | None:
+        """The OAuth flow these credentials allow (used for renewal too), if any."""
+        if self.client_id and self.username and self.private_key_file:
+            return "jwt"
+        if self.client_id and self.client_secret:
+            return "client_credentials"
+        return None
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """How the first session is obtained."""
+        if self.access_token:
+            return "token"
+        mode = self.oauth_mode
+        assert mode is not None  # guaranteed by __post_init__
+        return mode
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds, as requests takes them."""
+        return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line or message."""
+        return [v for v in (self.access_token, self.client_secret) if v]
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value is not None:
+                shown.append(f"{f.name}='***'")
+            else:
+                shown.append(f"{f.name}={value!r}")
+        return f"SalesforceConfig({', '.join(shown)})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of one record of a create / update / delete call."""
+
+    index: int  # position in the input list
+    id: str | None  # record id (the created id for creates)
+    success: bool
+    code: str | None = None  # statusCode / errorCode of the first error
+    message: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class ApiUsage:
+    """The org's daily API usage (from ``Sforce-Limit-Info``) and our own calls by kind."""
+
+    used: int | None = None
+    max: int | None = None
+    calls: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def share(self) -> float | None:
+        """used / max, when known."""
+        if self.used is None or not self.max:
+            return None
+        return self.used / self.max

@@ -1,0 +1,218 @@
+"""Pure record shaping: REST records flattened, Bulk CSV typed like REST, ingest CSV built.
+
+No I/O here; the client feeds these functions with responses and describe metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+# --- REST records ------------------------------------------------------------------------
+
+
+def flatten(record: Mapping[str, Any], expected: Sequence[str] = ()) -> dict[str, Any]:
+    """A REST record without ``attributes``, parent relationships as ``Owner.Email`` keys.
+
+    ``expected`` are the selected field paths; a null parent (``"Owner": null``) then still
+    yields ``Owner.Email: None`` so every record of a query has the same keys.  Child
+    subquery results become lists of flattened records (first page only).
+    """
+    out: dict[str, Any] = {}
+    wanted = {path.lower(): path for path in expected if "." in path}
+    _flatten_into(record, "", out, wanted)
+    return out
+
+
+def _flatten_into(
+    record: Mapping[str, Any], prefix: str, out: dict[str, Any], wanted: dict[str, str]
+) -> None:
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        path = prefix + key
+        if isinstance(value, Mapping):
+            if "attributes" in value:
+                _flatten_into(value, path + ".", out, wanted)
+                continue
+            if "records" in value and "totalSize" in value:
+                out[path] = [flatten(child) for child in value.get("records") or ()]
+                continue
+            out[path] = dict(value)  # compound field (address, location)
+            continue
+        if value is None and wanted:
+            stem = path.lower() + "."
+            nested = [orig for low, orig in wanted.items() if low.startswith(stem)]
+            if nested:
+                for orig in nested:
+                    out[path + "." + orig[len(stem) :]] = None
+                continue
+        out[path] = value
+
+
+# --- Bulk 2.0 query results ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one CSV column maps onto a REST record key and type."""
+
+    key: str  # the key REST would use (describe's spelling)
+    type: str  # describe field type ("string", "boolean", "datetime" ...)
+
+
+def _datetime_rest(text: str) -> str:
+    """Bulk ``2024-05-01T12:00:03.000Z`` -> REST ``2024-05-01T12:00:03.000+0000``."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    elif len(value) >= 5 and value[-5] in "+-" and value[-3] != ":":
+        value = value[:-2] + ":" + value[-2:]
+    parsed = dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}+0000"
+
+
+def convert(text: str, type_: str) -> Any:
+    """One Bulk CSV cell as the REST API would have typed it (empty -> None)."""
+    if text == "":
+        return None
+    if type_ == "boolean":
+        return text.lower() == "true"
+    if type_ == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    if type_ in ("double", "currency", "percent"):
+        return float(text)
+    if type_ == "datetime":
+        try:
+            return _datetime_rest(text)
+        except ValueError:
+            return text
+    return text
+
+
+def csv_records(text: str, columns: Mapping[str, Column]) -> Iterator[dict[str, Any]]:
+    """Typed records from one Bulk result chunk; unknown columns stay strings."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        return
+    plan = [columns.get(name.lower(), Column(name, "string")) for name in header]
+    for row in reader:
+        if not row:
+            continue
+        yield {
+            col.key: convert(row[i] if i < len(row) else "", col.type) for i, col in enumerate(plan)
+        }
+
+
+def pages(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Group records into lists of at most ``size``."""
+    page: list[dict[str, Any]] = []
+    for record in records:
+        page.append(record)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """A field value as the REST API takes it in JSON."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
+        return float(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("a naive datetime is ambiguous; give it a time zone")
+        utc = value.astimezone(dt.UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set | frozenset):
+        # Multi-select picklists are ';'-joined strings on the wire.
+        return ";".join(str(v) for v in value)
+    raise TypeError(f"cannot send a {type(value).__name__} to Salesforce")
+
+
+def csv_cell(value: Any) -> str:
+    """A field value as a Bulk 2.0 ingest CSV cell; None -> ``#N/A`` (sets the field null)."""
+    if value is None:
+        return "#N/A"
+    converted = jsonable(value)
+    if isinstance(converted, bool):
+        return "true" if converted else "false"
+    if isinstance(converted, float):
+        return format(Decimal(repr(converted)), "f")
+    return str(converted)
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
+
+
+class ResultMatcher:
+    """Maps Bulk 2.0 result rows back to input positions.
+
+    Result rows echo the uploaded columns but come in no guaranteed order, so each input
+    row is keyed by its uploaded cells; identical rows are interchangeable, so a queue per
+    key is enough.  Rows that echo an ``Id`` column fall back to matching on the Id alone.
+    """
+
+    def __init__(self, header: Sequence[str]) -> None:
+        self.header = list(header)
+        self._by_cells: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
+        self._by_id: dict[str, deque[int]] = defaultdict(deque)
+        self._id_col = next((i for i, h in enumerate(self.header) if h.lower() == "id"), None)
+        self._taken: set[int] = set()
+
+    def add(self, index: int, cells: Sequence[str]) -> None:
+        self._by_cells[tuple(cells)].append(index)
+        if self._id_col is not None:
+            self._by_id[cells[self._id_col].upper()].append(index)
+
+    def _pop(self, queue: deque[int] | None) -> int | None:
+        while queue:
+            index = queue.popleft()
+            if index not in self._taken:
+                self._taken.add(index)
+                return index
+        return None
+
+    def match(self, row: Mapping[str, str]) -> int | None:
+        """The input index of one result row (as a DictReader row), or None."""
+        cells = tuple(row.get(name, "") or "" for name in self.header)
+        index = self._pop(self._by_cells.get(cells))
+        if index is None and self._id_col is not None:
+            rid = row.get(self.header[self._id_col]) or row.get("sf__Id") or ""
+            index = self._pop(self._by_id.get(rid.upper()))
+        return index
+
+
+def result_rows(text: str) -> Iterator[dict[str, str]]:
+    """Rows of a Bulk 2.0 results CSV (successful / failed / unprocessed)."""
+    if not text or not text.strip():
+        return
+    yield from csv.DictReader(io.StringIO(text))
