@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 
 from connectors.tls import requests_session
 from emulators.gainsight import GainsightEmulator
