@@ -83,8 +83,11 @@ class Cursors:
                 self._open.popitem(last=False)
         return self._page(plan, ids, 0, size, version, cursor.locator)
 
-    def next_page(self, token: str, batch: int | None, version: str) -> dict[str, Any]:
-        """Serve ``{locator}-{offset}``; 400 INVALID_QUERY_LOCATOR when unknown or expired."""
+    def next_page(self, token: str, batch: int | None, version: str) -> tuple[dict[str, Any], str]:
+        """Serve ``{locator}-{offset}`` -> (page, sObject name).
+
+        400 INVALID_QUERY_LOCATOR when the locator is unknown or expired.
+        """
         locator, _, offset_text = token.rpartition("-")
         now = self._clock.now_ms()
         with self._lock:
@@ -97,7 +100,8 @@ class Cursors:
             cursor.last_used_ms = now
             self._open.move_to_end(locator)
         size = batch or cursor.batch
-        return self._page(cursor.plan, cursor.ids, int(offset_text), size, version, locator)
+        page = self._page(cursor.plan, cursor.ids, int(offset_text), size, version, locator)
+        return page, cursor.plan.sobject
 
     def _page(
         self,

@@ -53,10 +53,8 @@ class RestApi:
 
     def query_more(self, call: Call) -> Response:
         size = batch_size(call.request.headers.get("Sforce-Query-Options"))
-        page = self.emu.cursors.next_page(call.segments[1], size, call.version)
+        page, call.object = self.emu.cursors.next_page(call.segments[1], size, call.version)
         call.records = len(page["records"])
-        if page["records"]:
-            call.object = page["records"][0]["attributes"]["type"]
         return Response.json(page)
 
     # -- describe and limits -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -297,3 +298,21 @@ def test_limits_reflect_api_usage(emu, sf):
     assert "DailyBulkApiBatches" in limits
     assert emu.api_usage == 2
     assert sf.api_usage["api-usage"].used == 2
+
+
+def test_updated_and_deleted_windows(emu, org, sf):
+    """sobjects/{obj}/updated and /deleted list ids changed or deleted inside [start, end)."""
+    emu.clock.advance(3_600_000)  # an hour after seeding
+    now_ms = emu.clock.now_ms()
+    start = dt.datetime.fromtimestamp(now_ms // 1000 - 60, dt.UTC)
+    end = start + dt.timedelta(hours=1)
+    emu.update("Account", org.accounts[0], {"Name": "Touched"})
+    emu.delete("Account", org.accounts[1])
+    updated = sf.Account.updated(start, end)
+    assert updated["ids"] == [org.accounts[0]]
+    assert updated["latestDateCovered"] == end.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    deleted = sf.Account.deleted(start, end)
+    stamp = dt.datetime.fromtimestamp(now_ms // 1000, dt.UTC)
+    assert deleted["deletedRecords"] == [
+        {"id": org.accounts[1], "deletedDate": stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+    ]
