@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from emulators.http import Request, Response
@@ -54,7 +53,6 @@ class Call:
     kind: Kind = "read"
     operation: str = "unknown"
     records: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def data_prefix(self) -> str:
@@ -73,11 +71,3 @@ class Call:
 
     def param(self, name: str) -> str | None:
         return self.request.param(name)
-
-
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response.json(obj, status, headers)
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()

@@ -247,7 +247,7 @@ class Org:
         schema = table.schema
         with self.lock:
             row = self._live_row(object_name, record_id)
-            clean = self._clean(schema, values, creating=False, csv=csv, record_id=record_id)
+            clean = self._clean(schema, values, creating=False, csv=csv)
             nulled = [
                 f.name
                 for name, v in clean.items()
@@ -323,7 +323,6 @@ class Org:
         *,
         creating: bool,
         csv: bool,
-        record_id: str | None = None,
     ) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         readonly: list[str] = []
