@@ -27,7 +27,7 @@ from simple_salesforce.bulk2 import (
 )
 from structlog.typing import FilteringBoundLogger
 
-from connectors import soql
+from connectors import soql as soqlmod
 from connectors.errors import (
     AuthenticationError,
     QuotaExceeded,
@@ -79,7 +79,7 @@ class SalesforceClient:
     """Reads and writes one Salesforce org.
 
         client = SalesforceClient(SalesforceConfig(instance_url=..., access_token=...))
-        for page in client.query(soql.select("Account", ["Id", "Owner.Email"])):
+        for page in client.query(soqlmod.select("Account", ["Id", "Owner.Email"])):
             ...
         results = client.update("Account", [{"Id": "001…", "Health_Score__c": 72}])
 
@@ -162,7 +162,8 @@ class SalesforceClient:
                 return request_token(self.config, self._session)
             except requests.RequestException as exc:
                 error = translate(exc, call, retry_after=self._retry_after())
-                assert error is not None
+                if error is None:
+                    raise
                 raise error from exc
 
         return call_with_retry(
@@ -253,7 +254,7 @@ class SalesforceClient:
 
     def describe(self, object_name: str) -> dict[str, Any]:
         """``sobjects/{object}/describe``, cached for the life of the client."""
-        name = soql.sobject_name(object_name)
+        name = soqlmod.sobject_name(object_name)
         cached = self._describes.get(name.lower())
         if cached is None:
             result = self._call(
@@ -276,19 +277,19 @@ class SalesforceClient:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def count(self, soql_text: str, *, include_deleted: bool = False) -> int:
+    def count(self, soql: str, *, include_deleted: bool = False) -> int:
         """The number of rows a query matches (``SELECT COUNT() …``; one call)."""
-        items = [i.replace(" ", "").upper() for i in soql.select_fields(soql_text)]
-        text = soql_text if items == ["COUNT()"] else soql.count_query(soql_text)
+        items = [i.replace(" ", "").upper() for i in soqlmod.select_fields(soql)]
+        text = soql if items == ["COUNT()"] else soqlmod.count_query(soql)
         page = self._call(
-            Call("count", soql.from_object(text)),
+            Call("count", soqlmod.from_object(text)),
             lambda sf: sf.query(text, include_deleted=include_deleted, timeout=self.config.timeout),
         )
         return int(page["totalSize"])
 
     def query(
         self,
-        soql_text: str,
+        soql: str,
         *,
         include_deleted: bool = False,
         batch_size: int = 2000,
@@ -305,8 +306,8 @@ class SalesforceClient:
         Bulk pages hold at most ``batch_size`` records too.
         """
         size = min(MAX_BATCH, max(MIN_BATCH, int(batch_size)))
-        object_name = soql.from_object(soql_text)
-        expected = _selected_paths(soql_text)
+        object_name = soqlmod.from_object(soql)
+        expected = _selected_paths(soql)
         options = {"Sforce-Query-Options": f"batchSize={size}"}
         operation = "queryAll" if include_deleted else "query"
         timeout = self.config.timeout
@@ -314,12 +315,14 @@ class SalesforceClient:
         page = self._call(
             Call(operation, object_name),
             lambda sf: sf.query(
-                soql_text, include_deleted=include_deleted, headers=options, timeout=timeout
+                soql, include_deleted=include_deleted, headers=options, timeout=timeout
             ),
         )
         total = int(page.get("totalSize") or 0)
         if allow_bulk and total > self.config.bulk_query_threshold and not page.get("done", True):
-            reason = soql.bulk_incompatibility(soql_text)
+            reason = soqlmod.bulk_incompatibility(soql)
+            if reason is None and len(expected) != len(soqlmod.select_fields(soql)):
+                reason = "a SELECT item that is not a plain field"
             columns: dict[str, Column] = {}
             if reason is None and object_name:
                 columns, reason = self._bulk_columns(object_name, expected)
@@ -330,7 +333,7 @@ class SalesforceClient:
                     total=total,
                     threshold=self.config.bulk_query_threshold,
                 )
-                yield from self._bulk_query(soql_text, object_name, include_deleted, size, columns)
+                yield from self._bulk_query(soql, object_name, include_deleted, size, columns)
                 return
             self._log.info("salesforce.query.rest", object=object_name, total=total, reason=reason)
 
@@ -386,7 +389,7 @@ class SalesforceClient:
 
     def _bulk_query(
         self,
-        soql_text: str,
+        soql: str,
         object_name: str,
         include_deleted: bool,
         size: int,
@@ -395,7 +398,7 @@ class SalesforceClient:
         operation = Operation.query_all if include_deleted else Operation.query
         job = self._call(
             Call("bulk2.query.create_job", object_name),
-            lambda sf: self._bulk(sf, object_name).create_job(operation, query=soql_text),
+            lambda sf: self._bulk(sf, object_name).create_job(operation, query=soql),
         )
         job_id = str(job["id"])
         self._wait_for_job(job_id, True, object_name)
@@ -474,7 +477,7 @@ class SalesforceClient:
     def _write(
         self, op: WriteOp, object_name: str, records: list[Mapping[str, Any]]
     ) -> list[WriteResult]:
-        name = soql.sobject_name(object_name)
+        name = soqlmod.sobject_name(object_name)
         results: list[WriteResult | None] = [None] * len(records)
         pending: list[tuple[int, dict[str, Any]]] = []
         for index, record in enumerate(records):
@@ -685,16 +688,16 @@ def _send_collection(
     return sf.restful("composite/sobjects", method=method, json=body, timeout=timeout)
 
 
-def _selected_paths(soql_text: str) -> list[str]:
+def _selected_paths(soql: str) -> list[str]:
     """The plain field paths of the SELECT list (no functions, no subqueries)."""
     try:
-        items = soql.select_fields(soql_text)
+        items = soqlmod.select_fields(soql)
     except ValueError:
         return []
     paths = []
     for item in items:
         try:
-            paths.append(soql.field(item))
+            paths.append(soqlmod.field(item))
         except ValueError:
             continue
     return paths
@@ -739,7 +742,7 @@ def _prepare(op: WriteOp, index: int, record: Mapping[str, Any]) -> dict[str, An
         if key in id_keys:
             continue
         try:
-            soql.field(key)
+            soqlmod.field(key)
         except ValueError:
             return fail("INVALID_FIELD", f"not a field name: {str(key)[:80]!r}")
         if "." in key:

@@ -196,6 +196,11 @@ def translate(
             api=API,
             code="BAD_RESPONSE",
         )
+    if isinstance(exc, requests.RequestException):
+        # Anything else requests raises (bad URL, too many redirects ...) is not transient.
+        return UpstreamUnavailable(
+            f"{call.describe()}: HTTP client error {type(exc).__name__}", api=API, code="HTTP_ERROR"
+        )
     return None
 
 

@@ -156,8 +156,12 @@ def jsonable(value: Any) -> Any:
 
 
 def csv_cell(value: Any) -> str:
-    """A field value as a Bulk 2.0 ingest CSV cell; None -> ``#N/A`` (sets the field null)."""
-    if value is None:
+    """A field value as a Bulk 2.0 ingest CSV cell.
+
+    None and "" become ``#N/A`` (set the field null): an empty cell would mean "leave it
+    unchanged" to Bulk, while REST stores "" as null; both write paths must agree.
+    """
+    if value is None or value == "":
         return "#N/A"
     converted = jsonable(value)
     if isinstance(converted, bool):

@@ -177,8 +177,11 @@ def test_translate_foreign_exceptions(exc: Exception, call: Call, expected: type
 
 
 def test_translate_leaves_unknown_exceptions_alone() -> None:
-    """A programming error is not dressed up as an API error."""
+    """A programming error is not dressed up as an API error; other requests errors are
+    fatal, not retried."""
     assert translate(KeyError("x"), QUERY) is None
+    error = translate(requests.TooManyRedirects("loop"), QUERY)
+    assert type(error) is UpstreamUnavailable
 
 
 @pytest.mark.parametrize(
@@ -397,6 +400,7 @@ def test_pages_groups_records() -> None:
     ("value", "cell"),
     [
         (None, "#N/A"),
+        ("", "#N/A"),
         (True, "true"),
         (1e20, "100000000000000000000"),
         (Decimal("2.50"), "2.5"),
