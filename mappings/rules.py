@@ -317,11 +317,15 @@ def map_account(inp: AccountInput, mapping: Mapping) -> MappedAccount:
         out.team[key] = member
 
     # Inactive people: never written, the role counts as missing, the account is flagged.
+    # Flags describe the account as it will be once the plan is applied, so rows that the
+    # plan removes (managed roles held by inactive users) do not count.
+    managed_values = mapping.managed_team_roles()
+    remaining_rows = [r for r in inp.team_rows if r.team_role not in managed_values]
     inactive: dict[str, str] = {}
     for key, member in sorted(out.team.items()):
         if member.inactive:
             inactive.setdefault(member.person.key, f"{key}: {_label(member.person)}")
-    for row in inp.team_rows:
+    for row in remaining_rows:
         if row.person.sf_active is False:
             inactive.setdefault(
                 row.person.key, f"{row.team_role or 'member'}: {_label(row.person)}"
@@ -334,7 +338,6 @@ def map_account(inp: AccountInput, mapping: Mapping) -> MappedAccount:
 
     # Desired Salesforce rows for managed roles: one row per person, role by precedence; a
     # person who already has a row in an unmanaged role keeps it as it is.
-    managed_values = mapping.managed_team_roles()
     rows_by_user = {r.user_id: r for r in inp.team_rows}
     precedence = {k: i for i, k in enumerate(mapping.team.role_precedence)}
     wanted: dict[str, list[str]] = {}
@@ -403,7 +406,7 @@ def map_account(inp: AccountInput, mapping: Mapping) -> MappedAccount:
         carried = set(active_roles)
         carried |= {
             team_keys[r.team_role]
-            for r in inp.team_rows
+            for r in remaining_rows
             if r.team_role in team_keys and r.person.sf_active is not False
         }
         if set(mapping.flags.overstaffed_roles) <= carried:

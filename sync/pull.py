@@ -534,13 +534,15 @@ class Puller:
         upper: datetime | None,
         cursor: tuple[datetime | None, str | None] | None,
     ) -> Iterator[list[RawRow]]:
-        from connectors.gainsight import Condition
+        from connectors.gainsight import Condition, filter_datetime
 
         conditions: list[Any] = []
+        # Filter values in the documented "yyyy-MM-dd HH:mm:ss" (UTC) form; the time zone
+        # Gainsight applies to them is undocumented, which the lookback window absorbs.
         if lower is not None:
-            conditions.append(Condition(stream.stamp_field, "GTE", [to_epoch_ms(lower)]))
+            conditions.append(Condition(stream.stamp_field, "GTE", [filter_datetime(lower)]))
         if upper is not None:
-            conditions.append(Condition(stream.stamp_field, "LT", [to_epoch_ms(upper)]))
+            conditions.append(Condition(stream.stamp_field, "LT", [filter_datetime(upper)]))
         if cursor is not None and cursor[1]:
             # Gainsight pages by Gsid (keyset); resume after the last Gsid stored.
             conditions.append(Condition("Gsid", "GT", [cursor[1]]))

@@ -102,9 +102,13 @@ class Pusher:
                 size = max(10_000, self.bulk_threshold + 1) if total > self.bulk_threshold else 200
             else:
                 size = 50
+            waiting: list[Operation] = []  # CTAs to open after the duplicate check
             for batch in self._batches(system, obj, action, size):
                 if system == GS and obj == CTA and action == "create":
-                    self._create_ctas(batch, stats)
+                    waiting.extend(self._adopt_existing(batch, stats))
+                    while len(waiting) >= size:
+                        self._open_ctas(waiting[:size], stats)
+                        waiting = waiting[size:]
                 else:
                     results = self._send(system, obj, action, batch)
                     self._record(batch, results, stats)
@@ -113,6 +117,8 @@ class Pusher:
                 if self.should_stop():
                     stats.interrupted = True
                     break
+            if waiting:
+                self._open_ctas(waiting, stats)
             if stats.interrupted:
                 break
         log.info(
@@ -176,8 +182,12 @@ class Pusher:
             return self.gs.cta_update(payloads)
         raise ValueError(f"no way to send {system} {obj} {action}")
 
-    def _create_ctas(self, batch: Sequence[Operation], stats: PushStats) -> None:
-        """Open Risk CTAs, adopting an open CTA of the same type and reason if one exists."""
+    def _adopt_existing(self, batch: Sequence[Operation], stats: PushStats) -> list[Operation]:
+        """Adopt an open CTA of the same type and reason where one exists; return the rest.
+
+        One list call covers the whole batch of companies, so the duplicate check costs one
+        read per batch of creates.
+        """
         cfg = self.mapping.gainsight.cta
         from connectors.gainsight import Condition
 
@@ -214,9 +224,11 @@ class Pusher:
                     .values(status="adopted", result_id=gsid)
                 )
                 stats.adopted += 1
-        if to_create:
-            results = self.gs.cta_create([dict(op.payload) for op in to_create])
-            self._record(to_create, results, stats)
+        return to_create
+
+    def _open_ctas(self, ops: Sequence[Operation], stats: PushStats) -> None:
+        results = self.gs.cta_create([dict(op.payload) for op in ops])
+        self._record(ops, results, stats)
 
     def _link(self, s: Any, op: Operation, gsid: str, origin: str, now: datetime) -> None:
         flag = str((op.previous or {}).get("flag"))

@@ -69,7 +69,8 @@ Email = Annotated[str | None, BeforeValidator(_email)]
 OptStr = Annotated[str | None, BeforeValidator(_blank_none)]
 OptFloat = Annotated[float | None, BeforeValidator(_blank_none)]
 OptInt = Annotated[int | None, BeforeValidator(_blank_none)]
-Score = Annotated[float | None, BeforeValidator(_blank_none), Field(ge=0, le=100)]
+Score = Annotated[Annotated[float, Field(ge=0, le=100)] | None, BeforeValidator(_blank_none)]
+Count = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_blank_none)]
 
 
 class _Rec(BaseModel):
@@ -92,7 +93,7 @@ class SfAccount(_Rec):
     name: str
     owner_id: SfId = None
     segment: OptStr = None
-    employees: OptInt = Field(None, ge=0)
+    employees: Count = None
     arr: OptFloat = None
     health_score: OptFloat = None
     health_status: OptStr = None

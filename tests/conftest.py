@@ -14,3 +14,11 @@ from emulators.tls import TlsMaterial
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsMaterial]:
     """One throw-away CA and server certificate for the whole test session."""
     yield TlsMaterial.create(Path(tmp_path_factory.mktemp("tls")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs() -> None:
+    """Log lines at WARNING and above only (tests that inspect logs reconfigure)."""
+    from sync.logging import configure_logging
+
+    configure_logging("console", "WARNING")

@@ -368,23 +368,34 @@ def test_rm_outside_window_is_not_on_the_team(mapping: Mapping) -> None:
 
 
 def test_overstaffed_non_qualifying_account(mapping: Mapping) -> None:
-    """A non-qualifying SMB account carrying SAE, SA and CSM rows is OVERSTAFFED."""
+    """A non-qualifying SMB account carrying an executive, an SA and a CSM is OVERSTAFFED."""
     sae, sa, csm = person(5), person(6), person(7)
     rows = [
         TeamRow("01M1", sae.sf_user_id or "", "Strategic Account Executive", sae),
         TeamRow("01M2", sa.sf_user_id or "", "Solutions Architect", sa),
         TeamRow("01M3", csm.sf_user_id or "", "Customer Success Manager", csm),
     ]
-    m = map_account(
-        account(segment_raw="SMB", arr=10_000.0, team_rows=rows, company=company(csm=None)), mapping
-    )
-    assert "OVERSTAFFED" in m.flags
+
+    def mapped(arr: float, gs_csm: Person | None) -> list[str]:
+        inp = account(segment_raw="SMB", arr=arr, team_rows=rows, company=company(csm=gs_csm))
+        return map_account(inp, mapping).flags
+
+    assert "OVERSTAFFED" in mapped(10_000.0, csm)
+    assert "OVERSTAFFED" not in mapped(90_000.0, csm)
+    # Without the CSM in Gainsight the CSM row goes too: no longer overstaffed once applied.
+    assert "OVERSTAFFED" not in mapped(10_000.0, None)
     # The SAE row is managed and not desired for an SMB account: it will be removed.
+    m = map_account(account(segment_raw="SMB", arr=10_000.0, team_rows=rows), mapping)
     assert sae.sf_user_id not in m.desired_rows
-    qualifying = map_account(
-        account(segment_raw="SMB", arr=90_000.0, team_rows=rows, company=company(csm=None)), mapping
-    )
-    assert "OVERSTAFFED" not in qualifying.flags
+
+
+def test_inactive_row_in_a_managed_role_is_removed_not_flagged(mapping: Mapping) -> None:
+    """An inactive user's managed row is deleted by the plan, so it does not raise a flag."""
+    gone = person(8, sf_active=False)
+    rows = [TeamRow("01M9", gone.sf_user_id or "", "Account Executive", gone)]
+    m = map_account(account(team_rows=rows), mapping)
+    assert gone.sf_user_id not in m.desired_rows
+    assert "INACTIVE_MEMBER" not in m.flags
 
 
 def test_gainsight_field_not_written_when_person_has_no_gainsight_user(mapping: Mapping) -> None:
