@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ from emulators.tls import TlsMaterial
 
 
 @pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsMaterial]:
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     """One throw-away CA and server certificate for the whole test session."""
-    yield TlsMaterial.create(Path(tmp_path_factory.mktemp("tls")))
+    return TlsMaterial.create(Path(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture(autouse=True, scope="session")

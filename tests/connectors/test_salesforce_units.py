@@ -425,6 +425,9 @@ def test_result_matcher_handles_duplicates_and_id_fallback() -> None:
     assert matcher.match({"Id": "001Tm0000000002IAA", "Name": "B"}) == 2
     assert matcher.match({"Id": "001TM0000000001IAA", "Name": "A changed"}) == 0
     assert matcher.match({"Id": "001Tm0000000001IAA", "Name": "A"}) is None
+    creates = ResultMatcher(["Name", "Title"])
+    creates.add(0, [" padded ", "x"])
+    assert creates.match({"sf__Id": "001", "Name": "padded", "Title": "x"}) == 0
 
 
 def test_prepare_refuses_bad_records_locally() -> None:

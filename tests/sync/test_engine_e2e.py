@@ -16,7 +16,6 @@ from emulators.runner import RunningEmulators
 from sync.models import CtaLink, Operation, QuarantinedRecord
 from sync.store import Store
 
-
 RunFn = Callable[..., Any]
 
 MANAGED = {
