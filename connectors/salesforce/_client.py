@@ -85,7 +85,9 @@ class SalesforceClient:
 
     Pages are lists of flat dicts (``Owner.Email`` keys, no ``attributes``).  Writes return
     one :class:`WriteResult` per input record, in input order; record-level failures never
-    raise.  Whole-call failures raise the :mod:`connectors.errors` tree.
+    raise.  Whole-call failures raise the :mod:`connectors.errors` tree (a write spanning
+    several calls that fails part-way raises too: the next run reconciles what landed).
+    One client serves one thread.
     """
 
     # Bulk 2.0 job polling: the wait grows from the first interval to the largest; the

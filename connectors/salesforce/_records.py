@@ -182,20 +182,23 @@ class ResultMatcher:
 
     Result rows echo the uploaded columns but come in no guaranteed order, so each input
     row is keyed by its uploaded cells; identical rows are interchangeable, so a queue per
-    key is enough.  Rows that echo an ``Id`` column fall back to matching on the Id alone.
+    key is enough.  Should the echo differ in surrounding blanks, the cells are compared
+    stripped; rows that carry an ``Id`` column fall back to matching on the Id alone.
     """
 
     def __init__(self, header: Sequence[str]) -> None:
         self.header = list(header)
         self._by_cells: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
+        self._by_stripped: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
         self._by_id: dict[str, deque[int]] = defaultdict(deque)
         self._id_col = next((i for i, h in enumerate(self.header) if h.lower() == "id"), None)
         self._taken: set[int] = set()
 
     def add(self, index: int, cells: Sequence[str]) -> None:
         self._by_cells[tuple(cells)].append(index)
+        self._by_stripped[tuple(c.strip() for c in cells)].append(index)
         if self._id_col is not None:
-            self._by_id[cells[self._id_col].upper()].append(index)
+            self._by_id[cells[self._id_col].strip().upper()].append(index)
 
     def _pop(self, queue: deque[int] | None) -> int | None:
         while queue:
@@ -209,9 +212,11 @@ class ResultMatcher:
         """The input index of one result row (as a DictReader row), or None."""
         cells = tuple(row.get(name, "") or "" for name in self.header)
         index = self._pop(self._by_cells.get(cells))
+        if index is None:
+            index = self._pop(self._by_stripped.get(tuple(c.strip() for c in cells)))
         if index is None and self._id_col is not None:
             rid = row.get(self.header[self._id_col]) or row.get("sf__Id") or ""
-            index = self._pop(self._by_id.get(rid.upper()))
+            index = self._pop(self._by_id.get(rid.strip().upper()))
         return index
 
 
