@@ -448,3 +448,55 @@ def test_prepare_refuses_bad_records_locally() -> None:
         result = _prepare(op, 3, record)
         assert isinstance(result, WriteResult), (op, record)
         assert (result.index, result.success, result.code) == (3, False, code)
+
+
+# --- Bulk job polling ----------------------------------------------------------------------
+
+
+def polling_client(states: list[str], waits: list[float]) -> tuple[Any, list[str]]:
+    """A client whose API calls answer a scripted sequence of Bulk job states."""
+    from connectors.salesforce import SalesforceClient
+
+    calls: list[str] = []
+    client = SalesforceClient(
+        SalesforceConfig(instance_url="https://x.example", access_token="t"), sleep=waits.append
+    )
+
+    def fake_call(call: Call, fn: Any) -> Any:
+        calls.append(call.operation)
+        if call.operation.endswith(".poll"):
+            state = states.pop(0) if states else "InProgress"
+            return {"state": state, "errorMessage": "InvalidBatch : Field name not found : X"}
+        return {}
+
+    client._call = fake_call  # type: ignore[method-assign]
+    return client, calls
+
+
+def test_bulk_polling_backs_off_until_complete() -> None:
+    """A job is polled with growing waits until JobComplete."""
+    waits: list[float] = []
+    client, calls = polling_client(["UploadComplete", "InProgress", "JobComplete"], waits)
+    client._wait_for_job("750x", False, "Account")
+    assert calls == ["bulk2.ingest.poll"] * 3
+    assert waits == [0.5, 0.75]
+
+
+def test_bulk_polling_is_bounded_and_aborts() -> None:
+    """A job that never finishes is aborted once the polling budget is spent."""
+    waits: list[float] = []
+    client, calls = polling_client([], waits)
+    client.bulk_poll_budget = 30.0
+    with pytest.raises(UpstreamUnavailable, match="aborted") as info:
+        client._wait_for_job("750x", True, "Account")
+    assert info.value.code == "BULK_JOB_TIMEOUT"
+    assert calls[-1] == "bulk2.abort"
+    assert 30.0 <= sum(waits) < 30.0 + client.bulk_poll_max_interval
+    assert max(waits) == client.bulk_poll_max_interval
+
+
+def test_failed_bulk_job_names_the_reason() -> None:
+    """A Failed job raises RequestRejected quoting Salesforce's errorMessage."""
+    client, _ = polling_client(["Failed"], [])
+    with pytest.raises(RequestRejected, match="Field name not found"):
+        client._wait_for_job("750x", False, "Account")
