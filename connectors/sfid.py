@@ -44,28 +44,50 @@ def to18(id15: str) -> str:
 
 
 def is_valid(value: object) -> bool:
-    """True for a 15-character Id, or an 18-character Id whose checksum matches."""
+    """True for a 15-character Id or an 18-character Id (in any case) with a valid checksum."""
     if not isinstance(value, str):
         return False
-    if _ID15.match(value):
-        return True
-    if _ID18.match(value):
-        return _checksum(value[:15]) == value[15:].upper()
-    return False
+    try:
+        normalize(value)
+    except InvalidId:
+        return False
+    return True
+
+
+def _recase(id18: str) -> str | None:
+    """Rebuild the case of the first 15 characters from the checksum (None if impossible)."""
+    suffix = id18[15:].upper()
+    if any(c not in _ALPHABET for c in suffix):
+        return None
+    chars = []
+    for chunk in range(3):
+        bits = _ALPHABET.index(suffix[chunk])
+        for pos in range(5):
+            char = id18[chunk * 5 + pos]
+            upper = bool(bits & (1 << pos))
+            if upper and not char.isalpha():
+                return None  # the checksum marks a digit as upper case: not an Id
+            chars.append(char.upper() if upper else char.lower())
+    return "".join(chars) + suffix
 
 
 def normalize(value: str) -> str:
     """Return the canonical 18-character Id for a 15- or 18-character Id.
 
-    The checksum of an 18-character Id is checked: a typo'd or truncated Id is refused
-    rather than silently matching nothing.
+    An 18-character Id is case-insensitive (that is what its checksum is for): one that went
+    through a system that changed its case is restored from the checksum.  A value that
+    cannot be an Id is refused rather than silently matching nothing.
     """
     if not isinstance(value, str):
         raise InvalidId(f"not a Salesforce Id: {type(value).__name__}")
     if _ID15.match(value):
         return to18(value)
-    if _ID18.match(value) and _checksum(value[:15]) == value[15:].upper():
-        return value[:15] + value[15:].upper()
+    if _ID18.match(value):
+        if _checksum(value[:15]) == value[15:].upper():
+            return value[:15] + value[15:].upper()
+        restored = _recase(value)
+        if restored is not None and _checksum(restored[:15]) == restored[15:]:
+            return restored
     raise InvalidId(f"not a valid Salesforce Id: {value[:40]!r}")
 
 

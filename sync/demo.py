@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from config.settings import load_settings
+from connectors.errors import SafeguardRefused
 from sync.logging import configure_logging
 
 
@@ -49,7 +50,17 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
         writes_before = emu.log.count(kind="write")
         calls_before = emu.log.count()
         engine = Engine.from_settings(settings, store=store)
-        first = engine.run(RunOptions(command="demo", allow_mass_change=True))
+        try:
+            first = engine.run(RunOptions(command="demo"))
+        except SafeguardRefused as exc:
+            # The synthetic org starts with stale, hand-made team rows: show the safeguard at
+            # work, then apply the plan the way an operator would after reviewing it.
+            console.print(f"\n[yellow]The mass-change safeguard refused the first run:[/] {exc}")
+            console.print(
+                "The demo applies it anyway, as [bold]teamsync run --allow-mass-change[/] "
+                "would after a review of [bold]teamsync plan[/]."
+            )
+            first = engine.run(RunOptions(command="demo", allow_mass_change=True))
         first_writes = emu.log.count(kind="write") - writes_before
         first_calls = emu.log.count() - calls_before
 

@@ -227,8 +227,10 @@ class Puller:
         clock: Callable[[], datetime] = utcnow,
         should_stop: Callable[[], bool] = lambda: False,
         progress: ProgressFn | None = None,
+        batch_size: int = 2000,
     ) -> None:
         self.store = store
+        self.batch_size = batch_size
         self.sf = salesforce
         self.gs = gainsight
         self.mapping = mapping
@@ -443,7 +445,9 @@ class Puller:
             where=where or None,
             order_by=(stream.stamp_field, "Id"),
         )
-        for page in self.sf.query(query, include_deleted=stream.include_deleted):
+        for page in self.sf.query(
+            query, include_deleted=stream.include_deleted, batch_size=self.batch_size
+        ):
             yield [self._sf_row(stream, rec) for rec in page]
 
     def _sf_row(self, stream: Stream, rec: dict[str, Any]) -> RawRow:

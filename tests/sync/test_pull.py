@@ -1,0 +1,200 @@
+"""Incremental pulls: watermarks, lookback, resume after interruption, deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from config.settings import Settings
+from emulators.runner import RunningEmulators, start_emulators
+from emulators.tls import TlsMaterial
+from mappings.model import load_mapping
+from sync.engine import build_clients
+from sync.models import RawRecord, Watermark
+from sync.pull import Puller
+from sync.store import Store
+from sync.watermarks import lower_bound, next_watermark
+from tests.sync.conftest import make_settings
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+# --- pure watermark maths ---------------------------------------------------------------------
+def test_lower_bound_is_inclusive_with_lookback() -> None:
+    """The next pull starts a lookback before the watermark; no watermark reads everything."""
+    assert lower_bound(T0, timedelta(minutes=5)) == T0 - timedelta(minutes=5)
+    assert lower_bound(None, timedelta(minutes=5)) is None
+
+
+@pytest.mark.parametrize(
+    ("previous", "max_seen", "started", "expected"),
+    [
+        (None, T0, T0 + timedelta(hours=1), T0),  # newest stamp seen
+        (None, T0 + timedelta(hours=2), T0 + timedelta(hours=1), T0 + timedelta(hours=1)),
+        (T0, None, T0 + timedelta(hours=1), T0),  # nothing new: unchanged
+        (T0, T0 - timedelta(days=1), T0 + timedelta(hours=1), T0),  # never backwards
+        (T0 + timedelta(hours=3), None, T0 + timedelta(hours=1), T0 + timedelta(hours=1)),
+    ],
+)
+def test_watermark_never_passes_pull_start(
+    previous: datetime | None, max_seen: datetime | None, started: datetime, expected: datetime
+) -> None:
+    """The watermark is the newest stamp seen, never past the pull's start, never backwards."""
+    assert next_watermark(previous=previous, max_seen=max_seen, pull_started=started) == expected
+
+
+# --- against the emulators ----------------------------------------------------------------------
+@pytest.fixture
+def big_emu(tls: TlsMaterial, tmp_path: Path) -> Iterator[RunningEmulators]:
+    """300 accounts: about 900 opportunities, several pages at batch size 200."""
+    with start_emulators(accounts=300, seed=5, tls=tls, workdir=tmp_path / "emu") as e:
+        yield e
+
+
+@pytest.fixture
+def pull_settings(big_emu: RunningEmulators, database_url: str) -> Settings:
+    return make_settings(big_emu, database_url)
+
+
+def puller(settings: Settings, store: Store, **kw: object) -> Puller:
+    sf, gs = build_clients(settings)
+    return Puller(store, sf, gs, load_mapping(settings.mapping), batch_size=200, **kw)  # type: ignore[arg-type]
+
+
+def stored(store: Store, system: str, obj: str, *, live: bool | None = None) -> set[str]:
+    with store.session() as s:
+        q = select(RawRecord.record_id).where(RawRecord.system == system, RawRecord.object == obj)
+        if live is not None:
+            q = q.where(RawRecord.is_deleted.is_(not live))
+        return set(s.scalars(q))
+
+
+def emulator_ids(emu: RunningEmulators, obj: str, *, deleted: bool = True) -> set[str]:
+    return {rid for rid, _ in emu.salesforce.tables[obj].iter_rows(include_deleted=deleted)}
+
+
+def test_interrupted_pull_resumes_without_losing_records(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """A pull stopped after two pages resumes from its cursor and ends with every record."""
+    pages = {"n": 0}
+
+    def progress(stream: str, done: int, total: int | None) -> None:
+        if stream == "salesforce.Opportunity":
+            pages["n"] += 1
+
+    first = puller(pull_settings, store, progress=progress, should_stop=lambda: pages["n"] >= 2)
+    stats = first.pull(only=["salesforce.Opportunity"])
+    assert stats["salesforce.Opportunity"].pages == 2
+    with store.session() as s:
+        wm = s.get(Watermark, "salesforce.Opportunity")
+        assert wm is not None
+        assert wm.pull_started_at is not None
+        assert wm.cursor_id is not None
+        assert wm.value is None
+    partial = stored(store, "salesforce", "Opportunity")
+    assert len(partial) == 400
+
+    second = puller(pull_settings, store).pull(only=["salesforce.Opportunity"])
+    assert second["salesforce.Opportunity"].resumed is True
+    assert stored(store, "salesforce", "Opportunity") == emulator_ids(big_emu, "Opportunity")
+    with store.session() as s:
+        wm = s.get(Watermark, "salesforce.Opportunity")
+        assert wm is not None
+        assert wm.pull_started_at is None
+        assert wm.value is not None
+
+
+def test_incremental_pull_reads_only_changes_and_late_commits(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """After a full first pull, the next reads records changed since the watermark minus the
+    lookback - including one committed late with a slightly older stamp."""
+    p = puller(pull_settings, store)
+    p.pull(only=["salesforce.Account"])
+    with store.session() as s:
+        wm = s.get(Watermark, "salesforce.Account")
+        assert wm is not None
+        assert wm.value is not None
+        watermark = wm.value
+    some = sorted(emulator_ids(big_emu, "Account", deleted=False))[3]
+    big_emu.salesforce.update("Account", some, {"Name": "Renamed Inc"})
+    late_ms = int((watermark - timedelta(minutes=2)).timestamp() * 1000)
+    owner = big_emu.salesforce.get("Account", some)["OwnerId"]  # type: ignore[index]
+    big_emu.salesforce.load(
+        "Account", [{"Name": "Late Commit LLC", "OwnerId": owner, "SystemModstamp": late_ms}]
+    )
+    big_emu.log.reset()
+    stats = puller(pull_settings, store).pull(only=["salesforce.Account"])
+    names = set()
+    with store.session() as s:
+        for rec in s.scalars(
+            select(RawRecord).where(RawRecord.object == "Account", RawRecord.pulled_at >= watermark)
+        ):
+            names.add(rec.data["Name"])
+    assert {"Renamed Inc", "Late Commit LLC"} <= names
+    assert stats["salesforce.Account"].records < 20  # not a full re-read
+    assert big_emu.log.count(api="salesforce", object="Account") == 1
+
+
+def test_deletes_are_seen(big_emu: RunningEmulators, pull_settings: Settings, store: Store) -> None:
+    """Recycle-Bin deletes arrive via queryAll; hard-deleted team rows via the count check."""
+    puller(pull_settings, store).pull()
+    account_id = sorted(emulator_ids(big_emu, "Account", deleted=False))[5]
+    atm_table = big_emu.salesforce.tables["AccountTeamMember"]
+    atm_id = sorted(emulator_ids(big_emu, "AccountTeamMember"))[0]
+    assert atm_table.get(atm_id)["AccountId"] != account_id  # type: ignore[index]
+    big_emu.salesforce.delete("Account", account_id)
+    big_emu.salesforce.delete("AccountTeamMember", atm_id)
+    stats = puller(pull_settings, store).pull()
+    assert account_id in stored(store, "salesforce", "Account", live=False)
+    assert atm_id in stored(store, "salesforce", "AccountTeamMember", live=False)
+    assert stats["salesforce.AccountTeamMember"].deleted >= 1
+    # The live team rows in the store match Salesforce exactly again.
+    assert stored(store, "salesforce", "AccountTeamMember", live=True) == emulator_ids(
+        big_emu, "AccountTeamMember"
+    )
+
+
+def test_full_pull_marks_unseen_records_deleted(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """--full re-reads everything and marks what no longer exists (no delete feed) as gone."""
+    puller(pull_settings, store).pull(only=["gainsight.Company"])
+    companies = big_emu.gainsight.tables["company"]
+    victim = sorted(companies.ids())[0]
+    companies.delete(victim, hard=True)
+    puller(pull_settings, store).pull(only=["gainsight.Company"])
+    assert victim not in stored(store, "gainsight", "Company", live=False)  # incremental: unseen
+    stats = puller(pull_settings, store).pull(full=True, only=["gainsight.Company"])
+    assert stats["gainsight.Company"].mode == "full"
+    assert victim in stored(store, "gainsight", "Company", live=False)
+    with store.session() as s:
+        live = s.scalar(
+            select(func.count())
+            .select_from(RawRecord)
+            .where(RawRecord.object == "Company", RawRecord.is_deleted.is_(False))
+        )
+    assert live == len(companies)
+
+
+def test_backfill_window_leaves_watermarks_alone(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """A backfill re-pulls a window through its own cursor; the main watermark is unchanged."""
+    p = puller(pull_settings, store)
+    p.pull(only=["salesforce.Opportunity"])
+    with store.session() as s:
+        before = s.get(Watermark, "salesforce.Opportunity").value  # type: ignore[union-attr]
+    now = datetime.now(UTC)
+    stats = puller(pull_settings, store).backfill(
+        now - timedelta(days=400), now + timedelta(days=1), ["salesforce.Opportunity"]
+    )
+    assert stats["salesforce.Opportunity"].mode == "backfill"
+    assert stats["salesforce.Opportunity"].records == len(emulator_ids(big_emu, "Opportunity"))
+    with store.session() as s:
+        assert s.get(Watermark, "salesforce.Opportunity").value == before  # type: ignore[union-attr]
