@@ -211,9 +211,12 @@ def status_document(store: Store) -> dict[str, Any]:
         open_count = s.scalar(
             select(func.count(QuarantinedRecord.id)).where(QuarantinedRecord.resolved_at.is_(None))
         )
-        alerts = dict(
-            s.execute(select(AlertOutbox.status, func.count()).group_by(AlertOutbox.status))
-        )
+        alerts = {
+            str(status): int(n)
+            for status, n in s.execute(
+                select(AlertOutbox.status, func.count()).group_by(AlertOutbox.status)
+            )
+        }
         pending = [
             {
                 "key": a.idempotency_key,
