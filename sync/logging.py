@@ -81,6 +81,22 @@ def _stringify_exception(logger: WrappedLogger, name: str, event_dict: EventDict
     return event_dict
 
 
+class _StreamLogger:
+    """Writes each rendered line to a stream looked up at call time (sys.stderr by default),
+    so a replaced or closed stderr (test runners, daemons re-opening files) is followed."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        stream = self._stream or sys.stderr
+        with self._lock:
+            print(message, file=stream, flush=True)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
 def configure_logging(
     fmt: str | None = None,
     level: str = "INFO",
@@ -91,6 +107,7 @@ def configure_logging(
     out = stream or sys.stderr
     if fmt is None:
         fmt = "console" if out.isatty() else "json"
+    shared_logger = _StreamLogger(stream)
     masker.register(secrets)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -110,7 +127,7 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=lambda *args: shared_logger,
         cache_logger_on_first_use=False,
     )
 
