@@ -1,0 +1,112 @@
+"""The daemon: cron fire times, runs on schedule, a graceful stop."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from config.settings import Settings
+from connectors.errors import ConfigurationError, LockHeld, UpstreamUnavailable
+from sync.engine import Engine, RunOptions
+from sync.scheduler import next_fire, run_daemon
+from sync.store import Store
+
+
+class Flag:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+
+def test_next_fire_times() -> None:
+    """Fire times follow the cron expression, strictly after the given moment, in UTC."""
+    t = datetime(2026, 1, 1, 10, 7, 30, tzinfo=UTC)
+    assert next_fire("*/15 * * * *", t) == datetime(2026, 1, 1, 10, 15, tzinfo=UTC)
+    assert next_fire("0 3 * * *", t) == datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
+    assert next_fire("*/15 * * * *", datetime(2026, 1, 1, 10, 15, tzinfo=UTC)) == datetime(
+        2026, 1, 1, 10, 30, tzinfo=UTC
+    )
+
+
+def test_invalid_cron_is_a_configuration_error(settings: Settings) -> None:
+    """A bad --cron stops the daemon before anything runs (exit 2)."""
+    with pytest.raises(ConfigurationError):
+        run_daemon(settings, "every now and then", Flag(), max_runs=1)
+
+
+def test_daemon_runs_on_schedule_and_survives_failures(settings: Settings, store: Store) -> None:
+    """Each fire time starts a run; a held lock or an outage is logged and the loop goes on."""
+    outcomes: list[Any] = [LockHeld("busy"), UpstreamUnavailable("down", api="salesforce"), None]
+    runs: list[RunOptions] = []
+
+    class FakeEngine:
+        def run(self, options: RunOptions) -> Any:
+            runs.append(options)
+            outcome = outcomes.pop(0)
+            if outcome is not None:
+                raise outcome
+            return type("R", (), {"status": "succeeded", "exit_code": 0})()
+
+    ticks = iter(
+        datetime(2026, 1, 1, 0, minute, 59, 999_000, tzinfo=UTC)
+        for minute in range(0, 60)
+        for _ in range(2)
+    )
+    code = run_daemon(
+        settings,
+        "* * * * *",
+        Flag(),
+        max_runs=3,
+        clock=lambda: next(ticks),
+        engine_factory=FakeEngine,
+    )
+    assert code == 0
+    assert [o.command for o in runs] == ["daemon", "daemon", "daemon"]
+    assert outcomes == []
+
+
+def test_stop_during_wait_exits_without_running(settings: Settings) -> None:
+    """SIGTERM while waiting for the next fire time ends the daemon at once."""
+    flag = Flag()
+    ran: list[int] = []
+
+    class Never:
+        def run(self, options: RunOptions) -> Any:
+            ran.append(1)
+
+    timer = threading.Timer(0.2, flag.event.set)
+    timer.start()
+    started = datetime.now(UTC)
+    code = run_daemon(settings, "0 0 1 1 *", flag, engine_factory=Never)
+    assert code == 0
+    assert ran == []
+    assert (datetime.now(UTC) - started).total_seconds() < 5
+
+
+def test_daemon_real_run(settings: Settings, store: Store) -> None:
+    """One scheduled run with the real engine against the emulators."""
+    results: list[Any] = []
+
+    def factory() -> Any:
+        engine = Engine.from_settings(settings, store=store)
+        original = engine.run
+
+        def run(options: RunOptions) -> Any:
+            result = original(RunOptions(command=options.command, allow_mass_change=True))
+            results.append(result)
+            return result
+
+        engine.run = run  # type: ignore[method-assign]
+        return engine
+
+    now = datetime(2026, 1, 1, 0, 0, 59, 999_000, tzinfo=UTC)
+    code = run_daemon(
+        settings, "* * * * *", Flag(), max_runs=1, clock=lambda: now, engine_factory=factory
+    )
+    assert code == 0
+    assert [r.status for r in results] == ["succeeded"]

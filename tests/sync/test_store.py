@@ -1,0 +1,122 @@
+"""The state store on SQLite and PostgreSQL: migrations, schema checks, the run lock, upserts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, text
+
+from connectors.errors import ConfigurationError, LockHeld
+from sync.models import Base, Lock, RawRecord
+from sync.store import RawRow, Store, utcnow
+
+
+def test_migrations_build_exactly_the_models(store: Store) -> None:
+    """After `db upgrade` the database matches the models: autogenerate finds no difference."""
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert store.current_revision() == store.head_revision()
+
+
+def test_upgrade_is_idempotent(store: Store) -> None:
+    """Upgrading an up-to-date store changes nothing."""
+    before, after = store.upgrade()
+    assert before == after == store.head_revision()
+
+
+def test_empty_store_is_created_on_first_check(database_url: str) -> None:
+    """A run against an empty database creates the schema instead of failing."""
+    fresh = Store(database_url)
+    assert fresh.current_revision() is None
+    fresh.check_schema()
+    assert fresh.current_revision() == fresh.head_revision()
+
+
+def test_outdated_store_is_refused(store: Store) -> None:
+    """A store at another revision needs `teamsync db upgrade` (configuration error, exit 2)."""
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000_old'"))
+    with pytest.raises(ConfigurationError, match="teamsync db upgrade"):
+        store.check_schema()
+
+
+def test_unreachable_store_is_a_configuration_error() -> None:
+    """A store that cannot be opened fails clearly, without printing its password."""
+    bad = Store("postgresql+psycopg://teamsync:hunter2-secret@127.0.0.1:1/none")
+    with pytest.raises(ConfigurationError) as info:
+        bad.check_schema()
+    assert "hunter2-secret" not in str(info.value)
+
+
+def test_only_one_run_holds_the_lock(store: Store, database_url: str) -> None:
+    """A second process-like holder is refused while the lock is held, and gets it after."""
+    other = Store(database_url)
+    with store.lock("run"):
+        with pytest.raises(LockHeld), other.lock("run"):
+            pass
+    with other.lock("run"):
+        pass
+    other.dispose()
+
+
+def test_sqlite_lease_expires(tmp_path: Path) -> None:
+    """On SQLite a lock whose lease ran out (a crashed holder) can be taken over."""
+    url = f"sqlite:///{tmp_path}/lease.db"
+    store = Store(url)
+    store.upgrade()
+    with store.session() as s:
+        s.add(
+            Lock(
+                name="run",
+                holder="crashed-host:1:dead",
+                acquired_at=utcnow() - timedelta(hours=2),
+                lease_until=utcnow() - timedelta(hours=1),
+            )
+        )
+    with store.lock("run") as held:
+        held.renew()
+        with store.session() as s:
+            row = s.get(Lock, "run")
+            assert row is not None
+            assert row.holder != "crashed-host:1:dead"
+            assert row.lease_until > utcnow()
+    with store.session() as s:
+        assert s.get(Lock, "run") is None
+
+
+def test_upsert_raw_dedupes_and_replaces(store: Store) -> None:
+    """Raw records are keyed by (system, object, id): the last version wins, no duplicates."""
+    now = utcnow()
+    with store.session() as s:
+        store.upsert_raw(
+            s,
+            "salesforce",
+            "Account",
+            [RawRow("001A", {"v": 1}, now), RawRow("001A", {"v": 2}, now), RawRow("001B", {}, now)],
+        )
+    with store.session() as s:
+        store.upsert_raw(
+            s, "salesforce", "Account", [RawRow("001A", {"v": 3}, now, is_deleted=True)]
+        )
+        store.mark_raw_deleted(s, "salesforce", "Account", ["001B"])
+    with store.session() as s:
+        rows = {r.record_id: r for r in s.scalars(select(RawRecord))}
+    assert set(rows) == {"001A", "001B"}
+    assert rows["001A"].data == {"v": 3}
+    assert rows["001A"].is_deleted
+    assert rows["001B"].is_deleted
+    assert rows["001A"].stamp == now
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    """Every datetime in the store is timezone-aware UTC; a naive one is a bug, not data."""
+    from datetime import datetime
+
+    with pytest.raises(Exception, match="naive datetime"), store.session() as s:
+        s.add(Lock(name="x", holder="h", acquired_at=datetime(2026, 1, 1), lease_until=utcnow()))
+        s.flush()
