@@ -56,9 +56,8 @@ def test_unreachable_store_is_a_configuration_error() -> None:
 def test_only_one_run_holds_the_lock(store: Store, database_url: str) -> None:
     """A second process-like holder is refused while the lock is held, and gets it after."""
     other = Store(database_url)
-    with store.lock("run"):
-        with pytest.raises(LockHeld), other.lock("run"):
-            pass
+    with store.lock("run"), pytest.raises(LockHeld), other.lock("run"):
+        pass
     with other.lock("run"):
         pass
     other.dispose()
@@ -117,6 +116,9 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     """Every datetime in the store is timezone-aware UTC; a naive one is a bug, not data."""
     from datetime import datetime
 
-    with pytest.raises(Exception, match="naive datetime"), store.session() as s:
-        s.add(Lock(name="x", holder="h", acquired_at=datetime(2026, 1, 1), lease_until=utcnow()))
-        s.flush()
+    naive = Lock(name="x", holder="h", acquired_at=datetime(2026, 1, 1), lease_until=utcnow())
+    with store.session() as s:
+        s.add(naive)
+        with pytest.raises(Exception, match="naive datetime"):
+            s.flush()
+        s.rollback()
