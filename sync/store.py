@@ -238,8 +238,12 @@ class Store:
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if self.dialect == "postgresql":
             conn = self.engine.connect()
-            key = _advisory_key(name)
             try:
+                # One store schema per org may share a database: the lock is per schema.
+                database, schema = conn.execute(
+                    text("SELECT current_database(), current_schema()")
+                ).one()
+                key = _advisory_key(f"{database}:{schema}:{name}")
                 got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
                 conn.commit()
                 if not got:

@@ -122,3 +122,23 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
         with pytest.raises(Exception, match="naive datetime"):
             s.flush()
         s.rollback()
+
+
+def test_lock_is_per_store_schema(store: Store, database_url: str) -> None:
+    """Two orgs' stores in one PostgreSQL database (one schema each) do not block each other."""
+    if store.dialect != "postgresql":
+        pytest.skip("schemas are a PostgreSQL matter")
+    import uuid
+
+    schema = f"ts_{uuid.uuid4().hex[:12]}"
+    with store.engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    base = database_url.split("?")[0]
+    other = Store(f"{base}?options=-csearch_path%3D{schema}")
+    try:
+        with store.lock("run"), other.lock("run"):
+            pass
+    finally:
+        other.dispose()
+        with store.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
