@@ -133,7 +133,7 @@ def test_lock_is_per_store_schema(store: Store, database_url: str) -> None:
     schema = f"ts_{uuid.uuid4().hex[:12]}"
     with store.engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    base = database_url.split("?")[0]
+    base = database_url.split("?", maxsplit=1)[0]
     other = Store(f"{base}?options=-csearch_path%3D{schema}")
     try:
         with store.lock("run"), other.lock("run"):
