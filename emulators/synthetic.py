@@ -81,7 +81,13 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.sfid import to18
 from emulators.gainsight.schema import COMPANY, CTA, GSUSER
-from emulators.salesforce.schema import ACCOUNT, ACCOUNT_TEAM_MEMBER, OPPORTUNITY, USER
+from emulators.salesforce.schema import (
+    ACCOUNT,
+    ACCOUNT_TEAM_MEMBER,
+    OPPORTUNITY,
+    OPPORTUNITY_STAGES,
+    USER,
+)
 from emulators.store import GsidFactory, SalesforceIdFactory
 
 if TYPE_CHECKING:
@@ -138,15 +144,8 @@ OPEN_STAGES = (
     "Proposal/Price Quote",
     "Negotiation/Review",
 )
-STAGES: dict[str, tuple[bool, bool, int, str]] = {
-    "Prospecting": (False, False, 10, "Pipeline"),
-    "Qualification": (False, False, 20, "Pipeline"),
-    "Needs Analysis": (False, False, 30, "Pipeline"),
-    "Proposal/Price Quote": (False, False, 70, "Pipeline"),
-    "Negotiation/Review": (False, False, 80, "Commit"),
-    "Closed Won": (True, True, 100, "Closed"),
-    "Closed Lost": (True, False, 0, "Omitted"),
-}
+# Stage -> (IsClosed, IsWon, Probability, ForecastCategoryName), as the emulator derives them.
+STAGES = OPPORTUNITY_STAGES
 
 
 def _words(text: str) -> tuple[str, ...]:
