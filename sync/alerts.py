@@ -5,18 +5,28 @@ Transitions (per account, against ``alert_state``):
 - ``entered_red``  the band becomes Red from any other band or from unknown (optionally only
                    from Yellow: ``TEAMSYNC_ALERT_YELLOW_TO_RED_ONLY``);
 - ``reminder``     while it stays Red, every ``TEAMSYNC_ALERT_REMINDER_DAYS`` (7) days;
-- ``recovered``    it leaves Red after an alert was sent for that episode.
+- ``recovered``    it leaves Red for another band after an alert was sent for that episode.
+
+A missing score (band ``unknown``) is no observation: it neither ends nor starts an episode,
+so a scorecard that goes blank for a while sends no "recovered" notice (and no new "entered
+Red" when the score comes back still Red).
 
 Outbox: every alert is written to ``alert_outbox`` (one row per sink) with an idempotency key
-``{account}:{transition}:{date}`` in the same transaction that moves the account's alert
-state, so a transition is recorded exactly once whatever the number of runs.  Delivery at the
-end of the run sends what is due and marks it sent; a failed delivery is retried on later
-runs with exponential backoff.  A crash between sending and marking re-sends that alert once,
-with the same idempotency key in the payload and the ``Idempotency-Key`` header, so receivers
-can drop the duplicate.
+``{account}:{transition}:{date}`` (``:2``, ``:3``... for a second such transition the same
+day, so a same-day flap is not swallowed) in the same transaction that moves the account's
+alert state, so a transition is recorded exactly once whatever the number of runs.
+
+Delivery at the end of the run (also after a failed push) sends what is due and marks it
+sent; a failed delivery is retried on later runs with exponential backoff (1 minute doubling
+up to 6 hours; after ``TEAMSYNC_ALERT_MAX_ATTEMPTS`` the row shows as ``failed`` but is still
+retried: an alert is never dropped).  When a sink stays unreachable through the retry policy,
+the rest of its queue waits for the next run instead of each alert spending the policy again.
+A crash between sending and marking re-sends that alert once, with the same idempotency key
+in the payload and the ``Idempotency-Key`` header, so receivers can drop the duplicate.
 
 Storm control: when more alerts are due for a sink than ``TEAMSYNC_ALERT_DIGEST_THRESHOLD``
-(25), one digest listing them all is sent instead.
+(25), one digest listing them all is sent instead (its key is derived from the keys it lists;
+each listed alert keeps its own key).
 
 Sinks: ``log`` (a structlog line), ``slack`` (incoming webhook, Block Kit), ``webhook``
 (generic JSON, signed: ``X-Teamsync-Signature: sha256=<hex HMAC-SHA256 of the raw body with
@@ -51,6 +61,12 @@ SIGNATURE_HEADER = "X-Teamsync-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(minutes=1)
+DIGEST_SECTIONS = 45  # Slack: 50 blocks a message (header, sections, overflow, context)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long a row waits after its ``attempts``-th failed delivery (1 min doubling, 6 h cap)."""
+    return min(FIRST_BACKOFF * (1 << max(0, min(attempts - 1, 20))), MAX_BACKOFF)
 
 
 # --- transitions (pure) ---------------------------------------------------------------------
@@ -69,8 +85,14 @@ def transition(
     yellow_to_red_only: bool,
     yellow: str,
     reminder_days: int,
+    unknown: str | None = None,
 ) -> Transition | None:
-    """The alert (if any) this observation calls for, given the stored alert state."""
+    """The alert (if any) this observation calls for, given the stored alert state.
+
+    ``unknown`` is the band of a missing score: no transition either way.
+    """
+    if unknown is not None and band == unknown:
+        return None
     previous = state.band if state is not None else None
     if band == red:
         if previous != red:
@@ -119,7 +141,9 @@ def routing(mapped: Any, mapping: Mapping) -> dict[str, Any]:
         # The account owner holds one of SAE / AE depending on the segment: skip the other.
         if role.source == "account_owner" and key != owner_role:
             continue
-        if role.engaged == "renewal_window" and key not in mapped.team:
+        if role.engaged == "renewal_window" and not (
+            key in mapped.team or (mapped.renewal is not None and mapped.renewal.in_window)
+        ):
             continue  # no renewal in the window: the RM is not expected
         people[letter].append(_member(mapped, key, mapping))
     missing = [p["role_name"] for group in people.values() for p in group if p["missing"]]
@@ -197,39 +221,46 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message in Block Kit, with a plain-text fallback."""
     if alert.get("kind") == "digest":
         lines = [
-            f"• {_link(a['account'].get('salesforce_url'), a['title'])}" for a in alert["alerts"]
+            "• " + _link(a["account"].get("salesforce_url"), _cut(_one_line(a["title"]), 300))
+            for a in alert["alerts"]
         ]
         chunks = _chunks(lines, 2800)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(alert["title"], 150)}}
         ]
-        for text in chunks[:45]:
+        shown = chunks[:DIGEST_SECTIONS]
+        for text in shown:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+        listed = sum(text.count("\n") + 1 for text in shown)
+        if listed < len(lines):
+            # Slack allows 50 blocks a message: say how many did not fit rather than drop them.
+            more = f"… and {len(lines) - listed} more (every alert is in the log sink)"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": more}})
         blocks.append(
             {
                 "type": "context",
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"teamsync digest · key `{alert['idempotency_key']}`",
+                        "text": f"teamsync digest · key `{_esc(alert['idempotency_key'])}`",
                     }
                 ],
             }
         )
-        return {"text": _cut(alert["title"], 3000), "blocks": blocks}
+        return {"text": _cut(_esc(alert["title"]), 3000), "blocks": blocks}
     acc = alert["account"]
     health = alert["health"]
     team = alert["team"]
     score = "unknown" if health["score"] is None else f"{health['score']:g}"
     before = "unknown" if health["previous_score"] is None else f"{health['previous_score']:g}"
     fields = [
-        f"*Segment*\n{acc['segment']}",
+        f"*Segment*\n{_esc(acc['segment'])}",
         f"*ARR*\n{_money(acc['arr'])}",
-        f"*Health*\n{score} ({health['band']}), before {before}",
-        f"*Trend*\n{health['trend'] or 'n/a'}",
+        f"*Health*\n{score} ({_esc(health['band'])}), before {before}",
+        f"*Trend*\n{_esc(health['trend'] or 'n/a')}",
         "*Renewal*\n"
         + (f"in {acc['days_to_renewal']} days" if acc["days_to_renewal"] is not None else "none"),
-        f"*Risk flags*\n{', '.join(alert['flags']) or 'none'}",
+        f"*Risk flags*\n{_esc(', '.join(alert['flags']) or 'none')}",
     ]
     people = []
     if team["dri"]:
@@ -259,17 +290,24 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
         buttons.append(_button("Gainsight C360", acc["gainsight_url"], "open_gainsight"))
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    context = [{"type": "mrkdwn", "text": f"teamsync · key `{alert['idempotency_key']}`"}]
+    context = [{"type": "mrkdwn", "text": f"teamsync · key `{_esc(alert['idempotency_key'])}`"}]
     if alert["missing"]:
-        context.insert(0, {"type": "mrkdwn", "text": ":warning: " + "; ".join(alert["missing"])})
+        warning = ":warning: " + _esc("; ".join(alert["missing"]))
+        context.insert(0, {"type": "mrkdwn", "text": _cut(warning, 3000)})
     blocks.append({"type": "context", "elements": context})
-    return {"text": _cut(alert["title"], 3000), "blocks": blocks}
+    return {"text": _cut(_esc(alert["title"]), 3000), "blocks": blocks}
 
 
 def _who(p: dict[str, Any]) -> str:
+    role = _esc(p["role_name"])
     if p["missing"]:
-        return f"{p['role_name']}: _none assigned_" + (" (inactive user)" if p["inactive"] else "")
-    return f"{p['role_name']}: {p['name'] or ''} <mailto:{p['email']}|{p['email']}>"
+        return f"{role}: _none assigned_" + (" (inactive user)" if p["inactive"] else "")
+    name = _esc(p["name"] or "")
+    if not p["email"]:
+        return f"{role}: {name or '(no name)'}"
+    email = _esc(p["email"])
+    label = f"{name} " if name else ""
+    return f"{role}: {label}<mailto:{email}|{email}>"
 
 
 def _button(text: str, url: str, action_id: str) -> dict[str, Any]:
@@ -281,8 +319,18 @@ def _button(text: str, url: str, action_id: str) -> dict[str, Any]:
     }
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _esc(text: str) -> str:
+    """Slack mrkdwn: &, < and > are control characters and must be sent as HTML entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _link(url: str | None, text: str) -> str:
-    return f"<{url}|{text}>" if url else text
+    # "|" ends a link's URL part; inside the label it is harmless once <, > are escaped.
+    return f"<{url}|{_esc(text)}>" if url else _esc(text)
 
 
 def _money(value: float | None) -> str:
@@ -311,9 +359,12 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify(body: bytes, secret: str, header: str) -> bool:
+def verify(body: bytes, secret: str, header: str | None) -> bool:
     """Receivers: check ``X-Teamsync-Signature`` in constant time."""
-    return hmac.compare_digest(sign(body, secret), header)
+    if not header:
+        return False
+    # Compare bytes: compare_digest refuses non-ASCII str, and a header is untrusted input.
+    return hmac.compare_digest(sign(body, secret).encode(), header.encode("utf-8", "replace"))
 
 
 # --- sinks ----------------------------------------------------------------------------------
@@ -340,6 +391,16 @@ class LogSink(Sink):
             account=(alert.get("account") or {}).get("id"),
             count=alert.get("count"),
         )
+        # A digest lists its alerts: one line each, below the digest's own warning.
+        for item in alert.get("alerts") or ():
+            log.info(
+                "alert in digest",
+                kind=item.get("kind"),
+                title=item.get("title"),
+                key=item.get("idempotency_key"),
+                account=(item.get("account") or {}).get("id"),
+                digest=alert.get("idempotency_key"),
+            )
 
 
 class HttpSink(Sink):
@@ -375,7 +436,8 @@ class HttpSink(Sink):
         def post() -> None:
             try:
                 response = self._client.post(self._url, content=body, headers=headers)
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:
+                # The exception text may carry the URL, and a Slack webhook URL is a secret.
                 raise RetryableError(f"{self.name}: {type(exc).__name__}", api=self.name) from exc
             if response.status_code in (408, 425, 429) or response.status_code >= 500:
                 raise RetryableError(
@@ -526,9 +588,12 @@ class Alerter:
                     yellow_to_red_only=self.yellow_to_red_only,
                     yellow=self._yellow,
                     reminder_days=self.reminder_days,
+                    unknown=self.mapping.health.unknown,
                 )
                 if t is not None:
-                    key = f"{mapped.account_id}:{t.kind}:{now.date().isoformat()}"
+                    key = self._free_key(
+                        s, f"{mapped.account_id}:{t.kind}:{now.date().isoformat()}"
+                    )
                     previous_score = state.score if state is not None else mapped.previous_score
                     payload = build_alert(
                         t.kind,
@@ -542,29 +607,44 @@ class Alerter:
                         gainsight_url=self.gainsight_url,
                     )
                     for sink in self.sinks:
-                        exists = s.scalar(
-                            select(AlertOutbox.id).where(
-                                AlertOutbox.idempotency_key == key, AlertOutbox.sink == sink.name
+                        s.add(
+                            AlertOutbox(
+                                idempotency_key=key,
+                                sink=sink.name,
+                                account_id=mapped.account_id,
+                                kind=t.kind,
+                                payload=payload,
+                                status="pending",
+                                attempts=0,
+                                next_attempt_at=now,
+                                created_at=now,
+                                run_id=run_id,
                             )
                         )
-                        if exists is None:
-                            s.add(
-                                AlertOutbox(
-                                    idempotency_key=key,
-                                    sink=sink.name,
-                                    account_id=mapped.account_id,
-                                    kind=t.kind,
-                                    payload=payload,
-                                    status="pending",
-                                    attempts=0,
-                                    next_attempt_at=now,
-                                    created_at=now,
-                                    run_id=run_id,
-                                )
-                            )
                     recorded += 1
                 self._move_state(s, state, mapped, t, now)
         return recorded
+
+    @staticmethod
+    def _free_key(s: Any, base: str) -> str:
+        """``base``, or ``base:2``, ``base:3``... when the same transition already happened
+        today (Red, back, Red again): a real second transition must not collide with the
+        first one's key, or receivers deduplicating on it would drop it."""
+        taken = set(
+            s.scalars(
+                select(AlertOutbox.idempotency_key).where(
+                    or_(
+                        AlertOutbox.idempotency_key == base,
+                        AlertOutbox.idempotency_key.like(base + ":%"),
+                    )
+                )
+            )
+        )
+        key, n = base, 1
+        while key in taken:
+            n += 1
+            key = f"{base}:{n}"
+        return key
 
     def _move_state(
         self, s: Any, state: AlertState | None, mapped: Any, t: Transition | None, now: datetime
@@ -580,6 +660,8 @@ class Alerter:
                 updated_at=now,
             )
             s.add(state)
+        elif mapped.health_band == self.mapping.health.unknown:
+            state.updated_at = now  # no score: keep the last known band and episode
         else:
             if red and state.band != self.mapping.health.red:
                 state.red_since = now
@@ -618,14 +700,20 @@ class Alerter:
                 continue
             if len(due) > self.digest_threshold:
                 summary[sink.name] = self._send_digest(sink, due, now)
-            else:
-                sent = failed = 0
-                for row in due:
-                    if self._send_one(sink, [row], row.payload, now):
-                        sent += 1
-                    else:
-                        failed += 1
-                summary[sink.name] = {"sent": sent, "failed": failed}
+                continue
+            sent = failed = deferred = 0
+            for i, row in enumerate(due):
+                error = self._send_one(sink, [row], row.payload, now)
+                if error is None:
+                    sent += 1
+                    continue
+                failed += 1
+                if not isinstance(error, DeliveryError):
+                    # Unreachable through the whole retry policy: the rest of this sink's
+                    # queue waits for the next run instead of spending the policy per alert.
+                    deferred = len(due) - i - 1
+                    break
+            summary[sink.name] = {"sent": sent, "failed": failed, "deferred": deferred}
         if summary:
             log.info("alerts delivered", **summary)
         return summary
@@ -650,7 +738,7 @@ class Alerter:
             "count": len(rows),
             "alerts": alerts,
         }
-        ok = self._send_one(sink, rows, payload, now)
+        ok = self._send_one(sink, rows, payload, now) is None
         return {
             "digest": 1,
             "alerts": len(rows),
@@ -660,16 +748,16 @@ class Alerter:
 
     def _send_one(
         self, sink: Sink, rows: list[AlertOutbox], payload: dict[str, Any], now: datetime
-    ) -> bool:
+    ) -> TeamsyncError | None:
+        """Send, then mark the rows sent; on failure schedule their retry.  None: sent."""
         ids = [r.id for r in rows]
         try:
             sink.send(payload)
         except TeamsyncError as exc:
             with self.store.session() as s:
-                for row in s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(ids))):
+                for row in self._rows(s, ids):
                     row.attempts = (row.attempts or 0) + 1
-                    backoff = min(FIRST_BACKOFF * (2 ** (row.attempts - 1)), MAX_BACKOFF)
-                    row.next_attempt_at = now + backoff
+                    row.next_attempt_at = now + backoff(row.attempts)
                     row.last_error = str(exc)[:1000]
                     row.status = "failed" if row.attempts >= self.max_attempts else "pending"
             log.warning(
@@ -678,14 +766,27 @@ class Alerter:
                 error=str(exc),
                 alerts=len(rows),
             )
-            return False
+            return exc
+        # A crash here (sent, not yet marked) re-sends these rows on the next run, with the
+        # same idempotency key.
         with self.store.session() as s:
-            for row in s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(ids))):
+            sent_at = self.clock()
+            for row in self._rows(s, ids):
                 row.status = "sent"
-                row.sent_at = self.clock()
+                row.sent_at = sent_at
                 row.attempts = (row.attempts or 0) + 1
+                row.next_attempt_at = None
                 row.last_error = None
-        return True
+        return None
+
+    @staticmethod
+    def _rows(s: Any, ids: list[int]) -> list[AlertOutbox]:
+        out: list[AlertOutbox] = []
+        for start in range(0, len(ids), 500):
+            out.extend(
+                s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(ids[start : start + 500])))
+            )
+        return out
 
 
 def send_test_alerts(settings: Settings) -> dict[str, str]:

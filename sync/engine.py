@@ -128,6 +128,10 @@ class Engine:
             try:
                 self._run(run_id, options, result, lock.renew)
             except TeamsyncError as exc:
+                if not options.dry_run and "alerts" not in result.stats:
+                    # Alerts are recorded while mapping: a failed push (or refused plan) must
+                    # not hold back telling the team that an account turned red.
+                    self._deliver_alerts(run_id, result.stats)
                 result.status = "refused" if isinstance(exc, SafeguardRefused) else "failed"
                 result.exit_code = exc.exit_code
                 result.stats["error"] = str(exc)
@@ -264,9 +268,7 @@ class Engine:
                 "adopted_ctas": pushed.adopted,
             }
         # 5. Alerts
-        if self.alerts is not None:
-            with phase("alert"):
-                stats["alerts"] = self.alerts.deliver(run_id)
+        self._deliver_alerts(run_id, stats)
         failures = pushed.failures + int(stats.get("invalid_records") or 0)
         if pushed.interrupted:
             result.status = "interrupted"
