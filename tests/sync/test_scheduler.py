@@ -110,3 +110,73 @@ def test_daemon_real_run(settings: Settings, store: Store) -> None:
     )
     assert code == 0
     assert [r.status for r in results] == ["succeeded"]
+
+
+def test_interrupted_run_records_progress_and_next_run_finishes(
+    settings: Settings, store: Store
+) -> None:
+    """A stop request mid-pull ends the run after its current page; the next run completes."""
+    from sqlalchemy import select
+
+    from sync.models import Run, Watermark
+
+    pages = {"n": 0}
+
+    def progress(stream: str, done: int, total: int | None) -> None:
+        pages["n"] += 1
+
+    stop_after_first_page = Engine.from_settings(
+        settings, store=store, should_stop=lambda: pages["n"] >= 1, progress=progress
+    )
+    first = stop_after_first_page.run(RunOptions(allow_mass_change=True))
+    assert first.status == "interrupted"
+    assert "plan" not in first.stats
+    with store.session() as s:
+        run_row = s.get(Run, first.run_id)
+        assert run_row is not None
+        assert run_row.status == "interrupted"
+        assert run_row.finished_at is not None
+        marks = list(s.scalars(select(Watermark)))
+    assert marks
+    assert all(m.value is None for m in marks)
+    second = Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
+    assert second.status == "succeeded"
+    assert second.stats["pulled"]["salesforce.User"]["resumed"] is True  # picked up, not redone
+
+
+def test_daemon_process_stops_on_sigterm(emu: Any, database_url: str) -> None:
+    """`teamsync daemon` started as a process exits 0 soon after SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ)
+    env.update(emu.env())
+    env.update(
+        TEAMSYNC_DATABASE_URL=database_url, TEAMSYNC_LOG_FORMAT="json", TEAMSYNC_LOG_LEVEL="INFO"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync.cli", "daemon", "--cron", "0 0 1 1 *"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        started = False
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if '"daemon started"' in line:
+                started = True
+                break
+        assert started
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
