@@ -603,7 +603,10 @@ class SalesforceClient:
         except Exception:
             self._abort_job(job_id, False, object_name)
             raise
-        self._wait_for_job(job_id, False, object_name)
+        job_info = self._wait_for_job(job_id, False, object_name)
+        # Result files the job info says are empty are not fetched (one call each saved).
+        failed_count = _as_int(job_info.get("numberRecordsFailed"))
+        processed_count = _as_int(job_info.get("numberRecordsProcessed"))
 
         def results(kind: str) -> str:
             return str(
@@ -626,7 +629,8 @@ class SalesforceClient:
                 continue
             rid = row.get("sf__Id") or by_index[found].get("Id")
             out[found] = WriteResult(found, rid or None, True)
-        for row in result_rows(results(ResultsType.failed)):
+        failed_rows = [] if failed_count == 0 else result_rows(results(ResultsType.failed))
+        for row in failed_rows:
             found = matcher.match(row)
             if found is None:
                 unmatched += 1
@@ -634,7 +638,9 @@ class SalesforceClient:
             info = bulk_error(row.get("sf__Error") or "")
             rid = row.get("sf__Id") or by_index[found].get("Id")
             out[found] = WriteResult(found, rid or None, False, info.code, info.message)
-        for row in result_rows(results(ResultsType.unprocessed)):
+        all_processed = processed_count is not None and processed_count >= len(rows)
+        unprocessed_rows = [] if all_processed else result_rows(results(ResultsType.unprocessed))
+        for row in unprocessed_rows:
             found = matcher.match(row)
             if found is None:
                 unmatched += 1
@@ -779,3 +785,11 @@ def _ingest_header(op: WriteOp, pending: Sequence[tuple[int, Mapping[str, Any]]]
         for key in record:
             header.setdefault(key, None)
     return list(header)
+
+
+def _as_int(value: Any) -> int | None:
+    """A job-info count, or None when absent or not a number (then the file is fetched)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
