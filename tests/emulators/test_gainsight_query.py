@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from connectors.tls import ssl_context
 from emulators.gainsight import GainsightEmulator
-from emulators.gainsight.testing import AppSwitch
-from emulators.http import EmulatorServer
 from emulators.store import Clock
-from emulators.tls import TlsMaterial
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 DAY = 86_400_000
@@ -50,31 +45,6 @@ def emu() -> GainsightEmulator:
     rows += [{"Name": name, "Arr": 1_000 * (i + 5), "Csm": bob} for i, name in enumerate(FILLERS)]
     emu.load("company", rows)
     return emu
-
-
-@pytest.fixture(scope="module")
-def switch(tls: TlsMaterial) -> Iterator[tuple[AppSwitch, httpx.Client]]:
-    """One HTTPS server and keep-alive client for the module; each test swaps the emulator."""
-    app = AppSwitch()
-    with (
-        EmulatorServer(app, ssl_context=tls.server_context) as server,
-        httpx.Client(
-            base_url=server.url,
-            verify=ssl_context(tls.ca_path),
-            headers={"accesskey": GainsightEmulator().access_key},
-        ) as client,
-    ):
-        yield app, client
-
-
-@pytest.fixture
-def client(
-    emu: GainsightEmulator, switch: tuple[AppSwitch, httpx.Client]
-) -> Iterator[httpx.Client]:
-    app, http = switch
-    app.target = emu
-    yield http
-    app.target = None
 
 
 def query(client: httpx.Client, body: dict[str, Any], obj: str = "Company") -> httpx.Response:
