@@ -1,5 +1,9 @@
 """Fixtures shared by the emulator tests (the session ``tls`` fixture is in tests/conftest.py).
 
+Salesforce: ``emu`` is an empty emulator with the shared credentials; ``server`` serves whichever
+``emu`` the module has over HTTPS and ``sf`` is simple-salesforce pointed at it. Modules that
+need data define ``org`` (or their own ``emu``).
+
 Gainsight: each module defines its own ``emu`` (a GainsightEmulator with the rows it needs);
 ``client`` is a keep-alive httpx client on a module-wide server (``switch``) that serves it.
 """
@@ -10,12 +14,34 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from simple_salesforce.api import Salesforce
 
 from connectors.tls import ssl_context
 from emulators.gainsight import GainsightEmulator
 from emulators.gainsight.testing import AppSwitch
 from emulators.http import EmulatorServer
+from emulators.salesforce import SalesforceEmulator
+from emulators.salesforce.testing import serve, shared_credentials, simple_salesforce_client
 from emulators.tls import TlsMaterial
+
+# -- Salesforce ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def emu() -> SalesforceEmulator:
+    return SalesforceEmulator(credentials=shared_credentials())
+
+
+@pytest.fixture
+def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
+    with serve(emu, tls) as running:
+        yield running
+
+
+@pytest.fixture
+def sf(emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Salesforce:
+    return simple_salesforce_client(server, tls, emu.issue_token())
+
 
 # -- Gainsight -----------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -33,12 +32,6 @@ def emu() -> SalesforceEmulator:
     emulator = SalesforceEmulator(credentials=shared_credentials())
     seed_small_org(emulator, accounts=2)
     return emulator
-
-
-@pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,47 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from simple_salesforce.api import Salesforce
 
 from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import (
-    SmallOrg,
-    http_session,
-    seed_small_org,
-    serve,
-    shared_credentials,
-    simple_salesforce_client,
-)
+from emulators.salesforce.testing import SmallOrg, http_session, seed_small_org
 from emulators.tls import TlsMaterial
 
 V = "/services/data/v62.0"
 
 
-@pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
+# Every test runs against the seeded org, also where it does not name ``org``.
+pytestmark = pytest.mark.usefixtures("org")
 
 
 @pytest.fixture
 def org(emu: SalesforceEmulator) -> SmallOrg:
     return seed_small_org(emu, accounts=5)
-
-
-@pytest.fixture
-def server(emu: SalesforceEmulator, org: SmallOrg, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
-
-
-@pytest.fixture
-def sf(emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Salesforce:
-    return simple_salesforce_client(server, tls, emu.issue_token())
 
 
 class Raw:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import (
-    SmallOrg,
-    http_session,
-    seed_small_org,
-    serve,
-    shared_credentials,
-)
+from emulators.salesforce.testing import SmallOrg, http_session, seed_small_org
 from emulators.tls import TlsMaterial
 
 
@@ -34,19 +28,15 @@ class Client:
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
-
-
-@pytest.fixture
 def org(emu: SalesforceEmulator) -> SmallOrg:
     return seed_small_org(emu, accounts=3)
 
 
 @pytest.fixture
-def client(emu: SalesforceEmulator, org: SmallOrg, tls: TlsMaterial) -> Iterator[Client]:
-    with serve(emu, tls) as server:
-        yield Client(server.url, emu.issue_token(), http_session(tls))
+def client(
+    emu: SalesforceEmulator, org: SmallOrg, server: EmulatorServer, tls: TlsMaterial
+) -> Client:
+    return Client(server.url, emu.issue_token(), http_session(tls))
 
 
 def account(name: str, **fields: Any) -> dict[str, Any]:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
+from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import (
-    SmallOrg,
-    http_session,
-    seed_small_org,
-    serve,
-    shared_credentials,
-)
+from emulators.salesforce.testing import SmallOrg, http_session, seed_small_org
 from emulators.tls import TlsMaterial
 
 V = "/services/data/v62.0"
-
-
-@pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
 
 
 @pytest.fixture
@@ -32,15 +22,16 @@ def org(emu: SalesforceEmulator) -> SmallOrg:
 
 
 @pytest.fixture
-def post(emu: SalesforceEmulator, org: SmallOrg, tls: TlsMaterial) -> Iterator[Any]:
-    with serve(emu, tls) as server:
-        http: requests.Session = http_session(tls)
-        headers = {"Authorization": f"Bearer {emu.issue_token()}"}
+def post(
+    emu: SalesforceEmulator, org: SmallOrg, server: EmulatorServer, tls: TlsMaterial
+) -> Callable[[dict[str, Any]], requests.Response]:
+    http: requests.Session = http_session(tls)
+    headers = {"Authorization": f"Bearer {emu.issue_token()}"}
 
-        def call(body: dict[str, Any]) -> requests.Response:
-            return http.post(f"{server.url}{V}/composite", json=body, headers=headers, timeout=10)
+    def call(body: dict[str, Any]) -> requests.Response:
+        return http.post(f"{server.url}{V}/composite", json=body, headers=headers, timeout=10)
 
-        yield call
+    return call
 
 
 def test_references_chain_create_query_and_collections(emu, org, post):

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
-from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from connectors.sfid import to18
 from emulators.salesforce import SalesforceApiError, SalesforceEmulator
-from emulators.salesforce.testing import (
-    SmallOrg,
-    seed_small_org,
-    serve,
-    shared_credentials,
-    simple_salesforce_client,
-)
-from emulators.tls import TlsMaterial
+from emulators.salesforce.testing import SmallOrg, seed_small_org
 
 GOOD_ATM = {
     "TeamMemberRole": "Account Executive",
@@ -28,20 +19,13 @@ GOOD_ATM = {
 }
 
 
-@pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
+# Every test runs against the seeded org, also where it does not name ``org``.
+pytestmark = pytest.mark.usefixtures("org")
 
 
 @pytest.fixture
 def org(emu: SalesforceEmulator) -> SmallOrg:
     return seed_small_org(emu, accounts=3)
-
-
-@pytest.fixture
-def sf(emu: SalesforceEmulator, org: SmallOrg, tls: TlsMaterial) -> Iterator[Salesforce]:
-    with serve(emu, tls) as server:
-        yield simple_salesforce_client(server, tls, emu.issue_token())
 
 
 def error_of(info: pytest.ExceptionInfo[SalesforceMalformedRequest]) -> dict[str, object]:

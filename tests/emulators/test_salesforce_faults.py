@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +15,6 @@ from emulators.salesforce.testing import (
     SmallOrg,
     http_session,
     seed_small_org,
-    serve,
-    shared_credentials,
     simple_salesforce_client,
 )
 from emulators.tls import TlsMaterial
@@ -25,20 +22,13 @@ from emulators.tls import TlsMaterial
 V = "/services/data/v62.0"
 
 
-@pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
+# Every test runs against the seeded org, also where it does not name ``org``.
+pytestmark = pytest.mark.usefixtures("org")
 
 
 @pytest.fixture
 def org(emu: SalesforceEmulator) -> SmallOrg:
     return seed_small_org(emu, accounts=3)
-
-
-@pytest.fixture
-def server(emu: SalesforceEmulator, org: SmallOrg, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
 
 
 class Raw:

@@ -9,7 +9,6 @@ import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
 from emulators.salesforce.testing import (
     SmallOrg,
@@ -35,17 +34,6 @@ def emu() -> SalesforceEmulator:
         [{"Name": f"Account {999 - i:04d}", "OwnerId": owner} for i in range(1000)],
     )
     return emulator
-
-
-@pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
-
-
-@pytest.fixture
-def sf(emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Salesforce:
-    return simple_salesforce_client(server, tls, emu.issue_token())
 
 
 def test_query_all_iter_pages_1000_accounts_at_batch_size_200(emu, sf):
