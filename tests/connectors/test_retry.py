@@ -30,11 +30,6 @@ def transient(retry_after: float | None = None, status: int = 503) -> RetryableE
     return RetryableError("busy", api="test", status=status, retry_after=retry_after)
 
 
-@pytest.fixture
-def waits() -> list[float]:
-    return []
-
-
 def test_success_after_transient_failures_records_backoff(waits: list[float]) -> None:
     """Exponential backoff with jitter within bounds, then the result comes back."""
     policy = RetryPolicy(max_attempts=5, initial_backoff=1.0, max_backoff=30.0, jitter=0.25)

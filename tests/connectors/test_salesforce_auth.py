@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,10 @@ from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import SmallOrg, seed_small_org, serve, shared_credentials
+from emulators.salesforce.testing import SmallOrg, seed_small_org, shared_credentials
 from emulators.tls import TlsMaterial
 
 ACCOUNTS = "SELECT Id, Name FROM Account ORDER BY Name"
-
-
-@pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
 
 
 @pytest.fixture
@@ -31,19 +25,8 @@ def org(emu: SalesforceEmulator) -> SmallOrg:
 
 
 @pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
-
-
-@pytest.fixture
 def key_file(tmp_path: Path) -> Path:
     return shared_credentials().write_private_key(tmp_path / "jwt.pem")
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
 
 
 def make(

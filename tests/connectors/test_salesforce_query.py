@@ -13,7 +13,7 @@ from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import SmallOrg, seed_small_org, serve, shared_credentials
+from emulators.salesforce.testing import SmallOrg, seed_small_org
 from emulators.tls import TlsMaterial
 
 FIELDS = [
@@ -31,24 +31,8 @@ ACCOUNTS = soql.select("Account", FIELDS, order_by=["Name", "Id"])
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
-
-
-@pytest.fixture
 def org(emu: SalesforceEmulator) -> SmallOrg:
     return seed_small_org(emu, accounts=450)
-
-
-@pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
 
 
 def make(

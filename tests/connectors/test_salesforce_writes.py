@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,31 +11,15 @@ from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceClient, SalesforceConfig, WriteResult
 from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import SmallOrg, seed_small_org, serve, shared_credentials
+from emulators.salesforce.testing import SmallOrg, seed_small_org
 from emulators.tls import TlsMaterial
 
 SF = "salesforce"
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
-    return SalesforceEmulator(credentials=shared_credentials())
-
-
-@pytest.fixture
 def org(emu: SalesforceEmulator) -> SmallOrg:
     return seed_small_org(emu, accounts=5)
-
-
-@pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
-        yield running
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
 
 
 def make(
