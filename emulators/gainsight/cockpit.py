@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulators.gainsight import errors as E
-from emulators.gainsight.data_api import Outcome, parse_order, parse_select
+from emulators.gainsight.data_api import Outcome, parse_int, parse_order, parse_select
 from emulators.gainsight.errors import FieldError, GainsightError, envelope
 from emulators.gainsight.picklists import CTA_STATUS
 from emulators.gainsight.query import Dialect, FieldPath, compile_where, select_rows
@@ -64,8 +64,8 @@ def list_ctas(tenant: Tenant, body: Mapping[str, Any]) -> Outcome:
         body.get("where"), OBJ, tenant.resolver, tenant.picklists, COCKPIT_DIALECT
     )
     order = parse_order(tenant, OBJ, body.get("orderBy"), COCKPIT_DIALECT)
-    page_size = _int(body, "pageSize", DEFAULT_PAGE_SIZE)
-    page_number = _int(body, "pageNumber", 1)
+    page_size = parse_int(body, "pageSize", DEFAULT_PAGE_SIZE, _bad_request)
+    page_number = parse_int(body, "pageNumber", 1, _bad_request)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise _bad_request(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
     if page_number < 1:
@@ -91,18 +91,6 @@ def list_ctas(tenant: Tenant, body: Mapping[str, Any]) -> Outcome:
             item[path.text] = render(path, path.getter(row))
         data.append(item)
     return Outcome(200, envelope(data), len(data))
-
-
-def _int(body: Mapping[str, Any], key: str, default: int) -> int:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _bad_request(f"{key} must be an integer")
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise _bad_request(f"{key} must be an integer") from exc
 
 
 def _requests(body: Mapping[str, Any], max_items: int) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,16 +67,19 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _int(body: Mapping[str, Any], key: str, default: int) -> int:
+def parse_int(
+    body: Mapping[str, Any], key: str, default: int, bad: Callable[[str], GainsightError]
+) -> int:
+    """``body[key]`` as an int (a numeric string too); absent or null gives ``default``."""
     value = body.get(key, default)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _bad_request(f"{key} must be an integer")
+        raise bad(f"{key} must be an integer")
     try:
         return int(value)
     except ValueError as exc:
-        raise _bad_request(f"{key} must be an integer") from exc
+        raise bad(f"{key} must be an integer") from exc
 
 
 def parse_select(tenant: Tenant, obj: str, select: Any, invalid: Any, bad: Any) -> list[FieldPath]:
@@ -120,8 +123,8 @@ def query(
     paths = parse_select(tenant, obj, body.get("select"), _invalid_field, _bad_request)
     where = compile_where(body.get("where"), obj, tenant.resolver, tenant.picklists, DATA_DIALECT)
     order = parse_order(tenant, obj, body.get("orderBy"), DATA_DIALECT)
-    limit = _int(body, "limit", DEFAULT_READ_LIMIT)
-    offset = _int(body, "offset", 0)
+    limit = parse_int(body, "limit", DEFAULT_READ_LIMIT, _bad_request)
+    offset = parse_int(body, "offset", 0, _bad_request)
     if limit < 1 or limit > max_limit:
         raise _bad_request(f"limit must be between 1 and {max_limit}")
     if offset < 0:
