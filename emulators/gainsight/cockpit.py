@@ -7,7 +7,7 @@ with type / reason / status / priority given by name; ``POST /v2/cockpit/cta/lis
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulators.gainsight import errors as E
@@ -275,22 +275,25 @@ def update_one(tenant: Tenant, record: Mapping[str, Any]) -> tuple[str | None, l
 
 def create(tenant: Tenant, body: Mapping[str, Any], *, max_items: int) -> Outcome:
     """``POST /v2/cockpit/cta/``: one result per request item, in request order."""
-    records = _requests(body, max_items)
-    items = []
-    with tenant.write_lock:
-        for record in records:
-            gsid, problems = create_one(tenant, record)
-            items.append(_item(record.get("referenceId"), gsid, problems))
-    return _items_outcome(items)
+    return _write_each(tenant, body, max_items, create_one)
 
 
 def update(tenant: Tenant, body: Mapping[str, Any], *, max_items: int) -> Outcome:
     """``PUT /v2/cockpit/cta/``: the record carries the CTA ``Gsid``."""
+    return _write_each(tenant, body, max_items, update_one)
+
+
+def _write_each(
+    tenant: Tenant,
+    body: Mapping[str, Any],
+    max_items: int,
+    write_one: Callable[[Tenant, Mapping[str, Any]], tuple[str | None, list[FieldError]]],
+) -> Outcome:
     records = _requests(body, max_items)
     items = []
     with tenant.write_lock:
         for record in records:
-            gsid, problems = update_one(tenant, record)
+            gsid, problems = write_one(tenant, record)
             items.append(_item(record.get("referenceId"), gsid, problems))
     return _items_outcome(items)
 
