@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select, update
 
 from config.settings import Settings
 from connectors import soql
-from connectors.errors import FatalError, SafeguardRefused, TeamsyncError
+from connectors.errors import SafeguardRefused, TeamsyncError
 from mappings.model import Mapping, load_mapping
 from sync.logging import bind_run, phase
 from sync.mapper import MappedChunk, Mapper
@@ -598,4 +598,4 @@ def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
     return sf, gs
 
 
-__all__ = ["Engine", "FatalError", "RunOptions", "RunResult", "build_clients"]
+__all__ = ["Engine", "RunOptions", "RunResult", "build_clients"]
