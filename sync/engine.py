@@ -23,17 +23,16 @@ import structlog
 from sqlalchemy import delete, func, select, update
 
 from config.settings import Settings
-from connectors import soql
 from connectors.errors import SafeguardRefused, TeamsyncError
 from mappings.model import Mapping, load_mapping
 from sync.logging import bind_run, phase
 from sync.mapper import MappedChunk, Mapper
-from sync.models import CtaLink, Operation, QuarantinedRecord, RawRecord, Run
+from sync.models import CtaLink, Operation, QuarantinedRecord, Run
 from sync.planner import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
 from sync.ports import GainsightPort, SalesforcePort
 from sync.pull import Puller, StreamStats
 from sync.push import Pusher, PushStats
-from sync.store import RawRow, Store, utcnow
+from sync.store import Store, quarantine, utcnow
 
 log = structlog.get_logger("teamsync.engine")
 
@@ -158,16 +157,7 @@ class Engine:
         # 1. Pull
         if not options.skip_pull:
             with phase("pull"):
-                puller = Puller(
-                    self.store,
-                    self.sf,
-                    self.gs,
-                    self.mapping,
-                    lookback=timedelta(seconds=self.settings.lookback_seconds),
-                    clock=self.clock,
-                    should_stop=self.should_stop,
-                    progress=self.progress,
-                )
+                puller = self._puller()
                 if options.backfill_since is not None:
                     pulled = puller.backfill(
                         options.backfill_since, options.backfill_until, options.streams
@@ -212,7 +202,7 @@ class Engine:
 
         # 3. Re-read the actual team of every account in the plan, then plan those again.
         with phase("plan"):
-            self._refresh_teams(sorted(plan_accounts))
+            self._puller().refresh_team_members(sorted(plan_accounts))
             with self.store.session() as s:
                 s.execute(delete(Operation).where(Operation.run_id == run_id))
             for chunk in self._mapper(run_id).chunks(plan_accounts):
@@ -289,6 +279,18 @@ class Engine:
                 log.error("alert delivery failed", error=str(exc))
                 stats["alerts"] = {"error": str(exc)}
 
+    def _puller(self) -> Puller:
+        return Puller(
+            self.store,
+            self.sf,
+            self.gs,
+            self.mapping,
+            lookback=timedelta(seconds=self.settings.lookback_seconds),
+            clock=self.clock,
+            should_stop=self.should_stop,
+            progress=self.progress,
+        )
+
     def _mapper(self, run_id: str) -> Mapper:
         return Mapper(
             self.store,
@@ -342,96 +344,23 @@ class Engine:
             with self.store.session() as s:
                 s.add_all(rows)
 
-    def _refresh_teams(self, account_ids: list[str]) -> None:
-        """Re-read the team rows of these accounts from Salesforce into the store."""
-        if not account_ids:
-            return
-        fields = (
-            "Id",
-            "AccountId",
-            "UserId",
-            "TeamMemberRole",
-            "AccountAccessLevel",
-            "OpportunityAccessLevel",
-            "CaseAccessLevel",
-            "CreatedDate",
-            "SystemModstamp",
-        )
-        from sync.pull import _norm_id, parse_sf_datetime
-
-        for start in range(0, len(account_ids), 200):
-            chunk = account_ids[start : start + 200]
-            query = soql.select(
-                "AccountTeamMember",
-                fields,
-                where=f"AccountId IN {soql.id_list(chunk)}",
-                order_by=("AccountId", "Id"),
-            )
-            fresh: list[RawRow] = []
-            for page in self.sf.query(query, allow_bulk=False):
-                for rec in page:
-                    fresh.append(
-                        RawRow(
-                            record_id=_norm_id(rec.get("Id")) or str(rec.get("Id")),
-                            data=rec,
-                            stamp=parse_sf_datetime(rec.get("SystemModstamp")),
-                            parent_id=_norm_id(rec.get("AccountId")),
-                        )
-                    )
-            seen = {r.record_id for r in fresh}
-            with self.store.session() as s:
-                self.store.upsert_raw(s, "salesforce", "AccountTeamMember", fresh)
-                stale = [
-                    rid
-                    for rid in s.scalars(
-                        select(RawRecord.record_id).where(
-                            RawRecord.system == "salesforce",
-                            RawRecord.object == "AccountTeamMember",
-                            RawRecord.parent_id.in_(chunk),
-                            RawRecord.is_deleted.is_(False),
-                        )
-                    )
-                    if rid not in seen
-                ]
-                if stale:
-                    self.store.mark_raw_deleted(s, "salesforce", "AccountTeamMember", stale)
-                    log.info("team rows gone since last pull", rows=len(stale))
-
     def _quarantine_invalid(self, chunk: MappedChunk, run_id: str) -> int:
         if not chunk.invalid:
             return 0
         now = self.clock()
         with self.store.session() as s:
             for exc in chunk.invalid:
-                current = s.scalar(
-                    select(QuarantinedRecord).where(
-                        QuarantinedRecord.system == exc.system,
-                        QuarantinedRecord.object == exc.object_name,
-                        QuarantinedRecord.record_id == exc.record_id,
-                        QuarantinedRecord.stage == "map",
-                    )
+                quarantine(
+                    s,
+                    system=exc.system,
+                    object_name=exc.object_name,
+                    record_id=exc.record_id,
+                    stage="map",
+                    code="INVALID_RECORD",
+                    reason=exc.reason,
+                    now=now,
+                    run_id=run_id,
                 )
-                if current is None:
-                    s.add(
-                        QuarantinedRecord(
-                            system=exc.system,
-                            object=exc.object_name,
-                            record_id=exc.record_id,
-                            stage="map",
-                            code="INVALID_RECORD",
-                            reason=exc.reason,
-                            first_seen=now,
-                            last_seen=now,
-                            attempts=1,
-                            run_id=run_id,
-                        )
-                    )
-                else:
-                    current.reason = exc.reason
-                    current.last_seen = now
-                    current.attempts = (current.attempts or 0) + 1
-                    current.resolved_at = None
-                    current.run_id = run_id
                 log.warning(
                     "invalid record quarantined",
                     system=exc.system,

@@ -15,7 +15,7 @@ Deletes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -468,6 +468,42 @@ class Puller:
             parent_id=parent,
             match_key=match,
         )
+
+    def refresh_team_members(self, account_ids: Sequence[str]) -> None:
+        """Re-read the team rows of these accounts (their actual team, right before planning
+        the writes) and drop from the store the rows that no longer exist."""
+        stream = self.stream("salesforce.AccountTeamMember")
+        for start in range(0, len(account_ids), 200):
+            chunk = list(account_ids[start : start + 200])
+            query = soql.select(
+                stream.object,
+                stream.fields,
+                where=f"{stream.parent_field} IN {soql.id_list(chunk)}",
+                order_by=(stream.parent_field or "AccountId", "Id"),
+            )
+            fresh = [
+                self._sf_row(stream, rec)
+                for page in self.sf.query(query, allow_bulk=False)
+                for rec in page
+            ]
+            seen = {r.record_id for r in fresh}
+            with self.store.session() as s:
+                self.store.upsert_raw(s, stream.system, stream.object, fresh)
+                stale = [
+                    rid
+                    for rid in s.scalars(
+                        select(RawRecord.record_id).where(
+                            RawRecord.system == stream.system,
+                            RawRecord.object == stream.object,
+                            RawRecord.parent_id.in_(chunk),
+                            RawRecord.is_deleted.is_(False),
+                        )
+                    )
+                    if rid not in seen
+                ]
+                if stale:
+                    self.store.mark_raw_deleted(s, stream.system, stream.object, stale)
+                    log.info("team rows gone since last pull", rows=len(stale))
 
     def _reconcile_hard_deletes(self, stream: Stream, stats: StreamStats) -> int:
         """Find hard-deleted rows: compare counts, scan Ids only when they differ."""

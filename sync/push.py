@@ -22,7 +22,7 @@ from mappings.model import Mapping
 from sync.models import CtaLink, Operation, QuarantinedRecord
 from sync.planner import ACCOUNT, ATM, COMPANY, CTA, GS, SF
 from sync.ports import GainsightPort, SalesforcePort, WriteOutcome
-from sync.store import Store, utcnow
+from sync.store import Store, quarantine, utcnow
 
 log = structlog.get_logger("teamsync.push")
 
@@ -295,40 +295,19 @@ class Pusher:
         message: str | None,
         now: datetime,
     ) -> None:
-        current = s.scalar(
-            select(QuarantinedRecord).where(
-                QuarantinedRecord.system == op.system,
-                QuarantinedRecord.object == op.object,
-                QuarantinedRecord.record_id == key,
-                QuarantinedRecord.stage == "push",
-            )
+        quarantine(
+            s,
+            system=op.system,
+            object_name=op.object,
+            record_id=key,
+            stage="push",
+            code=code,
+            reason=f"{op.action} failed: {code}: {message}",
+            now=now,
+            run_id=self.run_id,
+            account_id=op.account_id,
+            payload=op.payload,
         )
-        reason = f"{op.action} failed: {code}: {message}"[:2000]
-        if current is None:
-            s.add(
-                QuarantinedRecord(
-                    system=op.system,
-                    object=op.object,
-                    record_id=key,
-                    stage="push",
-                    account_id=op.account_id,
-                    code=code,
-                    reason=reason,
-                    payload=op.payload,
-                    first_seen=now,
-                    last_seen=now,
-                    attempts=1,
-                    run_id=self.run_id,
-                )
-            )
-        else:
-            current.code = code
-            current.reason = reason
-            current.payload = op.payload
-            current.last_seen = now
-            current.attempts = (current.attempts or 0) + 1
-            current.resolved_at = None
-            current.run_id = self.run_id
         log.warning(
             "record failed",
             system=op.system,

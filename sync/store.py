@@ -351,6 +351,60 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+def quarantine(
+    session: Session,
+    *,
+    system: str,
+    object_name: str,
+    record_id: str,
+    stage: str,
+    code: str | None,
+    reason: str,
+    now: datetime,
+    run_id: str | None,
+    account_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Record (or re-record) a failed record; an earlier entry is reopened and counted."""
+    from sync.models import QuarantinedRecord
+
+    current = session.scalar(
+        select(QuarantinedRecord).where(
+            QuarantinedRecord.system == system,
+            QuarantinedRecord.object == object_name,
+            QuarantinedRecord.record_id == record_id,
+            QuarantinedRecord.stage == stage,
+        )
+    )
+    reason = reason[:2000]
+    if current is None:
+        session.add(
+            QuarantinedRecord(
+                system=system,
+                object=object_name,
+                record_id=record_id,
+                stage=stage,
+                account_id=account_id,
+                code=code,
+                reason=reason,
+                payload=payload,
+                first_seen=now,
+                last_seen=now,
+                attempts=1,
+                run_id=run_id,
+            )
+        )
+        return
+    current.code = code
+    current.reason = reason
+    if payload is not None:
+        current.payload = payload
+    current.last_seen = now
+    current.attempts = (current.attempts or 0) + 1
+    current.resolved_at = None
+    current.run_id = run_id
+
+
 def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
