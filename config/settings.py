@@ -35,7 +35,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from connectors.errors import ConfigurationError
+from config.errors import ConfigurationError
 
 ENV_PREFIX = "TEAMSYNC_"
 SECRET_FIELDS = (

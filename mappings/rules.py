@@ -1,7 +1,8 @@
 """The account-team rules: pure functions from one account's inputs to its mapped model.
 
 Nothing here does I/O; the engine gathers an :class:`AccountInput` per account from the
-store and calls :func:`map_account`.  Every rule is driven by the :class:`~mappings.model.Mapping`.
+store and calls :func:`map_account`.  Every rule is driven by the
+:class:`~mappings.schema.MappingFile`.
 
     mapped = map_account(inputs, mapping)
     mapped.segment, mapped.lifecycle, mapped.flags, mapped.team["CSM"]
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from mappings.model import Mapping
+from mappings.schema import MappingFile
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,9 @@ def split_flags(value: str | None) -> frozenset[str]:
 
 
 # --- individual rules -----------------------------------------------------------------------
-def segment_of(segment_raw: str | None, employees: int | None, mapping: Mapping) -> tuple[str, str]:
+def segment_of(
+    segment_raw: str | None, employees: int | None, mapping: MappingFile
+) -> tuple[str, str]:
     """(segment, where it came from): the Account field, else the employee-count fallback."""
     if segment_raw:
         for value in mapping.segments.values:
@@ -169,12 +172,12 @@ def segment_of(segment_raw: str | None, employees: int | None, mapping: Mapping)
     return mapping.segments.default, "default"
 
 
-def is_qualifying(arr: float | None, segment: str, mapping: Mapping) -> bool:
+def is_qualifying(arr: float | None, segment: str, mapping: MappingFile) -> bool:
     """CSM-qualifying: ARR at or above the segment's threshold."""
     return arr is not None and arr >= mapping.min_arr_for(segment)
 
 
-def lifecycle_of(opps: Sequence[Opportunity], mapping: Mapping) -> tuple[str, date | None]:
+def lifecycle_of(opps: Sequence[Opportunity], mapping: MappingFile) -> tuple[str, date | None]:
     """(lifecycle, first Closed Won date): Customer from the first won opportunity on."""
     won = [o.close_date for o in opps if o.is_won and o.close_date is not None]
     won_any = any(o.is_won for o in opps)
@@ -183,7 +186,7 @@ def lifecycle_of(opps: Sequence[Opportunity], mapping: Mapping) -> tuple[str, da
     return mapping.lifecycle.prospect, None
 
 
-def next_renewal(opps: Sequence[Opportunity], today: date, mapping: Mapping) -> Renewal | None:
+def next_renewal(opps: Sequence[Opportunity], today: date, mapping: MappingFile) -> Renewal | None:
     """The earliest open renewal (an overdue one included) and whether its window is open."""
     types = {t.lower() for t in mapping.renewal.opportunity_types}
     open_renewals = [
@@ -204,7 +207,7 @@ def health_drop(
     previous_score: float | None,
     history: Sequence[tuple[datetime, float | None]],
     today: date,
-    mapping: Mapping,
+    mapping: MappingFile,
 ) -> bool:
     """Score fell by at least the threshold from the highest score seen within the window."""
     if score is None:
@@ -232,7 +235,7 @@ def trend_of(
 
 
 def required_roles(
-    segment: str, qualifying: bool, customer: bool, in_window: bool, mapping: Mapping
+    segment: str, qualifying: bool, customer: bool, in_window: bool, mapping: MappingFile
 ) -> list[str]:
     out = []
     conditions = mapping.conditions
@@ -264,7 +267,7 @@ def _label(person: Person) -> str:
 
 
 # --- the whole account ----------------------------------------------------------------------
-def map_account(inp: AccountInput, mapping: Mapping) -> MappedAccount:
+def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
     """Map one account onto the account-team model (segment, lifecycle, team, flags, desired)."""
     segment, segment_source = segment_of(inp.segment_raw, inp.employees, mapping)
     lifecycle, first_won = lifecycle_of(inp.opportunities, mapping)

@@ -22,17 +22,18 @@ from typing import Any
 import structlog
 from sqlalchemy import delete, func, select, update
 
+from config.errors import SafeguardRefused, TeamsyncError
 from config.settings import Settings
-from connectors.errors import SafeguardRefused, TeamsyncError
-from mappings.model import Mapping, load_mapping
+from mappings.schema import MappingFile, load_mapping
+from sync.clock import utcnow
 from sync.logging import bind_run, phase
-from sync.mapper import MappedChunk, Mapper
-from sync.models import CtaLink, Operation, QuarantinedRecord, Run
-from sync.planner import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
 from sync.ports import GainsightPort, SalesforcePort
-from sync.pull import Puller, StreamStats
-from sync.push import Pusher, PushStats
-from sync.store import Store, quarantine, utcnow
+from sync.stages.map import MappedChunk, Mapper
+from sync.stages.plan import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
+from sync.stages.pull import Puller, StreamStats
+from sync.stages.push import Pusher, PushStats
+from sync.store import Store, quarantine
+from sync.store.models import CtaLink, Operation, QuarantinedRecord, Run
 
 log = structlog.get_logger("teamsync.engine")
 
@@ -63,7 +64,7 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        mapping: Mapping,
+        mapping: MappingFile,
         store: Store,
         salesforce: SalesforcePort,
         gainsight: GainsightPort,

@@ -22,12 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from connectors.errors import (
-    AuthenticationError,
-    FatalError,
-    RequestRejected,
-    RetryableError,
-)
+from connectors.errors import AuthenticationError, FatalError, RequestRejected, RetryableError
 
 API = "gainsight"
 AUTH_CODES = frozenset({"GS_APIG_2401", "GSOBJ_1024"})

@@ -16,13 +16,8 @@ from urllib.parse import quote
 import httpx
 import structlog
 
-from connectors.errors import (
-    ConfigurationError,
-    QuotaExceeded,
-    RequestRejected,
-    RetryableError,
-    UpstreamUnavailable,
-)
+from config.errors import ConfigurationError
+from connectors.errors import QuotaExceeded, RequestRejected, RetryableError, UpstreamUnavailable
 from connectors.gainsight._classify import API, Verdict, classify, describe, shorten
 from connectors.gainsight._config import (
     MAX_CTA_PAGE_SIZE,

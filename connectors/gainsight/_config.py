@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.errors import ConfigurationError
+from config.errors import ConfigurationError
 from connectors.retry import RetryPolicy
 
 MAX_PAGE_SIZE = 5000  # rows per read call (OBSERVED in two summaries of the docs)

@@ -15,7 +15,8 @@ from typing import Any
 import jwt
 import requests
 
-from connectors.errors import AuthenticationError, ConfigurationError, RetryableError
+from config.errors import ConfigurationError
+from connectors.errors import AuthenticationError, RetryableError
 from connectors.retry import parse_retry_after
 from connectors.salesforce._config import SalesforceConfig
 from connectors.salesforce._errors import API, RETRYABLE_STATUSES, short

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from connectors.errors import ConfigurationError
+from config.errors import ConfigurationError
 from connectors.retry import RetryPolicy
 
 AuthMode = Literal["token", "client_credentials", "jwt"]

@@ -20,13 +20,12 @@ import requests
 import urllib3.exceptions
 from simple_salesforce.exceptions import SalesforceBulkV2LoadError, SalesforceError
 
+from config.errors import InvalidRecord, TeamsyncError
 from connectors.errors import (
     AuthenticationError,
     QuotaExceeded,
-    RecordError,
     RequestRejected,
     RetryableError,
-    TeamsyncError,
     UpstreamUnavailable,
 )
 
@@ -136,13 +135,14 @@ def classify(
     if status == 403 and code in ACCESS_CODES:
         return AuthenticationError(text, api=API, status=status, code=code)
     if call.record_id and status in (400, 404) and code not in CALL_CODES:
-        return RecordError(
-            text,
-            api=API,
-            object_name=call.object_name or "",
-            record_id=call.record_id,
+        return InvalidRecord(
+            API,
+            call.object_name or "",
+            call.record_id,
+            info.message or code or f"HTTP {status}",
             code=code or ("NOT_FOUND" if status == 404 else None),
-            fields=list(info.fields),
+            fields=info.fields,
+            message=text,
         )
     return RequestRejected(text, api=API, status=status, code=code)
 

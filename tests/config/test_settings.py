@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from config.errors import ConfigurationError
 from config.settings import load_settings
-from connectors.errors import ConfigurationError
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from connectors.errors import ConfigurationError
+from config.errors import ConfigurationError
 from connectors.gainsight import (
     Condition,
     GainsightConfig,

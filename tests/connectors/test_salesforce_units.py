@@ -21,14 +21,12 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
+from config.errors import ConfigurationError, InvalidRecord, TeamsyncError
 from connectors.errors import (
     AuthenticationError,
-    ConfigurationError,
     QuotaExceeded,
-    RecordError,
     RequestRejected,
     RetryableError,
-    TeamsyncError,
     UpstreamUnavailable,
 )
 from connectors.salesforce import SalesforceConfig, WriteResult
@@ -88,8 +86,8 @@ def body(code: str, message: str = "m") -> list[dict[str, Any]]:
         (404, body("NOT_FOUND"), QUERY, RequestRejected),
         (409, body("INVALIDJOBSTATE"), QUERY, RequestRejected),
         (300, ["/services/data/v62.0/sobjects/Account/001"], QUERY, RequestRejected),
-        (404, body("NOT_FOUND"), RECORD, RecordError),
-        (400, body("ENTITY_IS_DELETED"), RECORD, RecordError),
+        (404, body("NOT_FOUND"), RECORD, InvalidRecord),
+        (400, body("ENTITY_IS_DELETED"), RECORD, InvalidRecord),
         (400, body("INVALID_FIELD"), RECORD, RequestRejected),
         (400, body("UNABLE_TO_LOCK_ROW"), RECORD, RetryableError),
     ],
@@ -108,7 +106,7 @@ def test_classified_message_names_context_not_body() -> None:
         {"errorCode": "OTHER", "message": "SECRET-SHOULD-NOT-APPEAR"},
     ]
     error = classify(400, payload, RECORD)
-    assert isinstance(error, RecordError)
+    assert isinstance(error, InvalidRecord)
     text = str(error)
     assert text.startswith("salesforce sobject.update Account 001Tm0000000001IAA: HTTP 400")
     assert "ENTITY_IS_DELETED" in text

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from mappings.model import Mapping, load_mapping
 from mappings.rules import (
     AccountInput,
     CompanyInput,
@@ -23,13 +22,14 @@ from mappings.rules import (
     segment_of,
     split_flags,
 )
+from mappings.schema import MappingFile, load_mapping
 
 TODAY = date(2026, 11, 23)
 DEFAULT = Path(__file__).resolve().parents[2] / "mappings" / "default.toml"
 
 
 @pytest.fixture(scope="module")
-def mapping() -> Mapping:
+def mapping() -> MappingFile:
     return load_mapping(DEFAULT)
 
 
@@ -105,7 +105,7 @@ def account(**kw: object) -> AccountInput:
     ],
 )
 def test_segment_from_field_or_employee_fallback(
-    mapping: Mapping, raw: str | None, employees: int | None, expected: tuple[str, str]
+    mapping: MappingFile, raw: str | None, employees: int | None, expected: tuple[str, str]
 ) -> None:
     """The segment field wins; without it employee count decides (2,000 / 100 thresholds)."""
     assert segment_of(raw, employees, mapping) == expected
@@ -124,13 +124,13 @@ def test_segment_from_field_or_employee_fallback(
     ],
 )
 def test_qualifying_at_or_above_threshold(
-    mapping: Mapping, arr: float | None, expected: bool
+    mapping: MappingFile, arr: float | None, expected: bool
 ) -> None:
     """ARR exactly at 50,000 qualifies; just below does not; unknown ARR never qualifies."""
     assert is_qualifying(arr, "Enterprise", mapping) is expected
 
 
-def test_qualifying_threshold_per_segment(mapping: Mapping) -> None:
+def test_qualifying_threshold_per_segment(mapping: MappingFile) -> None:
     """A per-segment threshold overrides the default one."""
     custom = mapping.model_copy(
         update={
@@ -158,13 +158,13 @@ def test_qualifying_threshold_per_segment(mapping: Mapping) -> None:
         (None, "Unknown"),
     ],
 )
-def test_health_band_boundaries(mapping: Mapping, score: float | None, band: str) -> None:
+def test_health_band_boundaries(mapping: MappingFile, score: float | None, band: str) -> None:
     """50 is Red, 51 Yellow, 75 Yellow, 76 Green, null Unknown."""
     assert mapping.band_for(score) == band
 
 
 # --- lifecycle and renewal --------------------------------------------------------------
-def test_prospect_until_first_closed_won(mapping: Mapping) -> None:
+def test_prospect_until_first_closed_won(mapping: MappingFile) -> None:
     """No won opportunity: Prospect; the first Closed Won makes a Customer and dates it."""
     lost = Opportunity("006L", "New Business", True, False, TODAY, None)
     open_ = Opportunity("006O", "New Business", False, False, TODAY, None)
@@ -179,14 +179,16 @@ def test_prospect_until_first_closed_won(mapping: Mapping) -> None:
     ("days", "in_window"),
     [(119, True), (120, True), (121, False), (-10, True), (0, True), (400, False)],
 )
-def test_renewal_window_is_120_days_inclusive(mapping: Mapping, days: int, in_window: bool) -> None:
+def test_renewal_window_is_120_days_inclusive(
+    mapping: MappingFile, days: int, in_window: bool
+) -> None:
     """The RM is engaged from 120 days before the next open renewal (an overdue one counts)."""
     r = next_renewal([renewal(days)], TODAY, mapping)
     assert r is not None
     assert (r.days, r.in_window) == (days, in_window)
 
 
-def test_next_renewal_is_the_earliest_open_one(mapping: Mapping) -> None:
+def test_next_renewal_is_the_earliest_open_one(mapping: MappingFile) -> None:
     """Closed renewals and other opportunity types are ignored; the earliest open one wins."""
     closed = Opportunity("006C", "Renewal", True, True, TODAY + timedelta(days=5), None)
     upsell = Opportunity("006U", "Upsell", False, False, TODAY + timedelta(days=1), None)
@@ -199,7 +201,7 @@ def test_next_renewal_is_the_earliest_open_one(mapping: Mapping) -> None:
 
 
 # --- health drop ------------------------------------------------------------------------
-def test_health_drop_of_15_within_30_days(mapping: Mapping) -> None:
+def test_health_drop_of_15_within_30_days(mapping: MappingFile) -> None:
     """A fall of 15 points from the best score in 30 days raises HEALTH_DROP; 14 does not."""
     recent = datetime.combine(TODAY - timedelta(days=10), datetime.min.time(), tzinfo=UTC)
     old = datetime.combine(TODAY - timedelta(days=40), datetime.min.time(), tzinfo=UTC)
@@ -218,7 +220,7 @@ def test_flags_join_sorted_and_split() -> None:
 
 
 # --- the whole account --------------------------------------------------------------------
-def test_enterprise_team_comes_from_each_source_of_truth(mapping: Mapping) -> None:
+def test_enterprise_team_comes_from_each_source_of_truth(mapping: MappingFile) -> None:
     """SAE = owner, CSM = Gainsight CSM, SA = team row, RM = renewal owner in the window."""
     sa = person(2)
     rm = person(4)
@@ -244,7 +246,7 @@ def test_enterprise_team_comes_from_each_source_of_truth(mapping: Mapping) -> No
     assert m.desired_gs_fields["AccountExecutive__gc"] == person(1).gs_user_id
 
 
-def test_mid_market_owner_is_the_ae_and_sa_is_not_required(mapping: Mapping) -> None:
+def test_mid_market_owner_is_the_ae_and_sa_is_not_required(mapping: MappingFile) -> None:
     """Mid-Market: AE + CSM required (SAs are pooled)."""
     m = map_account(account(segment_raw="Mid-Market", company=company(csm=None)), mapping)
     assert "AE" in m.team
@@ -253,7 +255,7 @@ def test_mid_market_owner_is_the_ae_and_sa_is_not_required(mapping: Mapping) -> 
     assert "MISSING_SA" not in m.flags
 
 
-def test_csm_only_required_for_qualifying_accounts(mapping: Mapping) -> None:
+def test_csm_only_required_for_qualifying_accounts(mapping: MappingFile) -> None:
     """A non-qualifying Enterprise account without CSM is not flagged for it."""
     m = map_account(account(arr=49_999.0, company=company(csm=None)), mapping)
     assert "CSM" not in m.missing_roles
@@ -263,7 +265,7 @@ def test_csm_only_required_for_qualifying_accounts(mapping: Mapping) -> None:
     assert "NO_CSM" in m2.flags
 
 
-def test_handoff_due_for_new_qualifying_customer_without_csm(mapping: Mapping) -> None:
+def test_handoff_due_for_new_qualifying_customer_without_csm(mapping: MappingFile) -> None:
     """First Closed Won 10 days ago, qualifying, no CSM: HANDOFF_DUE; 200 days ago: not."""
     fresh = map_account(account(opportunities=[won(10)], company=company(csm=None)), mapping)
     assert {"HANDOFF_DUE", "NO_CSM"} <= set(fresh.flags)
@@ -274,7 +276,7 @@ def test_handoff_due_for_new_qualifying_customer_without_csm(mapping: Mapping) -
     assert "NO_CSM" not in prospect.flags
 
 
-def test_one_row_per_person_by_role_precedence(mapping: Mapping) -> None:
+def test_one_row_per_person_by_role_precedence(mapping: MappingFile) -> None:
     """An AE who also owns the renewal gets one row, as Account Executive."""
     ae = person(1)
     inp = account(
@@ -288,7 +290,7 @@ def test_one_row_per_person_by_role_precedence(mapping: Mapping) -> None:
     assert m.desired_rows == {ae.sf_user_id: ("AE", "Account Executive")}
 
 
-def test_existing_unmanaged_row_is_left_and_role_counts_present(mapping: Mapping) -> None:
+def test_existing_unmanaged_row_is_left_and_role_counts_present(mapping: MappingFile) -> None:
     """The owner already has a human-added Solutions Architect row: no managed row is planned."""
     owner = person(1)
     inp = account(team_rows=[TeamRow("01M1", owner.sf_user_id or "", "Solutions Architect", owner)])
@@ -298,7 +300,7 @@ def test_existing_unmanaged_row_is_left_and_role_counts_present(mapping: Mapping
     assert m.team["SAE"].person == owner
 
 
-def test_inactive_member_is_never_written_and_counts_missing(mapping: Mapping) -> None:
+def test_inactive_member_is_never_written_and_counts_missing(mapping: MappingFile) -> None:
     """An inactive owner: no row, MISSING_SAE and INACTIVE_MEMBER."""
     m = map_account(account(owner=person(1, sf_active=False)), mapping)
     assert person(1).sf_user_id not in m.desired_rows
@@ -307,7 +309,7 @@ def test_inactive_member_is_never_written_and_counts_missing(mapping: Mapping) -
     assert m.desired_gs_fields["AccountExecutive__gc"] is None
 
 
-def test_inactive_sa_row_flags_the_account(mapping: Mapping) -> None:
+def test_inactive_sa_row_flags_the_account(mapping: MappingFile) -> None:
     """A Solutions Architect row held by an inactive user: SA missing and INACTIVE_MEMBER."""
     sa = person(2, sf_active=False)
     m = map_account(
@@ -318,7 +320,7 @@ def test_inactive_sa_row_flags_the_account(mapping: Mapping) -> None:
     assert "INACTIVE_MEMBER" in m.flags
 
 
-def test_csm_matched_across_systems_by_email(mapping: Mapping) -> None:
+def test_csm_matched_across_systems_by_email(mapping: MappingFile) -> None:
     """A Gainsight CSM without a Salesforce user gets no row and a note, not an error."""
     csm = Person(name="Cee", email="cee@example.com", gs_user_id="1P01X", gs_active=True)
     m = map_account(account(company=company(csm=csm)), mapping)
@@ -328,7 +330,7 @@ def test_csm_matched_across_systems_by_email(mapping: Mapping) -> None:
     assert any("no active Salesforce user" in n for n in m.notes)
 
 
-def test_account_without_company_has_unknown_health(mapping: Mapping) -> None:
+def test_account_without_company_has_unknown_health(mapping: MappingFile) -> None:
     """No Gainsight company: health Unknown, no CSM, nothing to write in Gainsight."""
     m = map_account(account(company=None, opportunities=[won(), renewal(30)]), mapping)
     assert m.health_band == "Unknown"
@@ -339,7 +341,7 @@ def test_account_without_company_has_unknown_health(mapping: Mapping) -> None:
 
 
 @pytest.mark.parametrize(("score", "red"), [(50, True), (51, False), (None, False)])
-def test_red_health_flag(mapping: Mapping, score: float | None, red: bool) -> None:
+def test_red_health_flag(mapping: MappingFile, score: float | None, red: bool) -> None:
     """RED_HEALTH follows the Red band exactly."""
     m = map_account(account(company=company(score=score, csm=person(3))), mapping)
     assert ("RED_HEALTH" in m.flags) is red
@@ -349,7 +351,7 @@ def test_red_health_flag(mapping: Mapping, score: float | None, red: bool) -> No
     ("score", "days", "at_risk"),
     [(75, 119, True), (75, 120, True), (75, 121, False), (76, 30, False)],
 )
-def test_renewal_at_risk(mapping: Mapping, score: float, days: int, at_risk: bool) -> None:
+def test_renewal_at_risk(mapping: MappingFile, score: float, days: int, at_risk: bool) -> None:
     """RENEWAL_AT_RISK: renewal inside the window and health not Green."""
     m = map_account(
         account(company=company(score=score, csm=person(3)), opportunities=[won(), renewal(days)]),
@@ -358,7 +360,7 @@ def test_renewal_at_risk(mapping: Mapping, score: float, days: int, at_risk: boo
     assert ("RENEWAL_AT_RISK" in m.flags) is at_risk
 
 
-def test_rm_outside_window_is_not_on_the_team(mapping: Mapping) -> None:
+def test_rm_outside_window_is_not_on_the_team(mapping: MappingFile) -> None:
     """Outside the renewal window the renewal owner is not engaged (no RM row desired)."""
     rm = person(4)
     m = map_account(account(opportunities=[won(), renewal(200, rm)]), mapping)
@@ -367,7 +369,7 @@ def test_rm_outside_window_is_not_on_the_team(mapping: Mapping) -> None:
     assert m.desired_gs_fields["RenewalManager__gc"] is None
 
 
-def test_overstaffed_non_qualifying_account(mapping: Mapping) -> None:
+def test_overstaffed_non_qualifying_account(mapping: MappingFile) -> None:
     """A non-qualifying SMB account carrying an executive, an SA and a CSM is OVERSTAFFED."""
     sae, sa, csm = person(5), person(6), person(7)
     rows = [
@@ -389,7 +391,7 @@ def test_overstaffed_non_qualifying_account(mapping: Mapping) -> None:
     assert sae.sf_user_id not in m.desired_rows
 
 
-def test_inactive_row_in_a_managed_role_is_removed_not_flagged(mapping: Mapping) -> None:
+def test_inactive_row_in_a_managed_role_is_removed_not_flagged(mapping: MappingFile) -> None:
     """An inactive user's managed row is deleted by the plan, so it does not raise a flag."""
     gone = person(8, sf_active=False)
     rows = [TeamRow("01M9", gone.sf_user_id or "", "Account Executive", gone)]
@@ -398,7 +400,9 @@ def test_inactive_row_in_a_managed_role_is_removed_not_flagged(mapping: Mapping)
     assert "INACTIVE_MEMBER" not in m.flags
 
 
-def test_gainsight_field_not_written_when_person_has_no_gainsight_user(mapping: Mapping) -> None:
+def test_gainsight_field_not_written_when_person_has_no_gainsight_user(
+    mapping: MappingFile,
+) -> None:
     """An owner without a Gainsight user leaves the AE field untouched (with a note)."""
     m = map_account(account(owner=person(1, gs=False)), mapping)
     assert "AccountExecutive__gc" not in m.desired_gs_fields

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.errors import SafeguardRefused
+from config.errors import SafeguardRefused
 from emulators.runner import RunningEmulators
-from sync.models import CtaLink, Operation, QuarantinedRecord
 from sync.store import Store
+from sync.store.models import CtaLink, Operation, QuarantinedRecord
 
 RunFn = Callable[..., Any]
 

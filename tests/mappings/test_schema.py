@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import ConfigurationError
-from mappings.model import load_mapping
+from config.errors import ConfigurationError
+from mappings.schema import load_mapping
 
 DEFAULT = Path(__file__).resolve().parents[2] / "mappings" / "default.toml"
 

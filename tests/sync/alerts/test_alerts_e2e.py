@@ -28,15 +28,15 @@ from connectors.errors import UpstreamUnavailable
 from emulators.http import EmulatorServer, Request, Response
 from emulators.runner import RunningEmulators
 from emulators.tls import TlsMaterial
-from mappings.model import load_mapping
+from mappings.schema import load_mapping
 from sync.alerts import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Alerter, verify
-from sync.cli import app
+from sync.cli.app import app
+from sync.cli.reports import status_document
 from sync.engine import Engine, RunOptions, RunResult, build_clients
-from sync.models import AlertOutbox, AlertState
-from sync.reports import status_document
 from sync.store import Store
+from sync.store.models import AlertOutbox, AlertState
+from tests.sync.alerts.test_alerts import block_kit_problems
 from tests.sync.conftest import make_settings
-from tests.sync.test_alerts import block_kit_problems
 
 SECRET = "whsec-3f9a1c0d5e7b"
 DAY_MS = 24 * 3600 * 1000

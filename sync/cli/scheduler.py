@@ -14,8 +14,9 @@ from typing import Any
 import structlog
 from croniter import croniter
 
+from config.errors import ConfigurationError, LockHeld, SafeguardRefused
 from config.settings import Settings
-from connectors.errors import ConfigurationError, FatalError, LockHeld, SafeguardRefused
+from connectors.errors import FatalError
 
 log = structlog.get_logger("teamsync.daemon")
 

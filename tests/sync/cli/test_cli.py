@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emulators.runner import RunningEmulators
-from sync.cli import app
+from sync.cli.app import app
 from sync.store import Store
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from connectors.errors import ConfigurationError
+from config.errors import ConfigurationError
 
 RoleSource = Literal["account_owner", "gainsight_csm", "team_member", "renewal_owner"]
 Condition = Literal["always", "qualifying", "customer", "qualifying_customer", "renewal_window"]
@@ -153,7 +153,7 @@ class Alerts(_Strict):
     routing_activity: str
 
 
-class Mapping(_Strict):
+class MappingFile(_Strict):
     version: Literal[1]
     segments: Segments
     roles: dict[str, Role] = Field(min_length=1)
@@ -178,7 +178,7 @@ class Mapping(_Strict):
         return roles
 
     @model_validator(mode="after")
-    def _cross_references(self) -> Mapping:
+    def _cross_references(self) -> MappingFile:
         problems: list[str] = []
         segs = set(self.segments.values)
         roles = self.roles
@@ -330,7 +330,7 @@ class Mapping(_Strict):
         return out
 
 
-def load_mapping(path: Path) -> Mapping:
+def load_mapping(path: Path) -> MappingFile:
     """Read and validate a mapping file; ConfigurationError lists every problem."""
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -339,7 +339,7 @@ def load_mapping(path: Path) -> Mapping:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"mapping file {path} is not valid TOML: {exc}") from exc
     try:
-        return Mapping.model_validate(raw)
+        return MappingFile.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

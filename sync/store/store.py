@@ -12,14 +12,10 @@ production store (an advisory lock held on a dedicated connection).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import socket
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +23,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, select, text, update
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.errors import ConfigurationError, LockHeld
-from sync.models import Lock, RawRecord
+from config.errors import ConfigurationError
+from sync.clock import utcnow
+from sync.store.lock import RunLock, hold
+from sync.store.models import RawRecord
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -232,104 +226,9 @@ class Store:
         return total
 
     # --- the run lock ---------------------------------------------------------------------
-    @contextmanager
-    def lock(self, name: str, *, lease_seconds: int = 900) -> Iterator[RunLock]:
+    def lock(self, name: str, *, lease_seconds: int = 900) -> AbstractContextManager[RunLock]:
         """Hold the named lock for the block; LockHeld if another process has it."""
-        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        if self.dialect == "postgresql":
-            conn = self.engine.connect()
-            try:
-                # One store schema per org may share a database: the lock is per schema.
-                database, schema = conn.execute(
-                    text("SELECT current_database(), current_schema()")
-                ).one()
-                key = _advisory_key(f"{database}:{schema}:{name}")
-                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-                conn.commit()
-                if not got:
-                    raise LockHeld(f"another teamsync run holds the lock {name!r}")
-                try:
-                    yield RunLock(self, name, holder, lease_seconds, pg_connection=conn)
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-            finally:
-                conn.close()
-            return
-        run_lock = RunLock(self, name, holder, lease_seconds)
-        run_lock.acquire()
-        try:
-            yield run_lock
-        finally:
-            run_lock.release()
-
-
-class RunLock:
-    """A held lock; on SQLite a lease row that the holder renews while it works."""
-
-    def __init__(
-        self,
-        store: Store,
-        name: str,
-        holder: str,
-        lease_seconds: int,
-        *,
-        pg_connection: Connection | None = None,
-    ) -> None:
-        self.store = store
-        self.name = name
-        self.holder = holder
-        self.lease = timedelta(seconds=lease_seconds)
-        self._pg = pg_connection
-
-    def acquire(self) -> None:
-        now = utcnow()
-        with self.store.session() as s:
-            current = s.get(Lock, self.name, with_for_update=True)
-            if current is not None and current.lease_until > now and current.holder != self.holder:
-                raise LockHeld(
-                    f"another teamsync run ({current.holder}) holds the lock {self.name!r} "
-                    f"until {current.lease_until.isoformat(timespec='seconds')}"
-                )
-            if current is None:
-                s.add(
-                    Lock(
-                        name=self.name,
-                        holder=self.holder,
-                        acquired_at=now,
-                        lease_until=now + self.lease,
-                    )
-                )
-            else:
-                current.holder = self.holder
-                current.acquired_at = now
-                current.lease_until = now + self.lease
-        # Two processes racing for a free lock: the primary key lets only one insert win.
-
-    def renew(self) -> None:
-        """Extend the lease (SQLite); a no-op with PostgreSQL advisory locks."""
-        if self._pg is not None:
-            return
-        with self.store.session() as s:
-            s.execute(
-                update(Lock)
-                .where(Lock.name == self.name, Lock.holder == self.holder)
-                .values(lease_until=utcnow() + self.lease)
-            )
-
-    def release(self) -> None:
-        if self._pg is not None:
-            return
-        try:
-            with self.store.session() as s:
-                s.execute(delete(Lock).where(Lock.name == self.name, Lock.holder == self.holder))
-        except IntegrityError:  # pragma: no cover - nothing sensible to do on release
-            pass
-
-
-def _advisory_key(name: str) -> int:
-    digest = hashlib.sha256(f"teamsync:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+        return hold(self, name, lease_seconds=lease_seconds)
 
 
 def _make_engine(url: str, *, echo: bool) -> Engine:
@@ -366,7 +265,7 @@ def quarantine(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Record (or re-record) a failed record; an earlier entry is reopened and counted."""
-    from sync.models import QuarantinedRecord
+    from sync.store.models import QuarantinedRecord
 
     current = session.scalar(
         select(QuarantinedRecord).where(

@@ -11,18 +11,10 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from config.errors import InvalidRecord
 from connectors.sfid import InvalidId, normalize
-from mappings.model import Mapping
-from sync.pull import parse_epoch_ms, parse_sf_datetime
-
-
-class InvalidRecord(ValueError):
-    def __init__(self, system: str, object_name: str, record_id: str, reason: str) -> None:
-        super().__init__(f"{system} {object_name} {record_id}: {reason}")
-        self.system = system
-        self.object_name = object_name
-        self.record_id = record_id
-        self.reason = reason
+from mappings.schema import MappingFile
+from sync.stages.pull import parse_epoch_ms, parse_sf_datetime
 
 
 def _sf_id(value: Any) -> Any:
@@ -174,7 +166,7 @@ def sf_user(data: dict[str, Any]) -> SfUser:
     )
 
 
-def sf_account(data: dict[str, Any], mapping: Mapping) -> SfAccount:
+def sf_account(data: dict[str, Any], mapping: MappingFile) -> SfAccount:
     f = mapping.salesforce
     return _validate(
         SfAccount,
@@ -245,7 +237,7 @@ def gs_user(data: dict[str, Any]) -> GsUser:
     )
 
 
-def gs_company(data: dict[str, Any], mapping: Mapping) -> GsCompany:
+def gs_company(data: dict[str, Any], mapping: MappingFile) -> GsCompany:
     g = mapping.gainsight
     team = {name: data.get(name) or None for name in mapping.gainsight_team_fields()}
     return _validate(

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from config.errors import SafeguardRefused
 from config.settings import load_settings
-from connectors.errors import SafeguardRefused
 from sync.logging import configure_logging
 
 
@@ -26,8 +26,8 @@ def _settings_from_env(env: dict[str, str], database_url: str) -> dict[str, Any]
 def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None) -> int:
     from emulators.runner import start_emulators
     from sync.engine import Engine, RunOptions
-    from sync.models import Account, AlertOutbox
     from sync.store import Store
+    from sync.store.models import Account, AlertOutbox
 
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="teamsync-demo-"))
     base.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from mappings.model import Mapping
+from config.errors import InvalidRecord
 from mappings.rules import (
     AccountInput,
     CompanyInput,
@@ -28,9 +28,11 @@ from mappings.rules import (
     TeamRow,
     map_account,
 )
-from sync import records as rec
-from sync.models import Account, HealthObservation, RawRecord
-from sync.store import Store, utcnow
+from mappings.schema import MappingFile
+from sync.clock import utcnow
+from sync.stages import records as rec
+from sync.store import Store
+from sync.store.models import Account, HealthObservation, RawRecord
 
 log = structlog.get_logger("teamsync.map")
 
@@ -47,7 +49,7 @@ class MappedItem:
 @dataclass
 class MappedChunk:
     items: list[MappedItem] = field(default_factory=list)
-    invalid: list[rec.InvalidRecord] = field(default_factory=list)
+    invalid: list[InvalidRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # account ids left untouched
     deleted: list[str] = field(default_factory=list)  # accounts deleted in Salesforce
     managed_sf_rows: int = 0  # existing team rows in managed roles
@@ -58,7 +60,7 @@ class Mapper:
     def __init__(
         self,
         store: Store,
-        mapping: Mapping,
+        mapping: MappingFile,
         *,
         chunk_size: int = 500,
         clock: Callable[[], datetime] = utcnow,
@@ -120,7 +122,7 @@ class Mapper:
                 continue
             try:
                 accounts[row.record_id] = rec.sf_account(row.data, m)
-            except rec.InvalidRecord as exc:
+            except InvalidRecord as exc:
                 out.invalid.append(exc)
                 bad_accounts.add(row.record_id)
         ids = list(accounts)
@@ -134,7 +136,7 @@ class Mapper:
             for r in opp_rows:
                 try:
                     o = rec.sf_opportunity(r.data)
-                except rec.InvalidRecord as exc:
+                except InvalidRecord as exc:
                     out.invalid.append(exc)
                     bad_accounts.add(r.parent_id or "")
                     continue
@@ -143,7 +145,7 @@ class Mapper:
             for r in atm_rows:
                 try:
                     t = rec.sf_team_member(r.data)
-                except rec.InvalidRecord as exc:
+                except InvalidRecord as exc:
                     out.invalid.append(exc)
                     bad_accounts.add(r.parent_id or "")
                     continue
@@ -152,7 +154,7 @@ class Mapper:
             for r in sorted(company_rows, key=lambda r: (r.stamp or now, r.record_id)):
                 try:
                     c = rec.gs_company(r.data, m)
-                except rec.InvalidRecord as exc:
+                except InvalidRecord as exc:
                     out.invalid.append(exc)
                     bad_accounts.add(r.parent_id or "")
                     continue
@@ -293,7 +295,7 @@ class Mapper:
             ):
                 try:
                     found[r.record_id] = parse(r.data)
-                except rec.InvalidRecord as exc:
+                except InvalidRecord as exc:
                     out.invalid.append(exc)
         return found
 
@@ -318,7 +320,7 @@ class Mapper:
                     continue
                 try:
                     found[r.match_key or ""].append(parse(r.data))
-                except rec.InvalidRecord as exc:
+                except InvalidRecord as exc:
                     out.invalid.append(exc)
         return found
 

@@ -10,9 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
-from connectors.errors import ConfigurationError, LockHeld
-from sync.models import Base, Lock, RawRecord
-from sync.store import RawRow, Store, utcnow
+from config.errors import ConfigurationError, LockHeld
+from sync.clock import utcnow
+from sync.store import RawRow, Store
+from sync.store.models import Base, Lock, RawRecord
 
 
 def test_migrations_build_exactly_the_models(store: Store) -> None:

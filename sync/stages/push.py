@@ -18,11 +18,12 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, func, or_, select, update
 
-from mappings.model import Mapping
-from sync.models import CtaLink, Operation, QuarantinedRecord
-from sync.planner import ACCOUNT, ATM, COMPANY, CTA, GS, SF
+from mappings.schema import MappingFile
+from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort, WriteOutcome
-from sync.store import Store, quarantine, utcnow
+from sync.stages.plan import ACCOUNT, ATM, COMPANY, CTA, GS, SF
+from sync.store import Store, quarantine
+from sync.store.models import CtaLink, Operation, QuarantinedRecord
 
 log = structlog.get_logger("teamsync.push")
 
@@ -71,7 +72,7 @@ class Pusher:
         store: Store,
         salesforce: SalesforcePort,
         gainsight: GainsightPort,
-        mapping: Mapping,
+        mapping: MappingFile,
         *,
         run_id: str,
         bulk_threshold: int = 2000,

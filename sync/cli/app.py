@@ -21,8 +21,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from config.errors import ConfigurationError, TeamsyncError
 from config.settings import Settings, load_settings
-from connectors.errors import ConfigurationError, TeamsyncError
 
 app = typer.Typer(
     name="teamsync",
@@ -151,7 +151,7 @@ def _parse_date(value: str, name: str) -> datetime:
 
 
 def _print_summary(result: Any) -> None:
-    from sync.reports import render_run_summary
+    from sync.cli.reports import render_run_summary
 
     render_run_summary(out, result)
 
@@ -189,8 +189,8 @@ def plan(
     limit: Annotated[int, typer.Option("--limit", help="Rows shown in the table.")] = 200,
 ) -> None:
     """The same as `run --dry-run`, as a readable table or JSON."""
+    from sync.cli.reports import render_plan
     from sync.engine import Engine, RunOptions
-    from sync.reports import render_plan
 
     def go() -> int:
         settings = _settings()
@@ -213,8 +213,8 @@ def backfill(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Re-pull and plan only.")] = False,
 ) -> None:
     """Re-pull a window, with a progress bar on a terminal; resumable after interruption."""
+    from sync.cli.reports import progress_bar
     from sync.engine import Engine, RunOptions
-    from sync.reports import progress_bar
 
     flag = StopFlag()
 
@@ -260,7 +260,7 @@ def daemon(
     ] = None,
 ) -> None:
     """Run on a schedule until SIGTERM (a run in progress finishes its current batch)."""
-    from sync.scheduler import run_daemon
+    from sync.cli.scheduler import run_daemon
 
     flag = StopFlag()
 
@@ -277,7 +277,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Last runs, watermarks, quarantined records, API usage, pending alerts."""
-    from sync.reports import render_status
+    from sync.cli.reports import render_status
     from sync.store import Store
 
     def go() -> int:
@@ -300,7 +300,7 @@ def audit(
     ] = None,
 ) -> None:
     """Account-team coverage report."""
-    from sync.reports import render_audit
+    from sync.cli.reports import render_audit
     from sync.store import Store
 
     def go() -> int:
@@ -309,7 +309,7 @@ def audit(
         settings = _settings()
         store = Store(settings.database_url)
         store.check_schema()
-        from mappings.model import load_mapping
+        from mappings.schema import load_mapping
 
         mapping = load_mapping(settings.mapping)
         if output is not None:
@@ -351,7 +351,7 @@ def demo(
     ] = None,
 ) -> None:
     """Start the emulators, run a full sync into a fresh SQLite store, then a no-op run."""
-    from sync.demo import run_demo
+    from sync.cli.demo import run_demo
 
     raise typer.Exit(_guard(lambda: run_demo(out, accounts=accounts, seed=seed, workdir=keep)))
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from config.errors import ConfigurationError, LockHeld
 from config.settings import Settings
-from connectors.errors import ConfigurationError, LockHeld, UpstreamUnavailable
+from connectors.errors import UpstreamUnavailable
+from sync.cli.scheduler import next_fire, run_daemon
 from sync.engine import Engine, RunOptions
-from sync.scheduler import next_fire, run_daemon
 from sync.store import Store
 
 
@@ -118,7 +119,7 @@ def test_interrupted_run_records_progress_and_next_run_finishes(
     """A stop request mid-pull ends the run after its current page; the next run completes."""
     from sqlalchemy import select
 
-    from sync.models import Run, Watermark
+    from sync.store.models import Run, Watermark
 
     pages = {"n": 0}
 

@@ -22,11 +22,12 @@ import pytest
 from sqlalchemy import select
 
 import mappings
+from config.errors import ConfigurationError, TeamsyncError
 from config.settings import load_settings
-from connectors.errors import ConfigurationError, TeamsyncError, UpstreamUnavailable
+from connectors.errors import UpstreamUnavailable
 from connectors.retry import RetryPolicy
-from mappings.model import Mapping, load_mapping
 from mappings.rules import MappedAccount, Member, Person, Renewal
+from mappings.schema import MappingFile, load_mapping
 from sync.alerts import (
     FIRST_BACKOFF,
     IDEMPOTENCY_HEADER,
@@ -46,8 +47,8 @@ from sync.alerts import (
     transition,
     verify,
 )
-from sync.models import AlertOutbox, AlertState
 from sync.store import Store
+from sync.store.models import AlertOutbox, AlertState
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SF_URL = "https://acme.my.salesforce.com"
@@ -185,7 +186,7 @@ def block_kit_problems(message: Any) -> list[str]:
 
 # --- fixtures and builders ------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def mapping() -> Mapping:
+def mapping() -> MappingFile:
     return load_mapping(Path(mappings.__file__).parent / "default.toml")
 
 
@@ -235,7 +236,9 @@ def account(**overrides: Any) -> MappedAccount:
     return MappedAccount(**values)
 
 
-def alert_for(mapped: MappedAccount, mapping: Mapping, kind: str = "entered_red") -> dict[str, Any]:
+def alert_for(
+    mapped: MappedAccount, mapping: MappingFile, kind: str = "entered_red"
+) -> dict[str, Any]:
     return build_alert(
         kind,
         mapped,
@@ -281,7 +284,7 @@ def chunk(*accounts: MappedAccount) -> SimpleNamespace:
 
 
 def make_alerter(
-    store: Store, mapping: Mapping, sinks: list[Sink], clock: FakeClock, **kwargs: Any
+    store: Store, mapping: MappingFile, sinks: list[Sink], clock: FakeClock, **kwargs: Any
 ) -> Alerter:
     return Alerter(
         store,
@@ -376,7 +379,7 @@ def test_transition_table(
 
 # --- the state machine over several runs (outbox) -------------------------------------------
 def test_one_alert_per_transition_whatever_the_number_of_runs(
-    store: Store, mapping: Mapping
+    store: Store, mapping: MappingFile
 ) -> None:
     """Entering Red, staying Red, reminders at 7 and 14 days, recovery: one row each."""
     clock = FakeClock()
@@ -420,7 +423,7 @@ def test_one_alert_per_transition_whatever_the_number_of_runs(
         assert (st.band, st.red_since, st.last_alert_at) == ("Green", None, None)
 
 
-def test_missing_score_neither_recovers_nor_re_enters(store: Store, mapping: Mapping) -> None:
+def test_missing_score_neither_recovers_nor_re_enters(store: Store, mapping: MappingFile) -> None:
     """Red, then no score for a while, then Red again: no recovery, no second entry."""
     clock = FakeClock()
     alerter = make_alerter(store, mapping, [FakeSink()], clock)
@@ -437,7 +440,7 @@ def test_missing_score_neither_recovers_nor_re_enters(store: Store, mapping: Map
     assert [r.kind for r in outbox(store)] == ["entered_red", "reminder"]
 
 
-def test_same_day_flap_gets_distinct_keys(store: Store, mapping: Mapping) -> None:
+def test_same_day_flap_gets_distinct_keys(store: Store, mapping: MappingFile) -> None:
     """Red, back to Yellow, Red again the same day: three alerts, no key reused."""
     clock = FakeClock()
     alerter = make_alerter(store, mapping, [FakeSink("webhook"), FakeSink("slack")], clock)
@@ -457,7 +460,7 @@ def test_same_day_flap_gets_distinct_keys(store: Store, mapping: Mapping) -> Non
 
 
 def test_yellow_to_red_only_skips_other_entries_and_their_episode(
-    store: Store, mapping: Mapping
+    store: Store, mapping: MappingFile
 ) -> None:
     """With yellow_to_red_only, Green -> Red sends nothing (no reminder, no recovery later)."""
     clock = FakeClock()
@@ -476,7 +479,7 @@ def test_yellow_to_red_only_skips_other_entries_and_their_episode(
     ]
 
 
-def test_first_observation_of_a_red_account_alerts(store: Store, mapping: Mapping) -> None:
+def test_first_observation_of_a_red_account_alerts(store: Store, mapping: MappingFile) -> None:
     """An account never seen before that is Red counts as entering Red from unknown."""
     alerter = make_alerter(store, mapping, [FakeSink()], FakeClock())
     assert alerter.observe(chunk(account()), "run") == 1
@@ -487,7 +490,7 @@ def test_first_observation_of_a_red_account_alerts(store: Store, mapping: Mappin
 
 
 # --- routing (DCI) --------------------------------------------------------------------------
-def test_routing_follows_the_dci_matrix(mapping: Mapping) -> None:
+def test_routing_follows_the_dci_matrix(mapping: MappingFile) -> None:
     """CSM is the DRI; the segment's account executive, SA and sponsor are consulted."""
     team = routing(account(), mapping)
     assert team["activity"] == "Risk and Escalation Management"
@@ -503,7 +506,7 @@ def test_routing_follows_the_dci_matrix(mapping: Mapping) -> None:
 
 
 def test_routing_names_the_sae_for_enterprise_and_the_rm_in_the_renewal_window(
-    mapping: Mapping,
+    mapping: MappingFile,
 ) -> None:
     """Enterprise: SAE (not AE); a renewal inside the window brings in its Renewal Manager."""
     rm = member("RM", "Rita Renewal", "renewal_owner")
@@ -524,7 +527,7 @@ def test_routing_names_the_sae_for_enterprise_and_the_rm_in_the_renewal_window(
     assert team["missing"] == ["Solutions Architect", "Executive Sponsor"]
 
 
-def test_routing_says_who_is_missing(mapping: Mapping) -> None:
+def test_routing_says_who_is_missing(mapping: MappingFile) -> None:
     """No CSM, an inactive AE and an unowned renewal in the window are all named as missing."""
     acc = account(
         renewal=Renewal("006000000000001AAA", date(2026, 4, 1), 30, True, None),
@@ -549,7 +552,7 @@ def test_routing_says_who_is_missing(mapping: Mapping) -> None:
     assert "no Renewal Manager assigned" in alert["missing"]
 
 
-def test_routing_reads_the_matrix_from_the_mapping(mapping: Mapping) -> None:
+def test_routing_reads_the_matrix_from_the_mapping(mapping: MappingFile) -> None:
     """Changing the DCI row in the mapping changes who is consulted or informed."""
     row = {"CSM": "D", "AE": "C", "SAE": "C", "EXEC_SPONSOR": "I"}
     custom = mapping.model_copy(update={"dci": {"Risk and Escalation Management": row}})
@@ -559,7 +562,7 @@ def test_routing_reads_the_matrix_from_the_mapping(mapping: Mapping) -> None:
 
 
 # --- payload --------------------------------------------------------------------------------
-def test_alert_payload_carries_everything_the_team_needs(mapping: Mapping) -> None:
+def test_alert_payload_carries_everything_the_team_needs(mapping: MappingFile) -> None:
     """Name, links, segment, ARR, score now and before, trend, renewal, flags, team, key."""
     alert = alert_for(account(), mapping)
     acc = alert["account"]
@@ -584,7 +587,7 @@ def test_alert_payload_carries_everything_the_team_needs(mapping: Mapping) -> No
     json.dumps(alert)  # the webhook body: plain JSON
 
 
-def test_alert_payload_without_links_or_renewal(mapping: Mapping) -> None:
+def test_alert_payload_without_links_or_renewal(mapping: MappingFile) -> None:
     """No Gainsight company, no renewal, no score: the fields are null, not invented."""
     acc = account(company_gsid=None, renewal=None, health_score=None)
     alert = build_alert(
@@ -651,7 +654,7 @@ def test_block_kit_validator_rejects_what_slack_rejects(message: dict[str, Any])
 
 
 @pytest.mark.parametrize("kind", ["entered_red", "reminder", "recovered"])
-def test_slack_message_is_valid_block_kit(mapping: Mapping, kind: str) -> None:
+def test_slack_message_is_valid_block_kit(mapping: MappingFile, kind: str) -> None:
     """Every alert kind renders to valid Block Kit with the team, links and key."""
     message = slack_message(alert_for(account(), mapping, kind))
     assert block_kit_problems(message) == []
@@ -667,7 +670,7 @@ def test_slack_message_is_valid_block_kit(mapping: Mapping, kind: str) -> None:
     assert f"001000000000001AAA:{kind}:2026-03-02" in blob
 
 
-def test_slack_message_stays_valid_with_extreme_content(mapping: Mapping) -> None:
+def test_slack_message_stays_valid_with_extreme_content(mapping: MappingFile) -> None:
     """A 255-character name, dozens of flags, nobody on the team: still within every limit."""
     acc = account(
         name="Ω" * 255,
@@ -681,7 +684,7 @@ def test_slack_message_stays_valid_with_extreme_content(mapping: Mapping) -> Non
     assert "no Customer Success Manager assigned" in context
 
 
-def test_slack_mrkdwn_is_escaped(mapping: Mapping) -> None:
+def test_slack_mrkdwn_is_escaped(mapping: MappingFile) -> None:
     """&, < and > in names reach Slack as entities, so they cannot forge links or mentions."""
     acc = account(
         name="Fish & Chips <Ltd>",
@@ -703,7 +706,9 @@ def test_slack_mrkdwn_is_escaped(mapping: Mapping) -> None:
 
 
 @pytest.mark.parametrize("count", [3, 200, 5000])
-def test_slack_digest_is_valid_and_accounts_for_every_alert(mapping: Mapping, count: int) -> None:
+def test_slack_digest_is_valid_and_accounts_for_every_alert(
+    mapping: MappingFile, count: int
+) -> None:
     """A digest of any size fits Slack's limits and lists or counts every alert."""
     alerts = [
         alert_for(account(account_id=f"001{i:015d}", name=f"Customer number {i}"), mapping)
@@ -781,7 +786,7 @@ def http_sink(
     )
 
 
-def test_webhook_sink_posts_signed_json_with_the_idempotency_key(mapping: Mapping) -> None:
+def test_webhook_sink_posts_signed_json_with_the_idempotency_key(mapping: MappingFile) -> None:
     """The generic webhook gets the alert as JSON, signed over the exact body, keyed."""
     receiver, sleeps = MockReceiver(), list[float]()
     alert = alert_for(account(), mapping)
@@ -794,7 +799,7 @@ def test_webhook_sink_posts_signed_json_with_the_idempotency_key(mapping: Mappin
     assert json.loads(req.content) == json.loads(json.dumps(alert))
 
 
-def test_slack_sink_posts_block_kit_unsigned(mapping: Mapping) -> None:
+def test_slack_sink_posts_block_kit_unsigned(mapping: MappingFile) -> None:
     """The Slack sink posts the Block Kit rendering, not the raw alert, without a signature."""
     receiver, sleeps = MockReceiver(), list[float]()
     http_sink("slack", receiver, sleeps).send(alert_for(account(), mapping))
@@ -805,7 +810,7 @@ def test_slack_sink_posts_block_kit_unsigned(mapping: Mapping) -> None:
     assert SIGNATURE_HEADER not in req.headers
 
 
-def test_http_sink_retries_transient_failures_with_the_shared_policy(mapping: Mapping) -> None:
+def test_http_sink_retries_transient_failures_with_the_shared_policy(mapping: MappingFile) -> None:
     """500 then 429 (Retry-After 3) then 200: three posts, waits from the policy, no error."""
     receiver, sleeps = MockReceiver(500, (429, {"Retry-After": "3"})), list[float]()
     http_sink("webhook", receiver, sleeps).send(alert_for(account(), mapping))
@@ -815,7 +820,7 @@ def test_http_sink_retries_transient_failures_with_the_shared_policy(mapping: Ma
     assert len(keys) == 1
 
 
-def test_http_sink_gives_up_without_leaking_the_url(mapping: Mapping) -> None:
+def test_http_sink_gives_up_without_leaking_the_url(mapping: MappingFile) -> None:
     """503 on every attempt: UpstreamUnavailable after the policy, the secret URL unnamed."""
     receiver, sleeps = MockReceiver(503, 503, 503, 503), list[float]()
     with pytest.raises(UpstreamUnavailable) as info:
@@ -824,7 +829,7 @@ def test_http_sink_gives_up_without_leaking_the_url(mapping: Mapping) -> None:
     assert "SECRETPATH" not in str(info.value)
 
 
-def test_http_sink_connection_errors_are_retried_and_url_free(mapping: Mapping) -> None:
+def test_http_sink_connection_errors_are_retried_and_url_free(mapping: MappingFile) -> None:
     """A refused connection is transient; the message names the error type, not the URL."""
     calls: list[int] = []
 
@@ -839,7 +844,7 @@ def test_http_sink_connection_errors_are_retried_and_url_free(mapping: Mapping) 
     assert "ConnectError" in str(info.value)
 
 
-def test_http_sink_refusal_is_not_retried(mapping: Mapping) -> None:
+def test_http_sink_refusal_is_not_retried(mapping: MappingFile) -> None:
     """A 4xx (e.g. Slack's 400 invalid_blocks) fails at once as DeliveryError."""
     receiver, sleeps = MockReceiver(400), list[float]()
     with pytest.raises(DeliveryError):
@@ -859,7 +864,7 @@ def test_backoff_doubles_from_a_minute_up_to_six_hours() -> None:
 
 
 def test_failed_delivery_is_retried_on_later_runs_with_backoff(
-    store: Store, mapping: Mapping
+    store: Store, mapping: MappingFile
 ) -> None:
     """Failures wait 1, 2, 4 minutes; after max attempts the row shows failed but still goes."""
     clock = FakeClock()
@@ -892,7 +897,7 @@ def test_failed_delivery_is_retried_on_later_runs_with_backoff(
 
 
 def test_unreachable_sink_defers_the_rest_and_refusal_does_not(
-    store: Store, mapping: Mapping
+    store: Store, mapping: MappingFile
 ) -> None:
     """An exhausted retry policy stops that sink for this run; a 4xx only fails that alert."""
     clock = FakeClock()
@@ -917,7 +922,7 @@ def test_unreachable_sink_defers_the_rest_and_refusal_does_not(
     assert sorted(a["account"]["id"] for a in hook.sent) == sorted(a.account_id for a in accounts)
 
 
-def test_digest_above_the_threshold(store: Store, mapping: Mapping) -> None:
+def test_digest_above_the_threshold(store: Store, mapping: MappingFile) -> None:
     """More alerts than the threshold: one digest per sink listing them all; at it: one each."""
     clock = FakeClock()
     hook = FakeSink("webhook")
@@ -944,7 +949,7 @@ def test_digest_above_the_threshold(store: Store, mapping: Mapping) -> None:
     assert block_kit_problems(slack_message(digest)) == []
 
 
-def test_digest_key_is_stable_for_the_same_alerts(store: Store, mapping: Mapping) -> None:
+def test_digest_key_is_stable_for_the_same_alerts(store: Store, mapping: MappingFile) -> None:
     """A digest re-sent after a failure carries the same key, so receivers can drop a repeat."""
     clock = FakeClock()
     hook = FakeSink("webhook")
@@ -962,7 +967,7 @@ def test_digest_key_is_stable_for_the_same_alerts(store: Store, mapping: Mapping
     assert digest["idempotency_key"] == f"digest:{expected}"
 
 
-def test_log_sink_writes_one_line_per_alert(store: Store, mapping: Mapping) -> None:
+def test_log_sink_writes_one_line_per_alert(store: Store, mapping: MappingFile) -> None:
     """The log sink logs each alert with its kind, title and key (no network needed)."""
     import structlog.testing
 
@@ -985,7 +990,7 @@ def test_log_sink_writes_one_line_per_alert(store: Store, mapping: Mapping) -> N
     assert outbox(store)[0].status == "sent"
 
 
-def test_log_sink_digest_lists_every_alert(mapping: Mapping) -> None:
+def test_log_sink_digest_lists_every_alert(mapping: MappingFile) -> None:
     """A digest on the log sink is one warning plus one line per alert it lists."""
     import structlog
     import structlog.testing

@@ -22,9 +22,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import func, select
 
-from mappings.model import Mapping
-from sync.models import Account, AlertOutbox, Operation, QuarantinedRecord, Run, Watermark
+from mappings.schema import MappingFile
 from sync.store import Store
+from sync.store.models import Account, AlertOutbox, Operation, QuarantinedRecord, Run, Watermark
 
 
 def _json_default(value: Any) -> Any:
@@ -340,7 +340,7 @@ AUDIT_COLUMNS = (
 )
 
 
-def _audit_rows(store: Store, mapping: Mapping) -> Iterator[dict[str, Any]]:
+def _audit_rows(store: Store, mapping: MappingFile) -> Iterator[dict[str, Any]]:
     last = ""
     roles = list(mapping.roles)
     while True:
@@ -377,7 +377,7 @@ def _audit_rows(store: Store, mapping: Mapping) -> Iterator[dict[str, Any]]:
 
 
 def render_audit(
-    console: Console, store: Store, mapping: Mapping, fmt: str, stream: IO[str]
+    console: Console, store: Store, mapping: MappingFile, fmt: str, stream: IO[str]
 ) -> None:
     roles = list(mapping.roles)
     columns = [*AUDIT_COLUMNS, *roles]

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from config.settings import Settings
 from emulators.runner import RunningEmulators, start_emulators
 from emulators.tls import TlsMaterial
-from mappings.model import load_mapping
+from mappings.schema import load_mapping
 from sync.engine import build_clients
-from sync.models import RawRecord, Watermark
-from sync.pull import Puller
+from sync.stages.pull import Puller
 from sync.store import Store
-from sync.watermarks import lower_bound, next_watermark
+from sync.store.models import RawRecord, Watermark
+from sync.store.watermarks import lower_bound, next_watermark
 from tests.sync.conftest import make_settings
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

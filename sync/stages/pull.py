@@ -25,11 +25,12 @@ from sqlalchemy import func, select, update
 
 from connectors import soql
 from connectors.sfid import InvalidId, normalize
-from mappings.model import Mapping
-from sync.models import RawRecord, Watermark
+from mappings.schema import MappingFile
+from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort
-from sync.store import RawRow, Store, utcnow
-from sync.watermarks import lower_bound, next_watermark
+from sync.store import RawRow, Store
+from sync.store.models import RawRecord, Watermark
+from sync.store.watermarks import lower_bound, next_watermark
 
 log = structlog.get_logger("teamsync.pull")
 
@@ -53,7 +54,7 @@ class Stream:
         return f"{self.system}.{self.object}"
 
 
-def streams_for(mapping: Mapping) -> list[Stream]:
+def streams_for(mapping: MappingFile) -> list[Stream]:
     """The streams teamsync pulls, with the fields the mapping needs."""
     sf = mapping.salesforce
     gs = mapping.gainsight
@@ -221,7 +222,7 @@ class Puller:
         store: Store,
         salesforce: SalesforcePort,
         gainsight: GainsightPort,
-        mapping: Mapping,
+        mapping: MappingFile,
         *,
         lookback: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = utcnow,

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from mappings.model import Mapping
 from mappings.rules import AccountInput, MappedAccount, join_flags, split_flags
+from mappings.schema import MappingFile
 
 SF = "salesforce"
 GS = "gainsight"
@@ -75,7 +75,7 @@ def _differs(a: float | None, b: float | None) -> bool:
 
 
 class Planner:
-    def __init__(self, mapping: Mapping) -> None:
+    def __init__(self, mapping: MappingFile) -> None:
         self.mapping = mapping
         self.managed_values = mapping.managed_team_roles()
 

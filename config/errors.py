@@ -1,0 +1,92 @@
+"""teamsync's exception tree, split by what the caller does next.
+
+::
+
+    TeamsyncError
+    ├── ConfigurationError        bad settings / mapping / usage        → exit 2, nothing written
+    ├── InvalidRecord             one record refused or malformed       → quarantine it, go on
+    ├── SafeguardRefused          plan above the mass-change threshold  → exit 4
+    ├── LockHeld                  another run holds the lock            → exit 75
+    │   (API faults, in connectors/errors.py)
+    ├── RetryableError            429, 503, connection error, row lock  → retried by the policy
+    └── FatalError                the run cannot go on                  → stop, progress kept
+        ├── UpstreamUnavailable   unreachable / retries exhausted       → exit 3
+        ├── AuthenticationError   credentials refused                   → exit 3
+        ├── QuotaExceeded         daily API allocation used up          → exit 3
+        └── RequestRejected       the API refused a whole call (a bug or a mapping mismatch)
+
+This module sits at the bottom of the import graph: every package may raise these.  The API
+faults live with the adapters (:mod:`connectors.errors`), which translate foreign exceptions
+(simple-salesforce, requests, httpx) into the tree at the boundary with ``raise ... from exc``.
+Messages carry the API, object, record id and error code, never a token or a whole response
+body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class TeamsyncError(Exception):
+    """Root of every error teamsync raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigurationError(TeamsyncError):
+    """Settings, mapping file or command-line usage is invalid; nothing was written."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        if self.problems:
+            message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
+
+
+class InvalidRecord(TeamsyncError):
+    """One record was refused (by an API) or does not validate (when mapped).
+
+    The record is quarantined with ``reason`` and the rest of the run goes on.
+    """
+
+    def __init__(
+        self,
+        system: str,
+        object_name: str,
+        record_id: str,
+        reason: str,
+        *,
+        code: str | None = None,
+        fields: Sequence[str] = (),
+        message: str | None = None,
+    ) -> None:
+        super().__init__(message or f"{system} {object_name} {record_id}: {reason}")
+        self.system = system
+        self.object_name = object_name
+        self.record_id = record_id
+        self.reason = reason
+        self.code = code
+        self.fields = list(fields)
+
+
+class SafeguardRefused(TeamsyncError):
+    """The plan would take away more managed assignments than the safeguard allows."""
+
+    exit_code = 4
+
+
+class LockHeld(TeamsyncError):
+    """Another teamsync run holds the lock."""
+
+    exit_code = 75
+
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidRecord",
+    "LockHeld",
+    "SafeguardRefused",
+    "TeamsyncError",
+]

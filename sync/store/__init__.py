@@ -1,0 +1,7 @@
+"""The state store: ORM tables (``models``), the store and its bulk helpers (``store``), the run
+lock (``lock``), watermark maths (``watermarks``) and the Alembic migrations (``migrations/``)."""
+
+from sync.store.lock import RunLock
+from sync.store.store import RawRow, Store, quarantine
+
+__all__ = ["RawRow", "RunLock", "Store", "quarantine"]
