@@ -160,8 +160,9 @@ class Engine:
             with phase("pull"):
                 puller = self._puller()
                 if options.backfill_since is not None:
-                    pulled = puller.backfill(
-                        options.backfill_since, options.backfill_until, options.streams
+                    pulled = puller.pull(
+                        window=(options.backfill_since, options.backfill_until),
+                        only=options.streams,
                     )
                 else:
                     pulled = puller.pull(full=options.full)

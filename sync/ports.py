@@ -43,12 +43,6 @@ class SalesforcePort(Protocol):
     def delete(self, object_name: str, ids: Sequence[str]) -> Sequence[WriteOutcome]: ...
 
 
-class GainsightConditionLike(Protocol):
-    name: str
-    operator: str
-    value: Sequence[Any]
-
-
 class GainsightPort(Protocol):
     def query(
         self,
@@ -57,6 +51,7 @@ class GainsightPort(Protocol):
         *,
         conditions: Sequence[Any] = (),
         page_size: int | None = None,
+        after: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]: ...
 
     def update(

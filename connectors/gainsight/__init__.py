@@ -16,7 +16,7 @@ after retries, RequestRejected); record-level failures come back as
 from connectors.gainsight._classify import Verdict, classify
 from connectors.gainsight._client import GainsightClient
 from connectors.gainsight._config import Condition, GainsightConfig, where
-from connectors.gainsight._dates import datetime_to_epoch_ms, epoch_ms_to_datetime, filter_datetime
+from connectors.gainsight._dates import datetime_to_epoch_ms, filter_datetime
 from connectors.gainsight._results import UNCONFIRMED, WriteResult, map_write_results
 from connectors.gainsight.ratelimit import SlidingWindowLimiter
 
@@ -30,7 +30,6 @@ __all__ = [
     "WriteResult",
     "classify",
     "datetime_to_epoch_ms",
-    "epoch_ms_to_datetime",
     "filter_datetime",
     "map_write_results",
     "where",

@@ -28,6 +28,7 @@ from connectors.gainsight._config import (
 )
 from connectors.gainsight._results import WriteResult, first, map_write_results
 from connectors.gainsight.ratelimit import SlidingWindowLimiter
+from connectors.paginators import KeysetPaginator, PageNumberPaginator, PagingError
 from connectors.retry import call_with_retry, parse_retry_after
 from connectors.tls import ssl_context
 
@@ -125,41 +126,36 @@ class GainsightClient:
         *,
         conditions: Sequence[Condition] = (),
         page_size: int | None = None,
+        after: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of rows, keyset-paged on ``Gsid`` (always selected); dates stay epoch ms."""
+        """Pages of rows, keyset-paged on ``Gsid`` (always selected); dates stay epoch ms.
+
+        ``after``: start after this Gsid (resuming an interrupted read).
+        """
         size = page_size or self.config.page_size
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise ConfigurationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         fields = _with_gsid(select)
         path = f"/v1/data/objects/query/{quote(object_name, safe='')}"
         operation = f"query:{object_name}"
-        last: str | None = None
-        while True:
+        pages = KeysetPaginator(page_size=size, key="Gsid", after=after)
+        while pages.has_next:
             page_conditions = list(conditions)
-            if last is not None:
-                page_conditions.append(Condition("Gsid", "GT", [last]))
+            if pages.after is not None:
+                page_conditions.append(Condition("Gsid", "GT", [pages.after]))
             body: dict[str, Any] = {"select": fields}
             where = build_where(page_conditions)
             if where:
                 body["where"] = where
             body.update({"orderBy": {"Gsid": "asc"}, "limit": size, "offset": 0})
             rows = self._rows(self._call("POST", path, operation, "read", body), operation)
-            if not rows:
-                return
-            gsids = [g for g in (first(row, "Gsid") for row in rows) if isinstance(g, str)]
-            if len(gsids) != len(rows):
-                raise RequestRejected(
-                    f"{API} {operation}: rows without a Gsid; keyset paging impossible", api=API
-                )
-            newest = max(gsids)
-            if last is not None and newest <= last:
-                # The server ignored "Gsid GT last": paging on would loop forever.
-                raise RequestRejected(f"{API} {operation}: keyset paging made no progress", api=API)
-            log.debug("gainsight.page", operation=operation, rows=len(rows))
-            yield rows
-            if len(rows) < size:
-                return
-            last = newest
+            try:
+                pages.update(rows)
+            except PagingError as exc:
+                raise RequestRejected(f"{API} {operation}: {exc}", api=API) from None
+            if rows:
+                log.debug("gainsight.page", operation=operation, rows=len(rows))
+                yield rows
 
     def cta_list(
         self,
@@ -177,35 +173,19 @@ class GainsightClient:
         fields = _with_gsid(select)
         where = build_where(conditions, expression, key="fieldName")
         operation = "cta_list"
-        seen: set[str] = set()
-        stale = 0
-        page = 1
-        while True:
+        pages = PageNumberPaginator(page_size=size, key="Gsid", stale_limit=_STALE_PAGES_LIMIT)
+        while pages.has_next:
             body: dict[str, Any] = {"select": fields}
             if where:
                 body["where"] = where
-            body.update({"pageSize": size, "pageNumber": page})
+            body.update({"pageSize": size, "pageNumber": pages.page})
             rows = self._rows(self._call("POST", CTA_LIST_PATH, operation, "read", body), operation)
-            fresh = []
-            for row in rows:
-                gsid = first(row, "Gsid")
-                if isinstance(gsid, str):
-                    if gsid in seen:
-                        continue
-                    seen.add(gsid)
-                fresh.append(row)
+            try:
+                fresh = pages.update(rows)
+            except PagingError as exc:
+                raise RequestRejected(f"{API} {operation}: {exc}", api=API) from None
             if fresh:
                 yield fresh
-            if len(rows) < size:
-                return
-            stale = 0 if fresh else stale + 1
-            if stale >= _STALE_PAGES_LIMIT:
-                raise RequestRejected(
-                    f"{API} {operation}: {stale} full pages in a row brought no new CTA "
-                    "(is pageNumber ignored?)",
-                    api=API,
-                )
-            page += 1
 
     # -- writes ------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from connectors.dates import parse_datetime
+
 # --- REST records ------------------------------------------------------------------------
 
 
@@ -70,12 +72,9 @@ class Column:
 
 def _datetime_rest(text: str) -> str:
     """Bulk ``2024-05-01T12:00:03.000Z`` -> REST ``2024-05-01T12:00:03.000+0000``."""
-    value = text.strip()
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    elif len(value) >= 5 and value[-5] in "+-" and value[-3] != ":":
-        value = value[:-2] + ":" + value[-2:]
-    parsed = dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+    parsed = parse_datetime(text)
+    if parsed is None:
+        raise ValueError("empty date-time")
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}+0000"
 
 

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from config.errors import ConfigurationError, TeamsyncError
 from config.settings import Settings, load_settings
+from sync.streams import OPTIONS
 
 app = typer.Typer(
     name="teamsync",
@@ -49,15 +50,6 @@ ConfigOption = Annotated[
         exists=False,
     ),
 ]
-
-OBJECTS = {
-    "accounts": "salesforce.Account",
-    "opportunities": "salesforce.Opportunity",
-    "users": "salesforce.User",
-    "team-members": "salesforce.AccountTeamMember",
-    "companies": "gainsight.Company",
-    "gainsight-users": "gainsight.GsUser",
-}
 
 
 class _State:
@@ -208,7 +200,7 @@ def backfill(
     until: Annotated[str | None, typer.Option("--until", help="End (exclusive).")] = None,
     objects: Annotated[
         str | None,
-        typer.Option("--objects", help=f"Comma-separated: {', '.join(OBJECTS)} (default all)."),
+        typer.Option("--objects", help=f"Comma-separated: {', '.join(OPTIONS)} (default all)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Re-pull and plan only.")] = False,
 ) -> None:
@@ -226,12 +218,12 @@ def backfill(
         streams = None
         if objects:
             names = [o.strip().lower() for o in objects.split(",") if o.strip()]
-            unknown = [n for n in names if n not in OBJECTS]
+            unknown = [n for n in names if n not in OPTIONS]
             if unknown:
                 raise ConfigurationError(
-                    f"--objects: unknown {', '.join(unknown)} (known: {', '.join(OBJECTS)})"
+                    f"--objects: unknown {', '.join(unknown)} (known: {', '.join(OPTIONS)})"
                 )
-            streams = [OBJECTS[n] for n in names]
+            streams = [OPTIONS[n] for n in names]
         settings = _settings()
         with progress_bar(err) as progress, _signals(flag):
             engine = Engine.from_settings(settings, should_stop=flag, progress=progress)

@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from config.errors import InvalidRecord
 from mappings.rules import (
@@ -33,10 +34,13 @@ from sync.clock import utcnow
 from sync.stages import records as rec
 from sync.store import Store
 from sync.store.models import Account, HealthObservation, RawRecord
+from sync.streams import Stream, catalogue
 
 log = structlog.get_logger("teamsync.map")
 
 HISTORY_DAYS = 90
+
+U = TypeVar("U", rec.SfUser, rec.GsUser)
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Mapper:
         self.clock = clock
         self.run_id = run_id
         self.persist = persist
+        self.streams = catalogue(mapping)
         self._managed_values = set(mapping.managed_team_roles())
         self._gs_fields = list(mapping.gainsight_team_fields())
 
@@ -84,7 +89,7 @@ class Mapper:
                 with self.store.session() as s:
                     rows = list(
                         s.scalars(
-                            _raw("salesforce", "Account").where(
+                            _raw(self.streams.sf_account).where(
                                 RawRecord.record_id.in_(ids[start : start + self.chunk_size])
                             )
                         )
@@ -96,7 +101,7 @@ class Mapper:
             with self.store.session() as s:
                 rows = list(
                     s.scalars(
-                        _raw("salesforce", "Account")
+                        _raw(self.streams.sf_account)
                         .where(RawRecord.record_id > last)
                         .order_by(RawRecord.record_id)
                         .limit(self.chunk_size)
@@ -121,21 +126,21 @@ class Mapper:
                 out.deleted.append(row.record_id)
                 continue
             try:
-                accounts[row.record_id] = rec.sf_account(row.data, m)
+                accounts[row.record_id] = self.streams.sf_account.parse(row.data)
             except InvalidRecord as exc:
                 out.invalid.append(exc)
                 bad_accounts.add(row.record_id)
         ids = list(accounts)
 
         with self.store.session() as s:
-            opp_rows = _by_parent(s, "salesforce", "Opportunity", ids)
-            atm_rows = _by_parent(s, "salesforce", "AccountTeamMember", ids)
-            company_rows = _by_parent(s, "gainsight", "Company", ids)
+            opp_rows = _by_parent(s, self.streams.sf_opportunity, ids)
+            atm_rows = _by_parent(s, self.streams.sf_team_member, ids)
+            company_rows = _by_parent(s, self.streams.gs_company, ids)
 
             opps: dict[str, list[rec.SfOpportunity]] = defaultdict(list)
             for r in opp_rows:
                 try:
-                    o = rec.sf_opportunity(r.data)
+                    o = self.streams.sf_opportunity.parse(r.data)
                 except InvalidRecord as exc:
                     out.invalid.append(exc)
                     bad_accounts.add(r.parent_id or "")
@@ -144,7 +149,7 @@ class Mapper:
             atms: dict[str, list[rec.SfTeamMember]] = defaultdict(list)
             for r in atm_rows:
                 try:
-                    t = rec.sf_team_member(r.data)
+                    t = self.streams.sf_team_member.parse(r.data)
                 except InvalidRecord as exc:
                     out.invalid.append(exc)
                     bad_accounts.add(r.parent_id or "")
@@ -153,7 +158,7 @@ class Mapper:
             companies: dict[str, tuple[rec.GsCompany, dict[str, Any]]] = {}
             for r in sorted(company_rows, key=lambda r: (r.stamp or now, r.record_id)):
                 try:
-                    c = rec.gs_company(r.data, m)
+                    c = self.streams.gs_company.parse(r.data)
                 except InvalidRecord as exc:
                     out.invalid.append(exc)
                     bad_accounts.add(r.parent_id or "")
@@ -175,14 +180,14 @@ class Mapper:
                 if c.csm:
                     gs_ids.add(c.csm)
                 gs_ids.update(v for v in c.team_fields.values() if v)
-            sf_users = self._load_users(s, "salesforce", "User", sf_ids, out, rec.sf_user)
-            gs_users = self._load_users(s, "gainsight", "GsUser", gs_ids, out, rec.gs_user)
+            sf_users = self._load_users(s, self.streams.sf_user, sf_ids, out)
+            gs_users = self._load_users(s, self.streams.gs_user, gs_ids, out)
             emails = {u.email for u in sf_users.values() if u.email} | {
                 u.email for u in gs_users.values() if u.email
             }
             emails |= {c.csm_email for c, _ in companies.values() if c.csm_email}
-            sf_by_email = self._users_by_email(s, "salesforce", "User", emails, out, rec.sf_user)
-            gs_by_email = self._users_by_email(s, "gainsight", "GsUser", emails, out, rec.gs_user)
+            sf_by_email = self._users_by_email(s, self.streams.sf_user, emails, out)
+            gs_by_email = self._users_by_email(s, self.streams.gs_user, emails, out)
             history = self._history(s, ids, now)
 
         def person_from_sf(user_id: str | None) -> Person | None:
@@ -279,47 +284,35 @@ class Mapper:
 
     # --- loading helpers ------------------------------------------------------------------
     def _load_users(
-        self,
-        s: Any,
-        system: str,
-        obj: str,
-        ids: set[str],
-        out: MappedChunk,
-        parse: Callable[[dict[str, Any]], Any],
-    ) -> dict[str, Any]:
-        found: dict[str, Any] = {}
+        self, s: Session, stream: Stream[U], ids: set[str], out: MappedChunk
+    ) -> dict[str, U]:
+        found: dict[str, U] = {}
         id_list = sorted(ids)
         for start in range(0, len(id_list), 500):
             for r in s.scalars(
-                _raw(system, obj).where(RawRecord.record_id.in_(id_list[start : start + 500]))
+                _raw(stream).where(RawRecord.record_id.in_(id_list[start : start + 500]))
             ):
                 try:
-                    found[r.record_id] = parse(r.data)
+                    found[r.record_id] = stream.parse(r.data)
                 except InvalidRecord as exc:
                     out.invalid.append(exc)
         return found
 
     def _users_by_email(
-        self,
-        s: Any,
-        system: str,
-        obj: str,
-        emails: set[str],
-        out: MappedChunk,
-        parse: Callable[[dict[str, Any]], Any],
-    ) -> dict[str, list[Any]]:
-        found: dict[str, list[Any]] = defaultdict(list)
+        self, s: Session, stream: Stream[U], emails: set[str], out: MappedChunk
+    ) -> dict[str, list[U]]:
+        found: dict[str, list[U]] = defaultdict(list)
         keys = sorted(e for e in emails if e)
         for start in range(0, len(keys), 500):
             for r in s.scalars(
-                _raw(system, obj)
+                _raw(stream)
                 .where(RawRecord.match_key.in_(keys[start : start + 500]))
                 .order_by(RawRecord.record_id)
             ):
                 if r.is_deleted:
                     continue
                 try:
-                    found[r.match_key or ""].append(parse(r.data))
+                    found[r.match_key or ""].append(stream.parse(r.data))
                 except InvalidRecord as exc:
                     out.invalid.append(exc)
         return found
@@ -392,16 +385,19 @@ def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:
     return candidates[0]
 
 
-def _raw(system: str, obj: str) -> Any:
-    return select(RawRecord).where(RawRecord.system == system, RawRecord.object == obj)
+def _raw(stream: Stream[Any]) -> Select[RawRecord]:
+    """The stored rows of a stream."""
+    return select(RawRecord).where(
+        RawRecord.system == stream.system, RawRecord.object == stream.object
+    )
 
 
-def _by_parent(s: Any, system: str, obj: str, parent_ids: list[str]) -> list[RawRecord]:
+def _by_parent(s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[RawRecord]:
     rows: list[RawRecord] = []
     for start in range(0, len(parent_ids), 500):
         rows.extend(
             s.scalars(
-                _raw(system, obj).where(
+                _raw(stream).where(
                     RawRecord.parent_id.in_(parent_ids[start : start + 500]),
                     RawRecord.is_deleted.is_(False),
                 )

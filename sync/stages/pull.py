@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import func, select, update
 
 from connectors import soql
+from connectors.dates import parse_datetime
 from connectors.sfid import InvalidId, normalize
 from mappings.schema import MappingFile
 from sync.clock import utcnow
@@ -31,162 +32,12 @@ from sync.ports import GainsightPort, SalesforcePort
 from sync.store import RawRow, Store
 from sync.store.models import RawRecord, Watermark
 from sync.store.watermarks import lower_bound, next_watermark
+from sync.streams import Stream, catalogue
+from sync.types import System
 
 log = structlog.get_logger("teamsync.pull")
 
-SALESFORCE = "salesforce"
-GAINSIGHT = "gainsight"
-
-
-@dataclass(frozen=True)
-class Stream:
-    system: str
-    object: str
-    fields: tuple[str, ...]
-    stamp_field: str
-    include_deleted: bool = False
-    parent_field: str | None = None
-    match_field: str | None = None
-    count_deletes: bool = False  # hard deletes: detect by count + id scan
-
-    @property
-    def name(self) -> str:
-        return f"{self.system}.{self.object}"
-
-
-def streams_for(mapping: MappingFile) -> list[Stream]:
-    """The streams teamsync pulls, with the fields the mapping needs."""
-    sf = mapping.salesforce
-    gs = mapping.gainsight
-    team_fields = tuple(mapping.gainsight_team_fields())
-    company_fields = (
-        "Name",
-        gs.account_link_field,
-        gs.arr_field,
-        gs.renewal_date_field,
-        gs.csm_field,
-        f"{gs.csm_field}__gr.Email",
-        gs.score_field,
-        gs.previous_score_field,
-        gs.trend_field,
-        gs.risk_flags_field,
-        *team_fields,
-        "ModifiedDate",
-    )
-    return [
-        Stream(
-            SALESFORCE,
-            "User",
-            ("Id", "Name", "Email", "IsActive", "Title", "SystemModstamp"),
-            "SystemModstamp",
-            match_field="Email",
-        ),
-        Stream(
-            SALESFORCE,
-            "Account",
-            _unique(
-                "Id",
-                "Name",
-                "OwnerId",
-                "Type",
-                sf.employees_field,
-                sf.segment_field,
-                sf.arr_field,
-                sf.health_score_field,
-                sf.health_status_field,
-                sf.risk_flags_field,
-                "IsDeleted",
-                "SystemModstamp",
-            ),
-            "SystemModstamp",
-            include_deleted=True,
-        ),
-        Stream(
-            SALESFORCE,
-            "Opportunity",
-            (
-                "Id",
-                "AccountId",
-                "OwnerId",
-                "Name",
-                "Type",
-                "StageName",
-                "IsClosed",
-                "IsWon",
-                "CloseDate",
-                "Amount",
-                "IsDeleted",
-                "SystemModstamp",
-            ),
-            "SystemModstamp",
-            include_deleted=True,
-            parent_field="AccountId",
-        ),
-        Stream(
-            SALESFORCE,
-            "AccountTeamMember",
-            (
-                "Id",
-                "AccountId",
-                "UserId",
-                "TeamMemberRole",
-                "AccountAccessLevel",
-                "OpportunityAccessLevel",
-                "CaseAccessLevel",
-                "CreatedDate",
-                "SystemModstamp",
-            ),
-            "SystemModstamp",
-            parent_field="AccountId",
-            count_deletes=True,
-        ),
-        Stream(
-            GAINSIGHT,
-            "GsUser",
-            ("Gsid", "Name", "Email", "IsActiveUser", "ModifiedDate"),
-            "ModifiedDate",
-            match_field="Email",
-        ),
-        Stream(
-            GAINSIGHT,
-            "Company",
-            _unique("Gsid", *company_fields),
-            "ModifiedDate",
-            parent_field=gs.account_link_field,
-        ),
-    ]
-
-
-def _unique(*names: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(names))
-
-
-# --- value helpers ---------------------------------------------------------------------------
-def parse_sf_datetime(value: Any) -> datetime | None:
-    """Salesforce ``2024-05-01T12:00:03.000+0000`` (also ``Z`` / ``+00:00``) -> aware UTC."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = text[:-2] + ":" + text[-2:]
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_epoch_ms(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
-    return parse_sf_datetime(value)
-
-
-def to_epoch_ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+Window = tuple[datetime, datetime | None]
 
 
 def _norm_id(value: Any) -> str | None:
@@ -239,19 +90,21 @@ class Puller:
         self.clock = clock
         self.should_stop = should_stop
         self.progress = progress
-        self.streams = streams_for(mapping)
+        self.streams = catalogue(mapping)
 
-    def stream(self, name: str) -> Stream:
-        for s in self.streams:
-            if s.name == name or s.object.lower() == name.lower():
-                return s
-        raise KeyError(name)
+    def stream(self, name: str) -> Stream[Any]:
+        return self.streams.get(name)
 
     # --- public ---------------------------------------------------------------------------
     def pull(
-        self, *, full: bool = False, only: Iterable[str] | None = None
+        self,
+        *,
+        full: bool = False,
+        window: Window | None = None,
+        only: Iterable[str] | None = None,
     ) -> dict[str, StreamStats]:
-        """Incremental (or full) pull of every stream; returns stats per stream."""
+        """Pull every stream (or ``only`` these): incremental, ``full``, or a backfill of
+        ``window`` = [since, until) that does not move the main watermarks.  Resumable."""
         wanted = {self.stream(n).name for n in only} if only else None
         out: dict[str, StreamStats] = {}
         for stream in self.streams:
@@ -259,30 +112,16 @@ class Puller:
                 continue
             if self.should_stop():
                 break
-            out[stream.name] = self._pull_stream(stream, full=full)
-        return out
-
-    def backfill(
-        self, since: datetime, until: datetime | None, only: Iterable[str] | None = None
-    ) -> dict[str, StreamStats]:
-        """Re-pull the window [since, until) without moving the main watermarks (resumable)."""
-        wanted = {self.stream(n).name for n in only} if only else None
-        out: dict[str, StreamStats] = {}
-        for stream in self.streams:
-            if wanted is not None and stream.name not in wanted:
-                continue
-            if self.should_stop():
-                break
-            out[stream.name] = self._pull_stream(stream, window=(since, until))
+            out[stream.name] = self._pull_stream(stream, full=full, window=window)
         return out
 
     # --- one stream -----------------------------------------------------------------------
     def _pull_stream(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         *,
         full: bool = False,
-        window: tuple[datetime, datetime | None] | None = None,
+        window: Window | None = None,
     ) -> StreamStats:
         started_clock = self.clock()
         key = stream.name if window is None else f"backfill:{stream.name}"
@@ -330,7 +169,7 @@ class Puller:
         total = self._total(stream, lower, upper) if self.progress else None
         pages = (
             self._sf_pages(stream, lower, upper, cursor)
-            if stream.system == SALESFORCE
+            if stream.system == System.SALESFORCE
             else self._gs_pages(stream, lower, upper, cursor)
         )
         done = True
@@ -404,8 +243,10 @@ class Puller:
         )
         return stats
 
-    def _total(self, stream: Stream, lower: datetime | None, upper: datetime | None) -> int | None:
-        if stream.system != SALESFORCE:
+    def _total(
+        self, stream: Stream[Any], lower: datetime | None, upper: datetime | None
+    ) -> int | None:
+        if stream.system != System.SALESFORCE:
             return None
         where = self._sf_where(stream, lower, upper, None)
         query = soql.count_query(soql.select(stream.object, ("Id",), where=where or None))
@@ -414,7 +255,7 @@ class Puller:
     # --- Salesforce -----------------------------------------------------------------------
     def _sf_where(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         lower: datetime | None,
         upper: datetime | None,
         cursor: tuple[datetime | None, str | None] | None,
@@ -434,7 +275,7 @@ class Puller:
 
     def _sf_pages(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         lower: datetime | None,
         upper: datetime | None,
         cursor: tuple[datetime | None, str | None] | None,
@@ -449,31 +290,12 @@ class Puller:
         for page in self.sf.query(
             query, include_deleted=stream.include_deleted, batch_size=self.batch_size
         ):
-            yield [self._sf_row(stream, rec) for rec in page]
-
-    def _sf_row(self, stream: Stream, rec: dict[str, Any]) -> RawRow:
-        rid = _norm_id(rec.get("Id")) or str(rec.get("Id"))
-        parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None
-        match = None
-        if stream.match_field and isinstance(rec.get(stream.match_field), str):
-            match = rec[stream.match_field].strip().lower()[:255] or None
-        try:
-            stamp = parse_sf_datetime(rec.get(stream.stamp_field))
-        except ValueError:
-            stamp = None  # kept raw; the mapper quarantines what it cannot read
-        return RawRow(
-            record_id=rid,
-            data=rec,
-            stamp=stamp,
-            is_deleted=bool(rec.get("IsDeleted")),
-            parent_id=parent,
-            match_key=match,
-        )
+            yield [_row(stream, rec) for rec in page]
 
     def refresh_team_members(self, account_ids: Sequence[str]) -> None:
         """Re-read the team rows of these accounts (their actual team, right before planning
         the writes) and drop from the store the rows that no longer exist."""
-        stream = self.stream("salesforce.AccountTeamMember")
+        stream = self.streams.sf_team_member
         for start in range(0, len(account_ids), 200):
             chunk = list(account_ids[start : start + 200])
             query = soql.select(
@@ -483,9 +305,7 @@ class Puller:
                 order_by=(stream.parent_field or "AccountId", "Id"),
             )
             fresh = [
-                self._sf_row(stream, rec)
-                for page in self.sf.query(query, allow_bulk=False)
-                for rec in page
+                _row(stream, rec) for page in self.sf.query(query, allow_bulk=False) for rec in page
             ]
             seen = {r.record_id for r in fresh}
             with self.store.session() as s:
@@ -506,7 +326,7 @@ class Puller:
                     self.store.mark_raw_deleted(s, stream.system, stream.object, stale)
                     log.info("team rows gone since last pull", rows=len(stale))
 
-    def _reconcile_hard_deletes(self, stream: Stream, stats: StreamStats) -> int:
+    def _reconcile_hard_deletes(self, stream: Stream[Any], stats: StreamStats) -> int:
         """Find hard-deleted rows: compare counts, scan Ids only when they differ."""
         remote = self.sf.count(soql.count_query(soql.select(stream.object, ("Id",))))
         with self.store.session() as s:
@@ -552,7 +372,7 @@ class Puller:
         )
         return gone
 
-    def _mark_unseen_deleted(self, stream: Stream, since: datetime) -> int:
+    def _mark_unseen_deleted(self, stream: Stream[Any], since: datetime) -> int:
         """Rows not pulled (or seen by a scan) since ``since`` no longer exist upstream."""
         with self.store.session() as s:
             result = s.execute(
@@ -570,7 +390,7 @@ class Puller:
     # --- Gainsight ------------------------------------------------------------------------
     def _gs_pages(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         lower: datetime | None,
         upper: datetime | None,
         cursor: tuple[datetime | None, str | None] | None,
@@ -584,25 +404,29 @@ class Puller:
             conditions.append(Condition(stream.stamp_field, "GTE", [filter_datetime(lower)]))
         if upper is not None:
             conditions.append(Condition(stream.stamp_field, "LT", [filter_datetime(upper)]))
-        if cursor is not None and cursor[1]:
-            # Gainsight pages by Gsid (keyset); resume after the last Gsid stored.
-            conditions.append(Condition("Gsid", "GT", [cursor[1]]))
-        for page in self.gs.query(stream.object, stream.fields, conditions=conditions):
-            yield [self._gs_row(stream, rec) for rec in page]
+        # Gainsight pages by Gsid (keyset): a resumed pull starts after the last Gsid stored.
+        after = cursor[1] if cursor is not None and cursor[1] else None
+        for page in self.gs.query(stream.object, stream.fields, conditions=conditions, after=after):
+            yield [_row(stream, rec) for rec in page]
 
-    def _gs_row(self, stream: Stream, rec: dict[str, Any]) -> RawRow:
-        match = None
-        if stream.match_field and isinstance(rec.get(stream.match_field), str):
-            match = rec[stream.match_field].strip().lower()[:255] or None
-        parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None
-        try:
-            stamp = parse_epoch_ms(rec.get(stream.stamp_field))
-        except (ValueError, OverflowError, OSError):
-            stamp = None
-        return RawRow(
-            record_id=str(rec.get("Gsid")),
-            data=rec,
-            stamp=stamp,
-            parent_id=parent,
-            match_key=match,
-        )
+
+def _row(stream: Stream[Any], rec: dict[str, Any]) -> RawRow:
+    """A pulled record as stored: id, stamp, deleted flag, parent and match keys."""
+    raw_id = rec.get(stream.key)
+    rid = (_norm_id(raw_id) if stream.system == System.SALESFORCE else None) or str(raw_id)
+    parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None
+    match = None
+    if stream.match_field and isinstance(rec.get(stream.match_field), str):
+        match = rec[stream.match_field].strip().lower()[:255] or None
+    try:
+        stamp = parse_datetime(rec.get(stream.stamp_field))
+    except ValueError:
+        stamp = None  # kept raw; the mapper quarantines what it cannot read
+    return RawRow(
+        record_id=rid,
+        data=rec,
+        stamp=stamp,
+        is_deleted=bool(rec.get("IsDeleted")),
+        parent_id=parent,
+        match_key=match,
+    )

@@ -550,6 +550,6 @@ def test_cta_list_ignoring_page_number_is_caught(
     """A server returning the same full page for every pageNumber stops after a few pages."""
     page = env([{"Gsid": "1S01"}, {"Gsid": "1S02"}])
     route = router.post(CTA_LIST).mock(return_value=httpx.Response(200, json=page))
-    with pytest.raises(RequestRejected, match="no new CTA"):
+    with pytest.raises(RequestRejected, match="brought nothing new"):
         list(make_client(clock, cta_page_size=2).cta_list(["Name"]))
     assert route.call_count == 4

@@ -191,8 +191,9 @@ def test_backfill_window_leaves_watermarks_alone(
     with store.session() as s:
         before = s.get(Watermark, "salesforce.Opportunity").value  # type: ignore[union-attr]
     now = datetime.now(UTC)
-    stats = puller(pull_settings, store).backfill(
-        now - timedelta(days=400), now + timedelta(days=1), ["salesforce.Opportunity"]
+    stats = puller(pull_settings, store).pull(
+        window=(now - timedelta(days=400), now + timedelta(days=1)),
+        only=["salesforce.Opportunity"],
     )
     assert stats["salesforce.Opportunity"].mode == "backfill"
     assert stats["salesforce.Opportunity"].records == len(emulator_ids(big_emu, "Opportunity"))
