@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, func, or_, select, update
 
+from connectors.sfid import InvalidId, normalize
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort, WriteOutcome
@@ -53,6 +54,15 @@ class PushStats:
     @property
     def failures(self) -> int:
         return sum(self.failed.values())
+
+
+def _sf_id(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return normalize(value)
+    except InvalidId:
+        return None
 
 
 def quarantine_key(op: Operation) -> str:
@@ -277,6 +287,7 @@ class Pusher:
                 key = quarantine_key(op)
                 if ok:
                     self._resolve(s, op.system, op.object, key, now)
+                    self._write_through(s, op, result, now)
                     if op.object == CTA and op.action == "create" and result is not None:
                         self._link(s, op, str(result.id), "opened", now)
                     if op.object == CTA and op.action == "close" and op.target_id:
@@ -286,6 +297,32 @@ class Pusher:
                             link.closed_at = now
                 else:
                     self._quarantine(s, op, key, code, message, now)
+
+    def _write_through(
+        self, s: Any, op: Operation, result: WriteOutcome | None, now: datetime
+    ) -> None:
+        """Record in the store's copy of the record what this successful write changed."""
+        payload = dict(op.payload or {})
+        if op.system == SF and op.object in (ACCOUNT, ATM):
+            if op.action == "delete":
+                if op.target_id:
+                    self.store.mark_raw_deleted(s, SF, op.object, [op.target_id])
+                return
+            if op.action == "create":
+                new_id = _sf_id(result.id if result is not None else None)
+                if new_id is None:
+                    return
+                payload["Id"] = new_id
+                payload.setdefault("CreatedDate", now.isoformat())
+                self.store.write_through(
+                    s, SF, op.object, new_id, payload, parent_id=_sf_id(payload.get("AccountId"))
+                )
+                return
+            if op.target_id:
+                self.store.write_through(s, SF, op.object, op.target_id, payload)
+        elif op.system == GS and op.object == COMPANY and op.target_id:
+            payload.pop("Gsid", None)
+            self.store.write_through(s, GS, COMPANY, op.target_id, payload)
 
     def _quarantine(
         self,

@@ -225,6 +225,36 @@ class Store:
             total += int(getattr(result, "rowcount", 0) or 0)
         return total
 
+    def write_through(
+        self,
+        session: Session,
+        system: str,
+        object_name: str,
+        record_id: str,
+        fields: dict[str, Any],
+        *,
+        parent_id: str | None = None,
+    ) -> None:
+        """Record a successful write in the store's copy of the record.
+
+        An update merges the written fields into the stored record; a record the store does not
+        hold yet (a create) is added with them.  The record's stamp is left alone, so the next
+        incremental pull still reads the record back and replaces this copy with the system's
+        own.  Without this a partial pull (a backfill of some objects, or of a past window)
+        right after a run would plan the same writes again.
+        """
+        row = session.get(RawRecord, (system, object_name, record_id))
+        if row is None:
+            self.upsert_raw(
+                session,
+                system,
+                object_name,
+                [RawRow(record_id=record_id, data=dict(fields), stamp=None, parent_id=parent_id)],
+            )
+            return
+        row.data = {**(row.data or {}), **fields}  # a new dict: JSON columns track assignment
+        row.is_deleted = False
+
     # --- the run lock ---------------------------------------------------------------------
     def lock(self, name: str, *, lease_seconds: int = 900) -> AbstractContextManager[RunLock]:
         """Hold the named lock for the block; LockHeld if another process has it."""
