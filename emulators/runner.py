@@ -35,6 +35,7 @@ from pathlib import Path
 from emulators.faults import Faults
 from emulators.gainsight import GainsightEmulator
 from emulators.http import App, EmulatorServer, Request, Response
+from emulators.profile import Profile, profile_named
 from emulators.requestlog import RequestLog
 from emulators.salesforce import SalesforceEmulator
 from emulators.store import Clock
@@ -209,12 +210,15 @@ def start_emulators(
     host: str = "127.0.0.1",
     sf_port: int = 0,
     gs_port: int = 0,
+    profile: Profile | str | None = None,
 ) -> RunningEmulators:
     """Seed (when ``accounts`` > 0) and serve both emulators; ports 0 pick free ports.
 
     ``workdir`` receives the TLS material (unless ``tls`` is given) and the JWT private key;
     without one a temporary directory is used and removed again by :meth:`stop`.
+    ``profile`` is ``strict`` (the default) or ``lenient`` (see :mod:`emulators.profile`).
     """
+    chosen = profile_named(profile)
     cleanup: list[Path] = []
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="teamsync-emulators-"))
@@ -224,8 +228,8 @@ def start_emulators(
     tls = tls or TlsMaterial.create(workdir / "tls")
     clock = clock or Clock()
     log = RequestLog()
-    salesforce = SalesforceEmulator(clock=clock, log=log)
-    gainsight = GainsightEmulator(clock=clock, log=log)
+    salesforce = SalesforceEmulator(clock=clock, log=log, profile=chosen)
+    gainsight = GainsightEmulator(clock=clock, log=log, profile=chosen)
     org = seed_emulators(salesforce, gainsight, accounts=accounts, seed=seed) if accounts else None
     private_key_path = salesforce.credentials.write_private_key(workdir / "salesforce-jwt-key.pem")
 

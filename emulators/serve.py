@@ -55,6 +55,7 @@ def serve_forever(
     tls_dir: Path | None = None,
     *,
     console: Console | None = None,
+    profile: str | None = None,
 ) -> None:
     """Start, print how to connect, block until Ctrl-C or SIGTERM, then stop cleanly."""
     console = console or Console(highlight=False, soft_wrap=True)
@@ -68,6 +69,7 @@ def serve_forever(
             host=host,
             sf_port=sf_port,
             gs_port=gs_port,
+            profile=profile,
         )
     stop = threading.Event()
     restore = _install_signal_handlers(stop)
@@ -109,6 +111,7 @@ def _print_banner(console: Console, emu: RunningEmulators, accounts: int, seed: 
     where = Table.grid(padding=(0, 2))
     where.add_row("Salesforce", emu.salesforce_url)
     where.add_row("Gainsight", emu.gainsight_url)
+    where.add_row("Profile", emu.salesforce.profile.name)
     where.add_row("CA file", str(emu.ca_path))
     where.add_row("JWT private key", str(emu.private_key_path))
     console.print(where)

@@ -22,6 +22,7 @@ that is the job of each API layer, which knows the real error codes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -81,6 +82,10 @@ class FieldDef:
     calculated: bool = False  # derived by the emulator (User.Name, Opportunity.IsWon ...)
     filterable: bool = True
     custom: bool = False
+    # Field-level security of the API user: an unreadable field is invisible to the API
+    # (describe, queries and writes treat it as nonexistent); it stays a column internally.
+    readable: bool = True
+    sortable: bool = True  # Gainsight describe's ``sortable`` (a tenant may refuse Gsid)
 
 
 @dataclass
@@ -94,18 +99,47 @@ class ObjectSchema:
     _by_lower: dict[str, FieldDef] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_lower = {f.name.lower(): f for f in self.fields}
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the name index (after a field definition was replaced)."""
+        self._by_lower = {f.name.lower(): f for f in self.fields if f.readable}
 
     def field(self, name: str) -> FieldDef | None:
-        """Case-insensitive field lookup."""
+        """Case-insensitive lookup of a field the API user can see."""
         return self._by_lower.get(name.lower())
+
+    @property
+    def visible_fields(self) -> list[FieldDef]:
+        """The fields the API user can see, in schema order."""
+        return [f for f in self.fields if f.readable]
 
     def reference_by_relationship(self, relationship: str) -> FieldDef | None:
         rel = relationship.lower()
         for f in self.fields:
-            if f.relationship_name and f.relationship_name.lower() == rel:
+            if f.readable and f.relationship_name and f.relationship_name.lower() == rel:
                 return f
         return None
+
+    def replace_field(self, name: str, **changes: Any) -> FieldDef:
+        """Change one field's definition in place (an admin's edit); returns the new one."""
+        for i, f in enumerate(self.fields):
+            if f.name.lower() == name.lower():
+                self.fields[i] = dataclasses.replace(f, **changes)
+                self.reindex()
+                return self.fields[i]
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+    def copy(self) -> ObjectSchema:
+        """An independent copy (each emulator instance owns its schemas)."""
+        return ObjectSchema(
+            self.name,
+            self.key_prefix,
+            list(self.fields),
+            soft_delete=self.soft_delete,
+            indexes=self.indexes,
+            label_plural=self.label_plural,
+        )
 
 
 class SalesforceIdFactory:

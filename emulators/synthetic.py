@@ -1432,6 +1432,11 @@ def seed_emulators(
         integration_user_id=getattr(sf_org, "integration_user_id", INTEGRATION_USER_ID),
         integration_username=sf.credentials.username,
     )
+    # The synthetic org is a prepared one: its admin has done what the README's checklist asks
+    # (Team Role values added).  Preflight tests undo one step at a time.
+    prepare = getattr(sf, "prepare_for_teamsync", None)
+    if prepare is not None:
+        prepare()
     emulators: dict[str, Any] = {SALESFORCE: sf, GAINSIGHT: gs}
 
     def ids(system: str, object_name: str) -> str:

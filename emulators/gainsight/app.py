@@ -18,6 +18,8 @@ route                                                  operation (request log)  
 ``PUT /v2/cockpit/cta/``                               ``cta.update``               write
 ``POST /v2/cockpit/cta/list``                          ``cta.list``                 read
 ``GET /v2/cockpit/admin/picklist/lite?category=...``   ``cta.picklist``             read
+``POST /v1/meta/services/objects/describe``            ``describe``                 read
+``GET /v1/meta/services/objects/{Object}/describe``    ``describe``                 read
 ``GET|PUT /__emulator/faults``, ``GET /__emulator/log``, ``POST /__emulator/rate-limit/reset``
   (test controls: no auth, not rate limited, not logged)
 =====================================================  ===========================  =========
@@ -82,15 +84,17 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from emulators.faults import Faults
-from emulators.gainsight import cockpit, data_api
+from emulators.gainsight import cockpit, data_api, describe
 from emulators.gainsight import errors as E
 from emulators.gainsight.data_api import Outcome, parse_body
 from emulators.gainsight.errors import FieldError, GainsightError, envelope
 from emulators.gainsight.picklists import Picklists
 from emulators.gainsight.tenant import DISPLAY_NAMES, Tenant, object_key
 from emulators.http import Request, Response
+from emulators.profile import Profile, profile_named
 from emulators.requestlog import Kind, RequestLog
 from emulators.store import Clock, Table
 
@@ -104,6 +108,8 @@ _OBJECT_ID = re.compile(r"^/v1/data/objects/([^/]+)/([^/]+)/?$", re.IGNORECASE)
 _CTA = re.compile(r"^/v2/cockpit/cta/?$", re.IGNORECASE)
 _CTA_LIST = re.compile(r"^/v2/cockpit/cta/list/?$", re.IGNORECASE)
 _PICKLIST = re.compile(r"^/v2/cockpit/admin/picklist/lite/?$", re.IGNORECASE)
+_DESCRIBE = re.compile(r"^/v1/meta/services/objects/describe/?$", re.IGNORECASE)
+_DESCRIBE_ONE = re.compile(r"^/v1/meta/services/objects/([^/]+)/describe/?$", re.IGNORECASE)
 
 Handler = Callable[[Request], Outcome]
 
@@ -158,16 +164,18 @@ class GainsightEmulator:
         daily_limit: int = 50_000,
         max_read_limit: int = 5_000,
         max_write_records: int = 50,
+        profile: Profile | str | None = None,
     ) -> None:
         self.clock = clock or Clock()
         self.log = log or RequestLog()
         self.faults = Faults()
+        self.profile = profile_named(profile)
         self.access_key = access_key
         self.max_read_limit = max_read_limit
         self.max_write_records = max_write_records
         self.no_data_status = 200  # the "No data found" envelope's HTTP status (200 or 400)
         self.picklists = Picklists()
-        self._tenant = Tenant(self.clock, self.picklists)
+        self._tenant = Tenant(self.clock, self.picklists, self.profile)
         self.tables: dict[str, Table] = self._tenant.tables
         self._limiter = RateLimiter(self.clock, rate_limit_per_minute, daily_limit)
 
@@ -190,6 +198,39 @@ class GainsightEmulator:
 
     def reset_rate_limit(self) -> None:
         self._limiter.reset()
+
+    # -- tenant switches and an admin's configuration ---------------------------------------
+    @property
+    def gsid_sortable(self) -> bool:
+        """G4 (UNVERIFIED): False refuses ordering and range filters on Gsid."""
+        return self._tenant.gsid_sortable
+
+    @gsid_sortable.setter
+    def gsid_sortable(self, value: bool) -> None:
+        self._tenant.gsid_sortable = bool(value)
+        for table in self.tables.values():
+            if table.schema.field("Gsid") is not None:
+                table.schema.replace_field("Gsid", sortable=bool(value))
+
+    @property
+    def filter_time_zone(self) -> str | None:
+        """G3 (UNVERIFIED): the zone date filter values without an offset are read in."""
+        return self._tenant.filter_time_zone
+
+    @filter_time_zone.setter
+    def filter_time_zone(self, zone: str | None) -> None:
+        if zone is not None:
+            ZoneInfo(zone)  # unknown zones fail here, not in the middle of a query
+        self._tenant.filter_time_zone = zone
+
+    def remove_field(self, object_name: str, field_name: str) -> None:
+        """This tenant has no such field (another edition, or never created by the admin)."""
+        schema = self.tables[self._object(object_name)].schema
+        schema.replace_field(field_name, readable=False)
+
+    def score_gsid(self, score: float) -> str:
+        """The scoring scheme row of a numeric score (strict profile)."""
+        return self._tenant.score_gsid(score)
 
     @property
     def delete_log(self) -> list[dict[str, Any]]:
@@ -242,10 +283,14 @@ class GainsightEmulator:
         schema = self.tables[obj].schema
         out: dict[str, Any] = {}
         problems: list[FieldError] = []
-        for name, raw in values.items():
+        for name, given in values.items():
             fd = schema.field(name)
             if fd is None:
                 raise KeyError(f"{schema.name} has no field {name!r}")
+            raw = given
+            if obj == "company" and isinstance(raw, int | float) and not isinstance(raw, bool):
+                if self._tenant.score_is_lookup(fd.name):
+                    raw = self._tenant.score_gsid(raw)  # a CSM picks a score in the UI
             try:
                 out[fd.name] = self._tenant.coerce(obj, fd, raw)
             except FieldError as err:
@@ -366,6 +411,20 @@ class GainsightEmulator:
                     "cta.update",
                 )
             return None
+        if _DESCRIBE.match(path):
+            if method != "POST":
+                return None
+            return (
+                lambda req: describe.describe(tenant, describe.describe_body(parse_body(req.body))),
+                None,
+                "read",
+                "describe",
+            )
+        if m := _DESCRIBE_ONE.match(path):
+            if method != "GET":
+                return None
+            name = m.group(1)
+            return (lambda req: describe.describe(tenant, [name]), name, "read", "describe")
         if _PICKLIST.match(path):
             if method != "GET":
                 return None

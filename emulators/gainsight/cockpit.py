@@ -7,8 +7,8 @@ with type / reason / status / priority given by name; ``POST /v2/cockpit/cta/lis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from emulators.gainsight import errors as E
 from emulators.gainsight.data_api import Outcome, parse_int, parse_order, parse_select
@@ -141,7 +141,12 @@ def cta_values(
         values.setdefault("StatusId", tenant.picklists.gsid(CTA_STATUS, DEFAULT_STATUS))
         values.setdefault("PriorityId", tenant.picklists.gsid("priority", DEFAULT_PRIORITY))
         failed = {p.field for p in problems}
-        for name in REQUIRED_ON_CREATE:
+        required: tuple[str, ...] = REQUIRED_ON_CREATE
+        if tenant.profile.cta_owner_required:
+            # G6 is UNVERIFIED: the strict profile takes the stricter reading.
+            required = (*required, "OwnerId")
+            failed |= {"OwnerId"} if "OwnerEmail" in failed else set()
+        for name in required:
             if values.get(name) is None and name not in failed:
                 problems.append(
                     FieldError(E.NOT_NULLABLE, f"Invalid field value ({name} = null)", name)
@@ -244,15 +249,19 @@ def _items_outcome(items: list[dict[str, Any]]) -> Outcome:
     return Outcome(200, envelope(items), ok)
 
 
-def create_one(tenant: Tenant, record: Mapping[str, Any]) -> tuple[str | None, list[FieldError]]:
+def create_one(
+    tenant: Tenant, record: Mapping[str, Any], *, check_only: bool = False
+) -> tuple[str | None, list[FieldError]]:
     values, problems = cta_values(tenant, record, create=True)
-    if problems:
+    if problems or check_only:
         return None, problems
     _status_effects(tenant, values, was_closed=False)
     return tenant.insert(OBJ, values), []
 
 
-def update_one(tenant: Tenant, record: Mapping[str, Any]) -> tuple[str | None, list[FieldError]]:
+def update_one(
+    tenant: Tenant, record: Mapping[str, Any], *, check_only: bool = False
+) -> tuple[str | None, list[FieldError]]:
     lowered = {k.lower(): v for k, v in record.items()}
     gsid = lowered.get("gsid")
     table = tenant.tables[OBJ]
@@ -266,7 +275,7 @@ def update_one(tenant: Tenant, record: Mapping[str, Any]) -> tuple[str | None, l
             )
         ]
     values, problems = cta_values(tenant, record, create=False)
-    if problems:
+    if problems or check_only:
         return gsid, problems
     _status_effects(tenant, values, was_closed=bool(table.value(gsid, "IsClosed")))
     tenant.update(OBJ, gsid, values)
@@ -283,15 +292,30 @@ def update(tenant: Tenant, body: Mapping[str, Any], *, max_items: int) -> Outcom
     return _write_each(tenant, body, max_items, update_one)
 
 
+class _WriteOne(Protocol):
+    def __call__(
+        self, tenant: Tenant, record: Mapping[str, Any], *, check_only: bool = False
+    ) -> tuple[str | None, list[FieldError]]: ...
+
+
 def _write_each(
     tenant: Tenant,
     body: Mapping[str, Any],
     max_items: int,
-    write_one: Callable[[Tenant, Mapping[str, Any]], tuple[str | None, list[FieldError]]],
+    write_one: _WriteOne,
 ) -> Outcome:
     records = _requests(body, max_items)
     items = []
     with tenant.write_lock:
+        if tenant.profile.whole_batch_rejection:
+            # G2 applied to the Cockpit too (UNVERIFIED, the stricter reading): one invalid
+            # item fails the call, nothing is written, no per-item results.
+            for record in records:
+                _, problems = write_one(tenant, record, check_only=True)
+                if problems:
+                    first = problems[0]
+                    body_out = envelope(None, result=False, code=first.code, desc=first.desc)
+                    return Outcome(400, body_out, 0)
         for record in records:
             gsid, problems = write_one(tenant, record)
             items.append(_item(record.get("referenceId"), gsid, problems))

@@ -116,12 +116,41 @@ def parse_order(
     return order
 
 
+_RANGE_OPERATORS = frozenset({"GT", "GTE", "LT", "LTE", "BTW"})
+
+
+def _check_gsid_order(tenant: Tenant, body: Mapping[str, Any]) -> None:
+    """G4 tenant switch: a tenant that cannot sort Gsid refuses keyset paging on it."""
+    if tenant.gsid_sortable:
+        return
+    order_by = body.get("orderBy")
+    if isinstance(order_by, dict) and any(str(k).lower() == "gsid" for k in order_by):
+        raise GainsightError(400, E.VALIDATION, "Field is not sortable: Gsid")
+    where = body.get("where")
+    conditions = where.get("conditions") if isinstance(where, dict) else None
+    for cond in conditions if isinstance(conditions, list) else ():
+        if (
+            isinstance(cond, dict)
+            and str(cond.get("name") or "").lower() == "gsid"
+            and str(cond.get("operator") or "").upper() in _RANGE_OPERATORS
+        ):
+            raise GainsightError(400, E.VALIDATION, "Operator not supported on Gsid")
+
+
 def query(
     tenant: Tenant, obj: str, body: Mapping[str, Any], *, max_limit: int, no_data_status: int
 ) -> Outcome:
     """Read rows; dates come back as epoch ms, dropdowns as item GSIDs."""
     paths = parse_select(tenant, obj, body.get("select"), _invalid_field, _bad_request)
-    where = compile_where(body.get("where"), obj, tenant.resolver, tenant.picklists, DATA_DIALECT)
+    _check_gsid_order(tenant, body)
+    where = compile_where(
+        body.get("where"),
+        obj,
+        tenant.resolver,
+        tenant.picklists,
+        DATA_DIALECT,
+        time_zone=tenant.filter_time_zone,
+    )
     order = parse_order(tenant, obj, body.get("orderBy"), DATA_DIALECT)
     limit = parse_int(body, "limit", DEFAULT_READ_LIMIT, _bad_request)
     offset = parse_int(body, "offset", 0, _bad_request)
@@ -364,6 +393,15 @@ def _error_entry(
     }
 
 
+def _whole_batch_rejection(errors: list[dict[str, Any]]) -> Outcome:
+    """G2: one invalid record fails the call; nothing is written and no per-record data
+    says which (VERIFIED for insert, UNVERIFIED for update: the same assumed)."""
+    first = errors[0]
+    return Outcome(
+        400, envelope(None, result=False, code=first["errorCode"], desc=first["errorDesc"]), 0
+    )
+
+
 def _write_outcome(
     count: int, records: list[dict[str, Any]], errors: list[dict[str, Any]]
 ) -> Outcome:
@@ -402,6 +440,8 @@ def insert(tenant: Tenant, obj: str, body: Mapping[str, Any], *, max_records: in
                 errors.append(_error_entry(i, rec, problems))
             else:
                 staged.append((i, values))
+        if errors and tenant.profile.whole_batch_rejection:
+            return _whole_batch_rejection(errors)
         written = [{"Gsid": tenant.insert(obj, values)} for _, values in staged]
     return _write_outcome(len(written), written, errors)
 
@@ -495,6 +535,8 @@ def update(
             for k in keys:
                 values.pop(k.name, None)  # keys select the record; they are not rewritten
             staged.append((i, matched, values))
+        if errors and tenant.profile.whole_batch_rejection:
+            return _whole_batch_rejection(errors)
         written: list[dict[str, Any]] = []
         for i, matched, values in staged:
             for gsid in matched:

@@ -98,6 +98,16 @@ class Picklists:
             self._by_gsid[item.gsid] = item
             return item.gsid
 
+    def remove(self, category: str, name: str) -> bool:
+        """Delete an item (an admin who never configured it); True when it existed."""
+        cat = self.category(category)
+        with self._lock:
+            item = self._by_name.get(cat, {}).pop(name.strip().lower(), None)
+            if item is None:
+                return False
+            self._by_gsid.pop(item.gsid, None)
+            return True
+
     def gsid(self, category: str, name: str) -> str | None:
         """GSID of the item called ``name`` (case-insensitive) in ``category``, or None."""
         item = self._by_name.get(self.category(category), {}).get(name.strip().lower())

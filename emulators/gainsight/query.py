@@ -177,13 +177,19 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def parse_value(path: FieldPath, value: Any, picklists: Picklists, dialect: Dialect) -> Any:
+def parse_value(
+    path: FieldPath,
+    value: Any,
+    picklists: Picklists,
+    dialect: Dialect,
+    time_zone: str | None = None,
+) -> Any:
     """A filter literal converted to the stored representation of the path's field."""
     if value is None:
         return None
     ftype = path.field.type
     if ftype in DATE_TYPES:
-        ms = parse_datetime(value)
+        ms = parse_datetime(value, time_zone)
         if ms is None:
             raise dialect.bad_date(path.text, value)
         return ms - ms % DAY_MS if ftype == "DATE" else ms
@@ -206,7 +212,12 @@ def parse_value(path: FieldPath, value: Any, picklists: Picklists, dialect: Dial
 
 
 def build_condition(
-    path: FieldPath, operator: Any, raw_values: Any, picklists: Picklists, dialect: Dialect
+    path: FieldPath,
+    operator: Any,
+    raw_values: Any,
+    picklists: Picklists,
+    dialect: Dialect,
+    time_zone: str | None = None,
 ) -> Condition:
     if not isinstance(operator, str) or operator.upper() not in OPERATORS:
         raise dialect.bad_request(f"Invalid operator {operator!r} for {path.text}")
@@ -215,7 +226,7 @@ def build_condition(
         raw_values = []
     if not isinstance(raw_values, list):
         raise dialect.bad_request(f"Condition value must be an array ({path.text})")
-    values = tuple(parse_value(path, v, picklists, dialect) for v in raw_values)
+    values = tuple(parse_value(path, v, picklists, dialect, time_zone) for v in raw_values)
     predicate = _predicate(path, op, values, dialect)
     return Condition(path, op, values, predicate)
 
@@ -404,7 +415,13 @@ class Where:
 
 
 def compile_where(
-    where: Any, object_name: str, resolver: Resolver, picklists: Picklists, dialect: Dialect
+    where: Any,
+    object_name: str,
+    resolver: Resolver,
+    picklists: Picklists,
+    dialect: Dialect,
+    *,
+    time_zone: str | None = None,
 ) -> Where:
     if where is None:
         return Where(None, ())
@@ -428,7 +445,9 @@ def compile_where(
             path = resolver.resolve(object_name, name)
             if path is None:
                 raise dialect.invalid_field("where", name)
-            cond = build_condition(path, raw.get("operator"), raw.get("value"), picklists, dialect)
+            cond = build_condition(
+                path, raw.get("operator"), raw.get("value"), picklists, dialect, time_zone
+            )
         alias = raw.get("alias")
         if alias is not None:
             if not isinstance(alias, str) or alias in by_alias:

@@ -111,7 +111,34 @@ CTA = ObjectSchema(
     indexes=("CompanyId",),
 )
 
-OBJECTS: dict[str, ObjectSchema] = {s.name.lower(): s for s in (GSUSER, COMPANY, CTA)}
+# G1: on Scorecards 2.0 tenants the Company score fields look up the scoring scheme definition
+# (one row per possible score: Name, Score, Color).  OBSERVED (Gainsight Community; Scorecard
+# Objects glossary).  The object's API name is UNVERIFIED; clients only use the lookup path
+# ``CurrentScore__gr.Score`` and the target named by describe.
+SCORING_SCHEME = ObjectSchema(
+    "ScoringSchemeDefinition",
+    "1P0S",
+    [
+        F("Gsid", "GSID", createable=False, updateable=False, nillable=False),
+        F("Name", "STRING"),
+        F("Score", "NUMBER"),
+        F("Color", "STRING"),
+        F("SchemeType", "STRING", default="NUMERIC"),
+        *_AUDIT,
+    ],
+    soft_delete=False,
+    indexes=("Score",),
+)
+
+# The strict profile's Company: score fields as lookups (G1).
+COMPANY_SCORE_LOOKUPS = (
+    _lookup("CurrentScore", SCORING_SCHEME.name),
+    _lookup("PreviousScore", SCORING_SCHEME.name),
+)
+
+OBJECTS: dict[str, ObjectSchema] = {
+    s.name.lower(): s for s in (GSUSER, COMPANY, CTA, SCORING_SCHEME)
+}
 
 # Cockpit picklists: name -> (GSID, closed?) for statuses; name -> GSID for the others.
 CTA_TYPES = ("Risk", "Opportunity", "Lifecycle", "Activity", "Objective")

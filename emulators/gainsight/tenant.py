@@ -11,7 +11,7 @@ from emulators.gainsight import errors as E
 from emulators.gainsight.errors import FieldError
 from emulators.gainsight.picklists import FIELD_CATEGORIES, Picklists
 from emulators.gainsight.query import Resolver
-from emulators.gainsight.schema import OBJECTS
+from emulators.gainsight.schema import COMPANY_SCORE_LOOKUPS, OBJECTS, SCORING_SCHEME
 from emulators.gainsight.values import (
     NUMBER_TYPES,
     as_text,
@@ -21,6 +21,7 @@ from emulators.gainsight.values import (
     parse_datetime,
     parse_number,
 )
+from emulators.profile import LENIENT, Profile
 from emulators.store import Clock, FieldDef, GsidFactory, Table
 
 DISPLAY_NAMES = {name: schema.name for name, schema in OBJECTS.items()}
@@ -41,15 +42,27 @@ def object_key(name: str) -> str | None:
     return key if key in OBJECTS else None
 
 
-class Tenant:
-    """Tables keyed by lower-case object name, plus the order rows were inserted in."""
+SCORE_FIELDS = ("CurrentScore", "PreviousScore")
+SCHEME = SCORING_SCHEME.name.lower()
 
-    def __init__(self, clock: Clock, picklists: Picklists) -> None:
+
+class Tenant:
+    """Tables keyed by lower-case object name, plus the order rows were inserted in.
+
+    Tenant switches (both readings of an UNVERIFIED fact; off in every profile):
+    ``gsid_sortable`` False refuses ordering and range filters on Gsid (G4);
+    ``filter_time_zone`` reads date filter values without an offset in that zone (G3).
+    """
+
+    def __init__(self, clock: Clock, picklists: Picklists, profile: Profile = LENIENT) -> None:
         self.clock = clock
         self.picklists = picklists
+        self.profile = profile
+        self.gsid_sortable = True
+        self.filter_time_zone: str | None = None
         self.tables: dict[str, Table] = {
             key: Table(
-                schema,
+                schema.copy(),
                 GsidFactory(schema.key_prefix),
                 clock,
                 id_field="Gsid",
@@ -67,6 +80,31 @@ class Tenant:
         self._counter = itertools.count(1)
         self.write_lock = threading.RLock()
         self.delete_log: list[dict[str, Any]] = []
+        if profile.score_lookup:
+            company = self.tables["company"].schema
+            for lookup in COMPANY_SCORE_LOOKUPS:
+                company.replace_field(
+                    lookup.name,
+                    type=lookup.type,
+                    reference_to=lookup.reference_to,
+                    relationship_name=lookup.relationship_name,
+                )
+            for score in range(101):  # the numeric scheme's possible scores
+                self.score_gsid(score)
+
+    # -- scoring scheme (G1) -----------------------------------------------------------------
+    def score_is_lookup(self, field_name: str) -> bool:
+        fd = self.tables["company"].schema.field(field_name)
+        return fd is not None and fd.type == "LOOKUP" and (fd.reference_to or "").lower() == SCHEME
+
+    def score_gsid(self, score: float | int) -> str:
+        """The scheme row of a numeric score (created when the scheme lacks it)."""
+        table = self.tables[SCHEME]
+        value: float | int = int(score) if float(score).is_integer() else float(score)
+        found = table.find("Score", value)
+        if found:
+            return min(found, key=lambda g: self.sequence[SCHEME].get(g, 0))
+        return self.insert(SCHEME, {"Name": str(value), "Score": value, "SchemeType": "NUMERIC"})
 
     # -- rows ------------------------------------------------------------------------------
     def insert(self, obj: str, values: Mapping[str, Any]) -> str:
@@ -104,7 +142,9 @@ class Tenant:
             fd = schema.field(key)
             if fd is None:
                 raise KeyError(f"{schema.name} has no field {key!r}")
-            if isinstance(value, str) and fd.type in ("DATE", "DATETIME"):
+            if obj == "company" and isinstance(value, int | float) and self.score_is_lookup(key):
+                value = self.score_gsid(value)
+            elif isinstance(value, str) and fd.type in ("DATE", "DATETIME"):
                 parsed = parse_date(value) if fd.type == "DATE" else parse_datetime(value)
                 if parsed is None:
                     raise ValueError(f"bad date {value!r} for {fd.name}")

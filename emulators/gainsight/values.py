@@ -9,8 +9,9 @@ formats accepted wherever a date is expected (filters and writes)::
     04-05-2024               MM-dd-yyyy (the Company "Read API" doc sample form)
     2024-04-05T10:30:00Z     ISO-8601 with T, optional fraction, Z or +hh:mm (naive = UTC)
 
-The reference leaves the time zone of filter values undocumented; the emulator reads every
-value without an offset as UTC.
+The reference leaves the time zone of filter values undocumented (G3); the emulator reads a
+value without an offset as UTC, or in the tenant's ``filter_time_zone`` when that switch is set
+(filters only: stored data and writes stay UTC).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DAY_MS = 86_400_000
 TEXT_TYPES = frozenset({"STRING", "EMAIL", "GSID", "LOOKUP", "DROPDOWN", "URL", "RICHTEXTAREA"})
@@ -32,14 +34,16 @@ _DIGITS = re.compile(r"^-?\d{1,15}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def _ms(dt: datetime) -> int:
+def _ms(dt: datetime, zone: str | None = None) -> int:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        dt = dt.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
     return int(dt.timestamp() * 1000)
 
 
-def parse_datetime(value: Any) -> int | None:
-    """Epoch ms for any accepted date/datetime form, or None when it is not one."""
+def parse_datetime(value: Any, time_zone: str | None = None) -> int | None:
+    """Epoch ms for any accepted date/datetime form, or None when it is not one.
+
+    Text without an offset is read in ``time_zone`` (default UTC)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -51,18 +55,18 @@ def parse_datetime(value: Any) -> int | None:
         if _DIGITS.match(text):
             return int(text)
         if m := _YMD.match(text):
-            return _ms(datetime(int(m[1]), int(m[2]), int(m[3])))
+            return _ms(datetime(int(m[1]), int(m[2]), int(m[3])), time_zone)
         if m := _YMD_HMS.match(text):
             millis = int((m[7] or "0").ljust(3, "0"))
             dt = datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
-            return _ms(dt) + millis
+            return _ms(dt, time_zone) + millis
         if m := _MDY.match(text):
-            return _ms(datetime(int(m[3]), int(m[1]), int(m[2])))
+            return _ms(datetime(int(m[3]), int(m[1]), int(m[2])), time_zone)
         if _ISO.match(text):
             iso = text
             # fromisoformat takes at most 6 fraction digits.
             iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
-            return _ms(datetime.fromisoformat(iso))
+            return _ms(datetime.fromisoformat(iso), time_zone)
     except ValueError:
         return None
     return None

@@ -24,7 +24,9 @@ from typing import Any
 
 from emulators.faults import Faults
 from emulators.http import Request, Response
+from emulators.profile import Profile, profile_named
 from emulators.requestlog import Kind, RequestLog
+from emulators.salesforce import schema as sf_schema
 from emulators.salesforce.auth import SalesforceCredentials, Sessions, TokenEndpoint
 from emulators.salesforce.bulk2 import RESULT_KINDS, Bulk2Api
 from emulators.salesforce.composite import CollectionsApi, CompositeApi
@@ -65,13 +67,15 @@ class SalesforceEmulator:
         credentials: SalesforceCredentials | None = None,
         daily_api_max: int = 5_000_000,
         session_ttl_seconds: int = 7200,
+        profile: Profile | str | None = None,
     ) -> None:
         self.clock = clock or Clock()
         self.log = log or RequestLog()
         self.faults = Faults()
+        self.profile = profile_named(profile)
         self.credentials = credentials or SalesforceCredentials()
         self.daily_api_max = daily_api_max
-        self.org = Org(self.clock)
+        self.org = Org(self.clock, profile=self.profile)
         self.sessions = Sessions(
             self.clock, self.faults, self.credentials.static_token, session_ttl_seconds
         )
@@ -81,6 +85,8 @@ class SalesforceEmulator:
             self.clock,
             self.org.org_id,
             self.org.integration_user_id,
+            my_domain_rule=self.profile.my_domain_rule,
+            is_sandbox=lambda: self.org.is_sandbox,
         )
         self.cursors = Cursors(self.clock)
         self.rest = RestApi(self)
@@ -132,6 +138,76 @@ class SalesforceEmulator:
             "HourlyTimeBasedWorkflow": entry(1_000),
         }
 
+    # -- an admin's Setup pages (org configuration; not logged, not counted) -----------------
+    def add_picklist_values(self, object_name: str, field_name: str, *values: str) -> None:
+        """Add values to a picklist (e.g. Team Roles: Setup > Account Teams > Team Roles)."""
+        schema = self.org.schema_of(self._name(object_name))
+        fdef = schema.field(field_name)
+        if fdef is None:
+            raise KeyError(f"{schema.name} has no field {field_name!r}")
+        merged = tuple(dict.fromkeys((*fdef.picklist, *values)))
+        schema.replace_field(fdef.name, picklist=merged)
+
+    def remove_picklist_values(self, object_name: str, field_name: str, *values: str) -> None:
+        schema = self.org.schema_of(self._name(object_name))
+        fdef = schema.field(field_name)
+        if fdef is None:
+            raise KeyError(f"{schema.name} has no field {field_name!r}")
+        drop = set(values)
+        schema.replace_field(fdef.name, picklist=tuple(v for v in fdef.picklist if v not in drop))
+
+    def picklist_values(self, object_name: str, field_name: str) -> tuple[str, ...]:
+        fdef = self.org.schema_of(self._name(object_name)).field(field_name)
+        return fdef.picklist if fdef is not None else ()
+
+    def set_field_access(
+        self, object_name: str, field_name: str, *, readable: bool = True, editable: bool = True
+    ) -> None:
+        """Field-level security of the integration user: hide a field, or make it read-only."""
+        schema = self.org.schema_of(self._name(object_name))
+        original = next((f for f in schema.fields if f.name.lower() == field_name.lower()), None)
+        if original is None:
+            raise KeyError(f"{schema.name} has no field {field_name!r}")
+        base = sf_schema.OBJECTS[schema.name].field(original.name)
+        assert base is not None
+        schema.replace_field(
+            original.name,
+            readable=readable,
+            createable=base.createable and editable,
+            updateable=base.updateable and editable,
+        )
+
+    def remove_field(self, object_name: str, field_name: str) -> None:
+        """The field does not exist in this org (never created, or deleted)."""
+        self.set_field_access(object_name, field_name, readable=False, editable=False)
+
+    def set_org_defaults(self, **levels: str) -> None:
+        """Organization-wide defaults: ``set_org_defaults(Opportunity="Edit", Case="Read")``."""
+        self.org.set_org_defaults(**levels)
+
+    @property
+    def account_teams_enabled(self) -> bool:
+        return "AccountTeamMember" not in self.org.hidden_objects
+
+    @account_teams_enabled.setter
+    def account_teams_enabled(self, enabled: bool) -> None:
+        if enabled:
+            self.org.hidden_objects.discard("AccountTeamMember")
+        else:
+            self.org.hidden_objects.add("AccountTeamMember")
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.org.is_sandbox
+
+    @is_sandbox.setter
+    def is_sandbox(self, value: bool) -> None:
+        self.org.is_sandbox = value
+
+    def prepare_for_teamsync(self, team_roles: Iterable[str] = sf_schema.TEAM_ROLES) -> None:
+        """What the admin checklist asks for: the Team Role values teamsync writes and reads."""
+        self.add_picklist_values("AccountTeamMember", "TeamMemberRole", *team_roles)
+
     # -- helpers for tests ("a human in the UI") --------------------------------------------
     def load(self, object_name: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Seed rows fast: no validation, no log; fills calculated fields. Returns rows loaded."""
@@ -167,9 +243,25 @@ class SalesforceEmulator:
         name = self._name(object_name)
         return str(self._direct(lambda: self.org.create(name, values)))
 
-    def update(self, object_name: str, record_id: str, values: Mapping[str, Any]) -> None:
+    def update(
+        self,
+        object_name: str,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        keep_account_team: bool = False,
+    ) -> None:
+        """Update with API validation (another integration's call); an Account owner change
+        deletes the account team under the strict profile unless ``keep_account_team``."""
         name = self._name(object_name)
-        self._direct(lambda: self.org.update(name, self.org.canonical_id(name, record_id), values))
+        self._direct(
+            lambda: self.org.update(
+                name,
+                self.org.canonical_id(name, record_id),
+                values,
+                keep_account_team=keep_account_team,
+            )
+        )
 
     def delete(self, object_name: str, record_id: str) -> None:
         name = self._name(object_name)

@@ -20,6 +20,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,11 @@ from emulators.faults import Faults
 from emulators.http import Request, Response
 from emulators.store import Clock
 
-JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+JWT_AUDIENCES = (PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE)
+# S5: client credentials only work against the org's My Domain token endpoint.
+LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 JWT_MAX_LIFETIME_SECONDS = 300
 JWT_LEEWAY_SECONDS = 30
 EMULATOR_PASSWORD = "emulator-password"
@@ -141,12 +146,17 @@ class TokenEndpoint:
         clock: Clock,
         org_id: str,
         user_id: str,
+        *,
+        my_domain_rule: bool = False,
+        is_sandbox: Callable[[], bool] = lambda: False,
     ) -> None:
         self.credentials = credentials
         self.sessions = sessions
         self.clock = clock
         self.org_id = org_id
         self.user_id = user_id
+        self.my_domain_rule = my_domain_rule
+        self.is_sandbox = is_sandbox
 
     def __call__(self, request: Request, base_url: str) -> tuple[Response, str]:
         """The response and the grant type (for the request log)."""
@@ -165,6 +175,10 @@ class TokenEndpoint:
             if not grant:
                 raise OAuthError("invalid_request", "grant type is missing")
             if grant == "client_credentials":
+                host = (request.headers.get("Host") or "").split(":")[0].strip().lower()
+                if self.my_domain_rule and host in LOGIN_HOSTS:
+                    # The message is UNVERIFIED; the refusal itself is VERIFIED (S5).
+                    raise OAuthError("invalid_grant", "request not supported on this domain")
                 self._client_credentials(request, params)
                 payload = self._success(base_url, with_signature=True)
                 payload["token_format"] = "opaque"
@@ -234,7 +248,12 @@ class TokenEndpoint:
         if claims.get("iss") != self.credentials.client_id:
             raise OAuthError("invalid_client_id", "client identifier invalid")
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        allowed = {*JWT_AUDIENCES, base_url.rstrip("/")}
+        if self.my_domain_rule:
+            # A sandbox takes test.salesforce.com, production login.salesforce.com (S5).
+            expected = SANDBOX_AUDIENCE if self.is_sandbox() else PRODUCTION_AUDIENCE
+            allowed = {expected, base_url.rstrip("/")}
+        else:
+            allowed = {*JWT_AUDIENCES, base_url.rstrip("/")}
         if not any(isinstance(a, str) and a.rstrip("/") in allowed for a in audiences):
             raise OAuthError("invalid_grant", "audience is invalid")
         exp = claims["exp"]

@@ -447,6 +447,16 @@ class Bulk2Api:
         answer = job.info(full=False)
         job.ids = plan.execute(include_deleted=operation == "queryAll")
         job.state = "JobComplete"
+        limit = self.emu.profile.bulk_order_by_max_rows
+        if plan.statement.order and limit is not None and len(job.ids) > limit:
+            # S6: ORDER BY disables PK chunking; a large query then times out.  The job
+            # fails the way Salesforce reports a timed-out query (message UNVERIFIED).
+            job.ids = []
+            job.state = "Failed"
+            job.error_message = (
+                "QUERY_TIMEOUT: Your query request was running for too long. "
+                "ORDER BY disables PK chunking for Bulk API 2.0 queries."
+            )
         with self._lock:
             self.query_jobs[job.id] = job
             self.query_jobs_used += 1

@@ -36,6 +36,9 @@ def _label(schema: ObjectSchema) -> str:
     return {"AccountTeamMember": "Account Team Member"}.get(schema.name, schema.name)
 
 
+_READ_ONLY_OBJECTS = frozenset({"Organization"})
+
+
 def _urls(name: str, prefix: str) -> dict[str, str]:
     base = f"{prefix}/sobjects/{name}"
     return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
@@ -45,10 +48,10 @@ def _flags(schema: ObjectSchema) -> dict[str, Any]:
     undeletable = schema.soft_delete
     return {
         "activateable": False,
-        "createable": True,
+        "createable": schema.name not in _READ_ONLY_OBJECTS,
         "custom": False,
         "customSetting": False,
-        "deletable": True,
+        "deletable": schema.name not in _READ_ONLY_OBJECTS,
         "deprecatedAndHidden": False,
         "feedEnabled": False,
         "layoutable": schema.name != "AccountTeamMember",
@@ -60,7 +63,7 @@ def _flags(schema: ObjectSchema) -> dict[str, Any]:
         "searchable": schema.name != "AccountTeamMember",
         "triggerable": True,
         "undeletable": undeletable,
-        "updateable": True,
+        "updateable": schema.name not in _READ_ONLY_OBJECTS,
     }
 
 
@@ -145,7 +148,7 @@ def describe_sobject(
     """``GET /sobjects/{name}/describe``."""
     children = []
     for child in all_schemas:
-        for f in child.fields:
+        for f in child.visible_fields:
             if f.type == "reference" and f.reference_to == schema.name:
                 rel = _CHILD_RELATIONSHIPS.get((schema.name, child.name, f.name))
                 children.append(
@@ -165,5 +168,5 @@ def describe_sobject(
         "childRelationships": children,
         "recordTypeInfos": [],
         "supportedScopes": [{"label": "All", "name": "everything"}],
-        "fields": [describe_field(f) for f in schema.fields],
+        "fields": [describe_field(f) for f in schema.visible_fields],
     }

@@ -19,11 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.sfid import InvalidId, normalize, to18
+from emulators.profile import LENIENT, Profile
 from emulators.salesforce import schema as sf_schema
 from emulators.salesforce.soql import FLOAT_TYPES, STRING_TYPES, Slot, render_object
 from emulators.store import Clock, FieldDef, ObjectSchema, SalesforceIdFactory, Table
 
-ACCESS_RANK = {"None": 0, "Read": 1, "Edit": 2, "All": 3}
+ACCESS_RANK = {"None": 0, "Read": 1, "Edit": 2, "ReadEditTransfer": 2, "All": 3}
+CONTROLLED_BY_PARENT = "ControlledByParent"
+DEFAULT_ACCESS_FIELDS = {
+    "Account": "DefaultAccountAccess",
+    "Opportunity": "DefaultOpportunityAccess",
+    "Case": "DefaultCaseAccess",
+    "Contact": "DefaultContactAccess",
+}
 ATM_ACCESS_FIELDS = (
     ("AccountAccessLevel", "Account"),
     ("OpportunityAccessLevel", "Opportunity"),
@@ -113,35 +121,100 @@ class Org:
         *,
         org_id: str = "00DTm0000000001",
         integration_user_id: str = "005Tm0000000000",
+        profile: Profile = LENIENT,
     ) -> None:
         self.clock = clock
+        self.profile = profile
         self.org_id = to18(org_id)
         self.integration_user_id = to18(integration_user_id)
+        # Each org owns copies of the schemas: admins change picklists and field security.
         self.tables: dict[str, Table] = {
-            name: Table(s, SalesforceIdFactory(s.key_prefix), clock)
+            name: Table(s.copy(), SalesforceIdFactory(s.key_prefix), clock)
             for name, s in sf_schema.OBJECTS.items()
         }
         self.by_prefix: dict[str, str] = {t.schema.key_prefix: n for n, t in self.tables.items()}
+        # Objects the API user cannot see (AccountTeamMember while Account Teams are off).
+        self.hidden_objects: set[str] = set()
+        if profile.default_team_roles_only:
+            self.tables["AccountTeamMember"].schema.replace_field(
+                "TeamMemberRole", picklist=sf_schema.DEFAULT_TEAM_ROLES
+            )
         # Organization-wide defaults that AccountTeamMember access levels are checked against.
-        self.org_defaults: dict[str, str] = {
-            "Account": "Read",
-            "Opportunity": "None",
-            "Case": "None",
-            "Contact": "None",
-        }
+        self.tables["Organization"].insert(
+            {
+                "Id": self.org_id,
+                "Name": "teamsync emulator org",
+                "OrganizationType": "Enterprise Edition",
+                "IsSandbox": False,
+                "InstanceName": "TM1",
+                "DefaultAccountAccess": "Read",
+                "DefaultOpportunityAccess": "None",
+                "DefaultCaseAccess": "None",
+                "DefaultContactAccess": (
+                    CONTROLLED_BY_PARENT if profile.contact_controlled_by_parent else "None"
+                ),
+            },
+            record_id=self.org_id,
+        )
         self.lock = threading.RLock()
         self.hard_deleted: set[str] = set()
         self._undo: list[Callable[[], None]] = []
         self._depth = 0
 
+    # -- organization settings (an admin's Setup pages) ------------------------------------
+    @property
+    def org_defaults(self) -> dict[str, str]:
+        """Organization-wide default access per object (``{"Account": "Read", ...}``)."""
+        row = self.tables["Organization"].get(self.org_id) or {}
+        return {obj: str(row.get(name) or "None") for obj, name in DEFAULT_ACCESS_FIELDS.items()}
+
+    def set_org_defaults(self, **levels: str) -> None:
+        """``set_org_defaults(Opportunity="Edit", Case="Read")`` (Setup > Sharing Settings)."""
+        table = self.tables["Organization"]
+        changes: dict[str, str] = {}
+        for obj, level in levels.items():
+            name = DEFAULT_ACCESS_FIELDS.get(obj)
+            if name is None:
+                raise KeyError(f"no organization-wide default for {obj!r}")
+            fdef = table.schema.fields[table.pos[name.lower()]]
+            if level not in fdef.picklist:
+                raise ValueError(f"{name}: {level!r} is not one of {', '.join(fdef.picklist)}")
+            changes[name] = level
+        with self.lock:
+            table.update(self.org_id, changes)
+
+    @property
+    def is_sandbox(self) -> bool:
+        return bool(self.tables["Organization"].value(self.org_id, "IsSandbox"))
+
+    @is_sandbox.setter
+    def is_sandbox(self, value: bool) -> None:
+        with self.lock:
+            self.tables["Organization"].update(self.org_id, {"IsSandbox": bool(value)})
+
+    def schema_of(self, object_name: str) -> ObjectSchema:
+        table = self.tables.get(object_name)
+        if table is None:
+            raise KeyError(f"unknown object {object_name!r}")
+        return table.schema
+
     # -- lookups -------------------------------------------------------------------------
     def table(self, object_name: str) -> Table | None:
+        """The table an API call names (case-insensitive); None for unknown or hidden ones."""
         table = self.tables.get(object_name)
         if table is None:
             for name, t in self.tables.items():
                 if name.lower() == object_name.lower():
-                    return t
+                    table = t
+                    break
+        if table is None or table.schema.name in self.hidden_objects:
+            return None
         return table
+
+    @property
+    def api_tables(self) -> dict[str, Table]:
+        """The tables the API user can see (queries resolve against these)."""
+        return {n: t for n, t in self.tables.items() if n not in self.hidden_objects}
 
     def object_of(self, record_id: str) -> str | None:
         """The object an Id belongs to (by key prefix), or None."""
@@ -230,7 +303,7 @@ class Org:
                     missing,
                 )
             self._check_references(schema, clean, object_name)
-            self._object_rules(object_name, merged, None)
+            self._object_rules(object_name, merged, None, clean)
             insert = dict(clean)
             self._derive(object_name, merged, insert, creating=True)
             insert["CreatedById"] = self.integration_user_id
@@ -240,9 +313,20 @@ class Org:
             return rid
 
     def update(
-        self, object_name: str, record_id: str, values: Mapping[str, Any], *, csv: bool = False
+        self,
+        object_name: str,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        csv: bool = False,
+        keep_account_team: bool = False,
     ) -> None:
-        """Validate and update; raises RecordFailure (404 NOT_FOUND for unknown Ids)."""
+        """Validate and update; raises RecordFailure (404 NOT_FOUND for unknown Ids).
+
+        Under the strict profile an Account owner change deletes the account's team unless
+        ``keep_account_team`` (the SOAP OwnerChangeOptions header KeepAccountTeam, or the UI
+        checkbox; the REST, Collections and Bulk doors have no such option).
+        """
         table = self.tables[object_name]
         schema = table.schema
         with self.lock:
@@ -264,19 +348,35 @@ class Org:
             self._check_references(schema, clean, object_name)
             merged = dict(zip(table.columns, row, strict=True))
             merged.update(clean)
-            self._object_rules(object_name, merged, record_id)
+            self._object_rules(object_name, merged, record_id, clean)
             changes = dict(clean)
             self._derive(object_name, merged, changes, creating=False)
             changes["LastModifiedById"] = self.integration_user_id
             old = list(row)
+            owner_changed = (
+                object_name == "Account"
+                and "OwnerId" in clean
+                and clean["OwnerId"] != row[table.pos["ownerid"]]
+            )
             table.update(record_id, changes)
             self._push(lambda: self._restore(table, record_id, old))
+            if owner_changed and self.profile.owner_change_wipes_team and not keep_account_team:
+                # Since Winter '21 an API owner change deletes the whole account team.
+                atm = self.tables["AccountTeamMember"]
+                for atm_id in sorted(atm.find("AccountId", record_id)):
+                    self._delete_one(atm, atm_id, hard=True)
 
     def delete(self, object_name: str, record_id: str, *, hard: bool = False) -> None:
         """Delete (Recycle Bin unless hard or the object deletes hard); cascades from Account."""
         table = self.tables[object_name]
         with self.lock:
             self._live_row(object_name, record_id)
+            if object_name == "Organization":
+                raise fail(
+                    "INSUFFICIENT_ACCESS_OR_READONLY",
+                    "insufficient access rights on object id",
+                    [],
+                )
             if object_name == "Account":
                 for opp_id in self.tables["Opportunity"].find("AccountId", record_id):
                     if not self.tables["Opportunity"].is_deleted(opp_id):
@@ -472,10 +572,14 @@ class Org:
                     )
 
     def _object_rules(
-        self, object_name: str, merged: Mapping[str, Any], record_id: str | None
+        self,
+        object_name: str,
+        merged: Mapping[str, Any],
+        record_id: str | None,
+        sent: Mapping[str, Any],
     ) -> None:
         if object_name == "AccountTeamMember":
-            self._atm_rules(merged, record_id)
+            self._atm_rules(merged, record_id, sent)
         elif object_name == "User":
             username = (merged.get("Username") or "").lower()
             users = self.tables["User"]
@@ -490,7 +594,9 @@ class Org:
                         ["Username"],
                     )
 
-    def _atm_rules(self, merged: Mapping[str, Any], record_id: str | None) -> None:
+    def _atm_rules(
+        self, merged: Mapping[str, Any], record_id: str | None, sent: Mapping[str, Any]
+    ) -> None:
         atm = self.tables["AccountTeamMember"]
         account_id, user_id = merged.get("AccountId"), merged.get("UserId")
         if record_id is None and account_id and user_id:
@@ -504,8 +610,17 @@ class Org:
                         ["UserId"],
                     )
         above = False
+        defaults = self.org_defaults
         for fname, obj in ATM_ACCESS_FIELDS:
-            default = self.org_defaults.get(obj, "None")
+            default = defaults.get(obj, "None")
+            if default == CONTROLLED_BY_PARENT:
+                if sent.get(fname) is not None:
+                    raise fail(
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        f"{fname}: cannot be set when contact sharing is Controlled by Parent",
+                        [fname],
+                    )
+                continue
             level = merged.get(fname) or default
             if ACCESS_RANK[level] < ACCESS_RANK[default]:
                 raise fail(
@@ -519,7 +634,7 @@ class Org:
             raise fail(
                 "FIELD_INTEGRITY_EXCEPTION",
                 "At least one access level must be greater than the organization-wide default",
-                [f for f, _ in ATM_ACCESS_FIELDS],
+                [f for f, obj in ATM_ACCESS_FIELDS if defaults.get(obj) != CONTROLLED_BY_PARENT],
             )
 
     def _derive(
@@ -558,7 +673,7 @@ class Org:
         """A record as JSON (all fields, or ``names``) with ``attributes``."""
         table = self.tables[object_name]
         fields = (
-            table.schema.fields
+            table.schema.visible_fields
             if names is None
             else [f for n in names if (f := table.schema.field(n)) is not None]
         )

@@ -35,7 +35,7 @@ class RestApi:
         if text is None or not text.strip():
             raise ApiError.of(400, "MALFORMED_QUERY", "A query string has to be specified")
         try:
-            return compile_query(text, self.org.tables, now_ms=self.emu.clock.now_ms())
+            return compile_query(text, self.org.api_tables, now_ms=self.emu.clock.now_ms())
         except SoqlError as exc:
             raise ApiError.of(400, exc.code, exc.message(text)) from None
 
@@ -59,7 +59,7 @@ class RestApi:
 
     # -- describe and limits -----------------------------------------------------------------
     def global_describe(self, call: Call) -> Response:
-        schemas = [t.schema for t in self.org.tables.values()]
+        schemas = [t.schema for t in self.org.api_tables.values()]
         return Response.json(describe.global_describe(schemas, call.data_prefix))
 
     def basic_info(self, call: Call) -> Response:
@@ -68,7 +68,7 @@ class RestApi:
 
     def describe(self, call: Call) -> Response:
         table = self._table(call)
-        schemas = [t.schema for t in self.org.tables.values()]
+        schemas = [t.schema for t in self.org.api_tables.values()]
         return Response.json(describe.describe_sobject(table.schema, schemas, call.data_prefix))
 
     def limits(self, call: Call) -> Response:

@@ -9,6 +9,21 @@ from __future__ import annotations
 from emulators.store import FieldDef as F
 from emulators.store import ObjectSchema
 
+# The Team Role values of a new org (Setup > Account Teams > Team Roles): what an admin starts
+# from under the strict profile.  OBSERVED (the standard values in Salesforce Help; the exact
+# list of a given org depends on its edition and history).
+DEFAULT_TEAM_ROLES: tuple[str, ...] = (
+    "Account Manager",
+    "Channel Manager",
+    "Executive Sponsor",
+    "Lead Qualifier",
+    "Pre-Sales Consultant",
+    "Sales Manager",
+    "Sales Rep",
+    "Technical Sales",
+)
+
+# Every value the lenient profile (and a prepared org) offers.
 TEAM_ROLES: tuple[str, ...] = (
     "Strategic Account Executive",
     "Account Executive",
@@ -41,7 +56,14 @@ RISK_FLAGS: tuple[str, ...] = (
     "MISSING_EXEC_SPONSOR",
     "INACTIVE_MEMBER",
     "OVERSTAFFED",
+    "TEAM_WIPED",
 )
+
+# Organization-wide defaults (Organization.Default*Access).  VERIFIED: field names and the
+# None/Read/Edit values; UNVERIFIED: the API spelling of "Controlled by Parent" and of
+# "Public Read/Write/Transfer" (cases), taken as below.
+ACCESS_DEFAULT_VALUES: tuple[str, ...] = ("None", "Read", "Edit", "ReadEditTransfer", "All")
+CONTACT_ACCESS_DEFAULT_VALUES: tuple[str, ...] = ("None", "Read", "Edit", "ControlledByParent")
 
 # Stage -> (IsClosed, IsWon, Probability, ForecastCategoryName)
 OPPORTUNITY_STAGES: dict[str, tuple[bool, bool, int, str]] = {
@@ -266,6 +288,31 @@ ACCOUNT_TEAM_MEMBER = ObjectSchema(
     label_plural="Account Team Members",
 )
 
+
+def _org_default(name: str, values: tuple[str, ...]) -> F:
+    return F(name, "picklist", createable=False, updateable=False, picklist=values, restricted=True)
+
+
+# The org itself: one row, read only through the API (admins change it in Setup).
+ORGANIZATION = ObjectSchema(
+    "Organization",
+    "00D",
+    [
+        _id(),
+        F("Name", "string", createable=False, updateable=False, length=80),
+        F("OrganizationType", "string", createable=False, updateable=False, length=40),
+        F("IsSandbox", "boolean", createable=False, updateable=False, default=False),
+        F("InstanceName", "string", createable=False, updateable=False, length=5),
+        _org_default("DefaultAccountAccess", ACCESS_DEFAULT_VALUES),
+        _org_default("DefaultOpportunityAccess", ACCESS_DEFAULT_VALUES),
+        _org_default("DefaultCaseAccess", ACCESS_DEFAULT_VALUES),
+        _org_default("DefaultContactAccess", CONTACT_ACCESS_DEFAULT_VALUES),
+        *_AUDIT,
+    ],
+    soft_delete=False,
+    label_plural="Organizations",
+)
+
 OBJECTS: dict[str, ObjectSchema] = {
-    s.name: s for s in (USER, ACCOUNT, OPPORTUNITY, ACCOUNT_TEAM_MEMBER)
+    s.name: s for s in (USER, ACCOUNT, OPPORTUNITY, ACCOUNT_TEAM_MEMBER, ORGANIZATION)
 }

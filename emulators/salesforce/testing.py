@@ -67,7 +67,9 @@ class SmallOrg:
 
 def seed_small_org(emu: SalesforceEmulator, *, accounts: int = 5) -> SmallOrg:
     """Three active users and one inactive, ``accounts`` accounts each with one opportunity
-    per stage family (open / won) and one team member."""
+    per stage family (open / won) and one team member.  The org is prepared the way the admin
+    checklist asks (teamsync's Team Role values added)."""
+    emu.prepare_for_teamsync()
     users = [emu.tables["User"].new_id() for _ in range(4)]
     emu.load(
         "User",

@@ -17,7 +17,9 @@ COMPANY = "/v1/data/objects/Company"
 
 @pytest.fixture
 def emu() -> GainsightEmulator:
-    emu = GainsightEmulator(clock=Clock(T0))
+    # Lenient: these tests pin the per-record partial-failure shape, the lenient reading of G2
+    # (the strict profile rejects a batch with one bad record whole: test_profiles.py).
+    emu = GainsightEmulator(clock=Clock(T0), profile="lenient")
     emu.load(
         "gsuser",
         [

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def emu(tls: TlsMaterial, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulators]:
     with start_emulators(
-        accounts=40, seed=3, tls=tls, workdir=tmp_path_factory.mktemp("emu")
+        accounts=40, seed=3, tls=tls, workdir=tmp_path_factory.mktemp("emu"), profile="strict"
     ) as running:
         yield running
 
@@ -86,7 +86,8 @@ def test_env_client_credentials_reaches_seeded_salesforce_data(emu: RunningEmula
 
 
 def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
-    """httpx with the env's base URL, access key and CA reads the scenario company."""
+    """httpx with the env's base URL, access key and CA reads the scenario company (strict
+    profile: the score is read through the scoring scheme lookup)."""
     assert emu.org is not None
     ref = emu.org.scenarios["score_50"]
     env = emu.env()
@@ -95,7 +96,7 @@ def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
             f"{env['TEAMSYNC_GAINSIGHT_BASE_URL']}/v1/data/objects/query/Company",
             headers={"accesskey": env["TEAMSYNC_GAINSIGHT_ACCESS_KEY"]},
             json={
-                "select": ["Gsid", "Name", "SfdcAccountId", "CurrentScore"],
+                "select": ["Gsid", "Name", "SfdcAccountId", "CurrentScore__gr.Score"],
                 "where": {
                     "conditions": [
                         {
@@ -114,7 +115,7 @@ def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
     assert response.status_code == 200
     data = response.json()["data"]
     records = data["records"] if isinstance(data, dict) else data
-    assert [(r["Gsid"], r["CurrentScore"]) for r in records] == [(ref.company_gsid, 50)]
+    assert [(r["Gsid"], r["CurrentScore__gr.Score"]) for r in records] == [(ref.company_gsid, 50)]
 
 
 def test_env_token_and_jwt_modes(emu: RunningEmulators) -> None:

@@ -255,7 +255,7 @@ def test_direct_helpers_validate_without_logging(emu, org):
 def test_describe_global_and_object(sf):
     """Global describe lists the objects; object describe gives field properties."""
     names = {o["name"] for o in sf.describe()["sobjects"]}
-    assert names == {"User", "Account", "Opportunity", "AccountTeamMember"}
+    assert names == {"User", "Account", "Opportunity", "AccountTeamMember", "Organization"}
     described = sf.AccountTeamMember.describe()
     assert described["keyPrefix"] == "01M"
     fields = {f["name"]: f for f in described["fields"]}
