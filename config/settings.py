@@ -14,9 +14,12 @@ The TOML file may use sections: ``[salesforce] instance_url = ...`` is the same 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,7 +47,14 @@ SECRET_FIELDS = (
     "gainsight_access_key",
     "alert_webhook_secret",
     "alert_slack_webhook_url",
+    "heartbeat_url",
 )
+# Settings that may also be read from a file the environment names (``TEAMSYNC_<NAME>_FILE``):
+# every secret, and the database URL (it carries the password).
+FILE_FIELDS = (*SECRET_FIELDS, "database_url")
+# TEAMSYNC_* variables that are not settings but are read all the same.
+OTHER_ENV = ("TEAMSYNC_CONFIG", "TEAMSYNC_TEST_DATABASE_URL", "TEAMSYNC_DEMO_LOG_LEVEL")
+DEFAULT_DATABASE_URL = "sqlite:///teamsync.db"
 
 _DEFAULT_MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "default.toml"
 
@@ -103,7 +113,7 @@ class _SecretFileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in SECRET_FIELDS:
+        for name in FILE_FIELDS:
             path = os.environ.get(f"{ENV_PREFIX}{name.upper()}_FILE")
             if path:
                 try:
@@ -126,7 +136,18 @@ class Settings(BaseSettings):
     )
 
     # --- store and model ------------------------------------------------------------
-    database_url: str = "sqlite:///teamsync.db"
+    # Default: sqlite:///teamsync.db, or the SQLite file in ``data_dir`` when that is set.
+    database_url: str = DEFAULT_DATABASE_URL
+    # The image's data directory (TEAMSYNC_DATA_DIR=/var/lib/teamsync): its default store lives
+    # there, and a run refuses when it is not durable (see sync/store/durable.py).
+    data_dir: Path | None = None
+    # None: detect (a durable mount at data_dir); true / false: trust / always refuse.
+    data_dir_durable: bool | None = None
+    # Apply pending migrations at the start of a run (under the run lock).
+    auto_migrate: bool = False
+    # Runs, operations and health history older than this are pruned after a run (0: never).
+    retention_days: int = Field(180, ge=0)
+    retention_batch_size: int = Field(5000, ge=1, le=100_000)
     mapping: Path = _DEFAULT_MAPPING
 
     # --- Salesforce -------------------------------------------------------------------
@@ -175,10 +196,23 @@ class Settings(BaseSettings):
     alert_yellow_to_red_only: bool = False
     alert_digest_threshold: int = Field(25, ge=1)
     alert_max_attempts: int = Field(10, ge=1)
+    # The first run on an empty store: one digest of the accounts already Red, or nothing.
+    alert_first_run: Literal["digest", "none"] = "digest"
+    # Partial runs (exit 1) in a row before a sync-health alert.
+    alert_partial_runs: int = Field(3, ge=1)
+
+    # --- operations -------------------------------------------------------------------
+    daemon_tz: str = "UTC"  # the daemon's cron is read in this time zone
+    metrics_host: str = "127.0.0.1"  # `teamsync daemon`: /metrics, /healthz, /readyz
+    metrics_port: int = Field(9810, ge=0, le=65535)  # 0: not served
+    metrics_file: Path | None = None  # `run`: node-exporter textfile (*.prom)
+    pushgateway_url: str | None = None  # `run`: push the metrics there
+    heartbeat_url: SecretStr | None = None  # pinged after each completed run
 
     # --- logging ----------------------------------------------------------------------
     log_format: Literal["json", "console"] | None = None  # default: json unless a terminal
-    log_level: str = "INFO"
+    # Default: INFO, or WARNING when stderr is a terminal (``-v`` for INFO).
+    log_level: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -189,7 +223,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG") or _CONFIG_FILE_OVERRIDE.get("path")
+        # --config on the command line wins over TEAMSYNC_CONFIG.
+        config_file = _CONFIG_FILE_OVERRIDE.get("path") or os.environ.get(f"{ENV_PREFIX}CONFIG")
         return (
             init_settings,
             env_settings,
@@ -205,6 +240,39 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not re.match(r"^https://[A-Za-z0-9.\-\[\]:]+(/.*)?$", value):
             raise ValueError("must be an https:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _pushgateway_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(/.*)?$", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().strip().startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("daemon_tz")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone (e.g. UTC, Europe/Berlin)") from None
         return value
 
     @field_validator("alert_sinks", mode="before")
@@ -224,7 +292,9 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
-    def _log_level(cls, value: str) -> str:
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
@@ -240,6 +310,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _data_dir_store(self) -> Settings:
+        if self.data_dir is not None and not self.database_url_chosen():
+            self.database_url = f"sqlite:///{Path(self.data_dir) / 'teamsync.db'}"
+            # A default, not a choice: the durable-store check must still see it as unset.
+            self.__pydantic_fields_set__.discard("database_url")
+        return self
+
+    @model_validator(mode="after")
     def _files_exist(self) -> Settings:
         for name in ("mapping", "salesforce_private_key_file", "ca_bundle"):
             path = getattr(self, name)
@@ -248,6 +326,10 @@ class Settings(BaseSettings):
         return self
 
     # --- checks used by commands ------------------------------------------------------
+    def database_url_chosen(self) -> bool:
+        """True when someone set the store (environment, ``_FILE``, settings file, argument)."""
+        return "database_url" in self.model_fields_set
+
     def salesforce_auth_mode(self) -> Literal["token", "client_credentials", "jwt"] | None:
         if self.salesforce_access_token is not None:
             return "token"
@@ -291,7 +373,40 @@ class Settings(BaseSettings):
         return sinks
 
 
-# Set by ``--config FILE`` on the command line (the environment variable wins over it).
+def normalize_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean PostgreSQL through psycopg 3 (the driver the
+    ``postgres`` extra installs); any other URL is left as it is."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def known_env_names() -> set[str]:
+    """Every ``TEAMSYNC_*`` variable teamsync reads."""
+    names = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    names |= {f"{ENV_PREFIX}{name.upper()}_FILE" for name in FILE_FIELDS}
+    names |= set(OTHER_ENV)
+    return names
+
+
+def unknown_env_names(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``TEAMSYNC_*`` variables that are no setting, each with the closest known name."""
+    environ = os.environ if environ is None else environ
+    known = known_env_names()
+    # Compare without the shared prefix, which would make every name look close.
+    suffixes = sorted(n.removeprefix(ENV_PREFIX) for n in known)
+    out: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+        out.append((name, ENV_PREFIX + close[0] if close else None))
+    return out
+
+
+# Set by ``--config FILE`` on the command line (it wins over TEAMSYNC_CONFIG).
 _CONFIG_FILE_OVERRIDE: dict[str, str] = {}
 
 

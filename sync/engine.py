@@ -34,6 +34,7 @@ from sync.stages.pull import Puller, StreamStats
 from sync.stages.push import Pusher, PushStats
 from sync.store import Store, quarantine
 from sync.store.models import CtaLink, Operation, QuarantinedRecord, Run
+from sync.version import VERSION
 
 log = structlog.get_logger("teamsync.engine")
 
@@ -118,13 +119,18 @@ class Engine:
     # --- the run ------------------------------------------------------------------------------
     def run(self, options: RunOptions | None = None) -> RunResult:
         options = options or RunOptions()
-        self.store.check_schema()
+        self.store.check_schema(allow_behind=self.settings.auto_migrate)
         run_id = str(uuid.uuid4())
         bind_run(run_id=run_id)
         started = time.monotonic()
         with self.store.lock("run", lease_seconds=self.settings.lock_lease_seconds) as lock:
+            if self.settings.auto_migrate:
+                # TEAMSYNC_AUTO_MIGRATE: under the run lock, so two pods never migrate at once.
+                migrated = self.store.upgrade_if_behind()
+                if migrated is not None:
+                    log.info("store migrated", before=migrated[0], after=migrated[1])
             self._start_run(run_id, options)
-            result = RunResult(run_id, "running", 0)
+            result = RunResult(run_id, "running", 0, stats={"version": VERSION})
             try:
                 self._run(run_id, options, result, lock.renew)
             except TeamsyncError as exc:
@@ -382,13 +388,14 @@ class Engine:
                     full=options.full,
                     started_at=self.clock(),
                     status="running",
-                    stats={},
+                    stats={"version": VERSION},
                     host=socket.gethostname(),
                     pid=os.getpid(),
                 )
             )
         log.info(
             "run started",
+            version=VERSION,
             command=options.command,
             dry_run=options.dry_run,
             full=options.full,

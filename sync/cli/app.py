@@ -2,13 +2,19 @@
 
 Exit codes (DESIGN.md section 4): 0 success · 1 finished, some records failed (quarantined) ·
 2 configuration or usage error, nothing written · 3 an upstream API unreachable, refusing auth
-or out of daily quota · 4 safeguard refused a mass change · 75 another run holds the lock.
+or out of daily quota · 4 safeguard refused a mass change · 5 the state store is unavailable ·
+75 another run holds the lock, or the run was interrupted by SIGTERM.
+
+Conventions: ``-h`` / ``--help`` everywhere, ``--version``; the global options (``--config``,
+``-v``) may come before or after the subcommand; human output on stdout, log lines on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import signal
 import sys
 import threading
@@ -18,12 +24,49 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import structlog
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from config.errors import ConfigurationError, TeamsyncError
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, unknown_env_names
 from sync.streams import OPTIONS
+from sync.version import VERSION
+
+HELP = {"help_option_names": ["-h", "--help"]}
+# Global options (on the callback) that may also be written after the subcommand.
+_GLOBAL_VALUE_OPTIONS = ("--config",)
+_GLOBAL_FLAGS = re.compile(r"^(-v+|--verbose)$")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the subcommand in front of it, so
+    ``teamsync run --config x.toml -v`` means ``teamsync --config x.toml -v run``."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":  # noqa: S105 - the end-of-options marker, not a password
+            rest.extend(args[i:])
+            break
+        if token in _GLOBAL_VALUE_OPTIONS and i + 1 < len(args):
+            hoisted += [token, args[i + 1]]
+            i += 2
+            continue
+        if token.split("=", 1)[0] in _GLOBAL_VALUE_OPTIONS or _GLOBAL_FLAGS.match(token):
+            hoisted.append(token)
+        else:
+            rest.append(token)
+        i += 1
+    return hoisted + rest
+
+
+class _Group(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
 
 app = typer.Typer(
     name="teamsync",
@@ -31,14 +74,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=HELP,
+    cls=_Group,
 )
-db_app = typer.Typer(help="State store maintenance.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Red-health alerts.", no_args_is_help=True)
+db_app = typer.Typer(help="State store maintenance.", no_args_is_help=True, context_settings=HELP)
+alerts_app = typer.Typer(help="Alerts.", no_args_is_help=True, context_settings=HELP)
 app.add_typer(db_app, name="db")
 app.add_typer(alerts_app, name="alerts")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+def _consoles() -> tuple[Console, Console]:
+    # Made per invocation: Rich reads NO_COLOR (and the terminal) when a console is created.
+    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+
+
+out, err = _consoles()
 
 T = TypeVar("T")
 
@@ -46,7 +96,7 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="TOML settings file (TEAMSYNC_CONFIG); the environment wins over it.",
+        help="TOML settings file (wins over TEAMSYNC_CONFIG); the environment wins over it.",
         exists=False,
     ),
 ]
@@ -54,22 +104,52 @@ ConfigOption = Annotated[
 
 class _State:
     config: Path | None = None
+    verbosity: int = 0
+    logging_configured: bool = False
 
 
 _state = _State()
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"teamsync {VERSION}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(config: ConfigOption = None) -> None:
+def _main(
+    config: ConfigOption = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="More log lines on stderr (-v INFO, -vv DEBUG)."
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
     """teamsync: account teams in sync between Salesforce and Gainsight."""
+    global out, err
+    out, err = _consoles()
     _state.config = config
+    _state.verbosity = verbose
+    _state.logging_configured = False
 
 
 # --- plumbing -----------------------------------------------------------------------------
 def _settings(**overrides: Any) -> Settings:
     settings = load_settings(_state.config, **overrides)
+    from sqlalchemy.engine import make_url
+
     from sync.logging import configure_logging
 
+    try:
+        db_password = make_url(settings.database_url).password
+    except Exception:  # noqa: BLE001 - the store reports a malformed URL itself
+        db_password = None
     configure_logging(
         settings.log_format,
         settings.log_level,
@@ -81,14 +161,42 @@ def _settings(**overrides: Any) -> Settings:
                 settings.gainsight_access_key,
                 settings.alert_webhook_secret,
                 settings.alert_slack_webhook_url,
+                settings.heartbeat_url,
             )
-        ],
+        ]
+        + [str(db_password) if db_password else None],
+        verbosity=_state.verbosity,
     )
+    _state.logging_configured = True
+    log = structlog.get_logger("teamsync.cli")
+    for name, close in unknown_env_names():
+        log.warning(
+            "unknown setting in the environment (ignored)",
+            variable=name,
+            did_you_mean=close,
+        )
+    return settings
+
+
+def _durable(settings: Settings) -> Settings:
+    """Commands that write the store refuse one that would be lost with the container."""
+    from sync.store.durable import check_durable_store
+
+    check_durable_store(settings)
     return settings
 
 
 def _fail(exc: BaseException, code: int) -> typer.Exit:
-    err.print(f"[bold red]teamsync:[/] {exc}", markup=True, highlight=False)
+    from sync.logging import configure_logging, current_format
+
+    if not _state.logging_configured:  # failed before the settings were read
+        fmt = os.environ.get("TEAMSYNC_LOG_FORMAT", "").strip().lower()
+        configure_logging(fmt if fmt in ("json", "console") else None)
+        _state.logging_configured = True
+    if current_format() == "json":  # a JSON log stream stays JSON
+        structlog.get_logger("teamsync.cli").error("command failed", error=str(exc), exit_code=code)
+    else:
+        err.print(f"[bold red]teamsync:[/] {exc}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -113,7 +221,9 @@ class StopFlag:
 
     def set(self, *_: Any) -> None:
         if not self.event.is_set():
-            err.print("teamsync: stopping after the current batch (signal received)")
+            structlog.get_logger("teamsync.cli").warning(
+                "stopping after the current batch (signal received)"
+            )
         self.event.set()
 
 
@@ -163,7 +273,7 @@ def run(
     flag = StopFlag()
 
     def go() -> int:
-        settings = _settings()
+        settings = _durable(_settings())
         engine = Engine.from_settings(settings, should_stop=flag)
         with _signals(flag):
             result = engine.run(
@@ -185,7 +295,7 @@ def plan(
     from sync.engine import Engine, RunOptions
 
     def go() -> int:
-        settings = _settings()
+        settings = _durable(_settings())
         engine = Engine.from_settings(settings)
         result = engine.run(RunOptions(dry_run=True, command="plan"))
         render_plan(out, engine.store, result, as_json=as_json, limit=limit)
@@ -224,7 +334,7 @@ def backfill(
                     f"--objects: unknown {', '.join(unknown)} (known: {', '.join(OPTIONS)})"
                 )
             streams = [OPTIONS[n] for n in names]
-        settings = _settings()
+        settings = _durable(_settings())
         with progress_bar(err) as progress, _signals(flag):
             engine = Engine.from_settings(settings, should_stop=flag, progress=progress)
             result = engine.run(
@@ -257,7 +367,7 @@ def daemon(
     flag = StopFlag()
 
     def go() -> int:
-        settings = _settings()
+        settings = _durable(_settings())
         with _signals(flag):
             return run_daemon(settings, cron or settings.daemon_cron, flag, max_runs=max_runs)
 
@@ -267,15 +377,31 @@ def daemon(
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Dead-man check: exit 1 when the last completed run is older than --max-age "
+            "or the last run failed (for probes and cron monitors).",
+        ),
+    ] = False,
+    max_age: Annotated[
+        str, typer.Option("--max-age", help="With --check: e.g. 90m, 2h, 1d.")
+    ] = "2h",
 ) -> None:
     """Last runs, watermarks, quarantined records, API usage, pending alerts."""
-    from sync.cli.reports import render_status
+    from sync.cli.reports import dead_man_check, parse_duration, render_check, render_status
     from sync.store import Store
 
     def go() -> int:
+        limit = parse_duration(max_age, "--max-age")
         settings = _settings()
-        store = Store(settings.database_url)
-        store.check_schema()
+        store = Store(settings.database_url, must_exist=True)  # never creates a store
+        store.check_schema(create_if_empty=False)
+        if check:
+            verdict = dead_man_check(store, limit)
+            render_check(out, verdict, as_json=as_json)
+            return 0 if verdict.ok else 1
         render_status(out, store, as_json=as_json)
         return 0
 
@@ -299,15 +425,15 @@ def audit(
         if fmt.lower() not in ("table", "csv", "html"):
             raise ConfigurationError(f"--format must be table, csv or html, not {fmt!r}")
         settings = _settings()
-        store = Store(settings.database_url)
-        store.check_schema()
+        store = Store(settings.database_url, must_exist=True)  # never creates a store
+        store.check_schema(create_if_empty=False)
         from mappings.schema import load_mapping
 
         mapping = load_mapping(settings.mapping)
         if output is not None:
             with output.open("w", encoding="utf-8", newline="") as fh:
                 render_audit(out, store, mapping, fmt.lower(), fh)
-            err.print(f"audit written to {output}")
+            out.print(f"audit written to {output}")
         else:
             render_audit(out, store, mapping, fmt.lower(), sys.stdout)
         return 0
@@ -354,7 +480,7 @@ def db_upgrade() -> None:
     from sync.store import Store
 
     def go() -> int:
-        settings = _settings()
+        settings = _durable(_settings())
         store = Store(settings.database_url)
         before, after = store.upgrade()
         if before == after:

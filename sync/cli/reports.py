@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import html
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from rich.console import Console
@@ -22,7 +24,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import func, select
 
+from config.errors import ConfigurationError
 from mappings.schema import MappingFile
+from sync.clock import utcnow
 from sync.store import Store
 from sync.store.models import Account, AlertOutbox, Operation, QuarantinedRecord, Run, Watermark
 
@@ -186,6 +190,7 @@ def status_document(store: Store) -> dict[str, Any]:
                 "status": r.status,
                 "exit_code": r.exit_code,
                 "plan": (r.stats or {}).get("plan"),
+                "version": (r.stats or {}).get("version"),
                 "api": (r.stats or {}).get("api"),
                 "error": r.error,
             }
@@ -234,7 +239,10 @@ def status_document(store: Store) -> dict[str, Any]:
                 .limit(50)
             )
         ]
+    from sync.version import VERSION
+
     return {
+        "version": VERSION,
         "runs": runs,
         "watermarks": watermarks,
         "quarantine": {
@@ -263,6 +271,7 @@ def render_status(console: Console, store: Store, *, as_json: bool = False) -> N
     if as_json:
         console.file.write(_dump(doc) + "\n")
         return
+    console.print(f"teamsync {doc['version']} · store {store.safe_url}", highlight=False)
     runs = Table(title="Last runs")
     for col in ("started", "command", "status", "exit", "plan"):
         runs.add_column(col, overflow="fold")
@@ -468,3 +477,102 @@ def progress_bar(console: Console) -> Iterator[Any]:
             progress.update(tasks[stream], completed=done, total=total)
 
         yield update
+
+
+# --- dead-man check -------------------------------------------------------------------------
+COMPLETED = ("succeeded", "partial")  # the run synced (exit 0 or 1)
+FAILING = ("failed", "refused")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str, name: str) -> timedelta:
+    """``90m``, ``2h``, ``1d``, ``3600s`` or plain seconds."""
+    match = _DURATION.match(value)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigurationError(f"{name}: not a duration (e.g. 90m, 2h, 1d): {value!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2).lower()])
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+    last_completed: datetime | None = None
+    last_run: dict[str, Any] | None = None
+    max_age: timedelta = timedelta(hours=2)
+
+
+def dead_man_check(
+    store: Store, max_age: timedelta, now: Callable[[], datetime] = utcnow
+) -> CheckResult:
+    """``status --check``: the last completed run ended within ``max_age`` and the last
+    finished run did not fail (a run still in progress is judged by the one before it)."""
+    with store.session() as s:
+        real = Run.dry_run.is_(False)
+        completed = s.scalar(
+            select(func.max(Run.finished_at)).where(real, Run.status.in_(COMPLETED))
+        )
+        last = s.scalars(
+            select(Run)
+            .where(real, Run.finished_at.is_not(None))
+            .order_by(Run.started_at.desc())
+            .limit(1)
+        ).first()
+    result = CheckResult(ok=True, last_completed=completed, max_age=max_age)
+    if last is not None:
+        result.last_run = {
+            "run_id": last.run_id,
+            "status": last.status,
+            "exit_code": last.exit_code,
+            "finished_at": last.finished_at,
+            "error": (last.error or "")[:300] or None,
+        }
+    current = now()
+    if completed is None:
+        result.reasons.append("no run has completed yet")
+    elif current - completed > max_age:
+        age = _age(current - completed)
+        result.reasons.append(
+            f"the last completed run ended {age} ago ({completed.isoformat(timespec='seconds')}), "
+            f"more than {_age(max_age)}"
+        )
+    if last is not None and last.status in FAILING:
+        error = result.last_run["error"] if result.last_run else None
+        why = f": {error}" if error else ""
+        result.reasons.append(f"the last run {last.status} (exit {last.exit_code}){why}")
+    result.ok = not result.reasons
+    return result
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds // 3600} hours"
+    if seconds >= 120:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"
+
+
+def render_check(console: Console, result: CheckResult, *, as_json: bool = False) -> None:
+    if as_json:
+        doc = {
+            "ok": result.ok,
+            "reasons": result.reasons,
+            "last_completed_at": result.last_completed,
+            "max_age_seconds": int(result.max_age.total_seconds()),
+            "last_run": result.last_run,
+        }
+        console.file.write(_dump(doc) + "\n")
+        return
+    if result.ok:
+        assert result.last_completed is not None
+        console.print(
+            f"ok: last completed run ended {result.last_completed.isoformat(timespec='seconds')}",
+            highlight=False,
+        )
+        return
+    for reason in result.reasons:
+        console.print(f"FAIL: {reason}", highlight=False)

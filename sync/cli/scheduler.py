@@ -3,6 +3,9 @@
 A run that overlaps the next fire time simply delays it (no backlog of runs); a run another
 node holds the lock for is skipped; an upstream outage or a refused plan is logged and the
 daemon waits for the next fire time.  A configuration error stops the daemon (exit 2).
+
+The cron expression is read in ``TEAMSYNC_DAEMON_TZ`` (default UTC; daylight-saving changes
+follow that zone's rules); the start-up log line says which.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from croniter import croniter
@@ -17,15 +21,19 @@ from croniter import croniter
 from config.errors import ConfigurationError, LockHeld, SafeguardRefused
 from config.settings import Settings
 from connectors.errors import FatalError
+from sync.version import VERSION
 
 log = structlog.get_logger("teamsync.daemon")
 
 
-def next_fire(cron: str, after: datetime) -> datetime:
-    """The first fire time of ``cron`` strictly after ``after`` (UTC)."""
-    value = croniter(cron, after).get_next(datetime)
+def next_fire(cron: str, after: datetime, tz: str = "UTC") -> datetime:
+    """The first fire time of ``cron``, read in time zone ``tz``, strictly after ``after``;
+    returned in UTC."""
+    zone = ZoneInfo(tz)
+    start = (after if after.tzinfo else after.replace(tzinfo=UTC)).astimezone(zone)
+    value = croniter(cron, start).get_next(datetime)
     assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def run_daemon(
@@ -47,9 +55,10 @@ def run_daemon(
     )
     event = getattr(stop, "event", None)
     runs = 0
-    log.info("daemon started", cron=cron)
+    tz = settings.daemon_tz
+    log.info("daemon started", cron=cron, tz=tz, version=VERSION)
     while not stop():
-        fire = next_fire(cron, clock())
+        fire = next_fire(cron, clock(), tz)
         delay = max(0.0, (fire - clock()).total_seconds())
         log.info("next run", at=fire.isoformat(timespec="seconds"), in_seconds=round(delay, 1))
         if event is not None:

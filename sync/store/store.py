@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigurationError
+from config.settings import normalize_database_url
 from sync.clock import utcnow
 from sync.store.lock import RunLock, hold
 from sync.store.models import RawRecord
@@ -62,11 +63,27 @@ def _mask_url(url: str) -> str:
 class Store:
     """Access to the state store; one instance per process."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, must_exist: bool = False) -> None:
+        """``must_exist``: refuse a SQLite file that is not there instead of creating it (for
+        commands that only read: ``status``, ``audit``)."""
+        url = normalize_database_url(url)
         self.url = url
+        if must_exist:
+            _require_existing_sqlite(url)
         try:
             self.engine: Engine = _make_engine(url, echo=echo)
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
+        except ImportError as exc:
+            if url.startswith("postgresql"):
+                raise ConfigurationError(
+                    f"cannot open the store {_mask_url(url)}: the PostgreSQL driver (psycopg) is "
+                    "not installed; install teamsync with the postgres extra: "
+                    "pip install 'teamsync[postgres]'"
+                ) from exc
+            raise ConfigurationError(
+                f"cannot open the store {_mask_url(url)}: a database driver is missing "
+                f"({exc.name or type(exc).__name__})"
+            ) from exc
+        except (SQLAlchemyError, ValueError) as exc:
             raise ConfigurationError(
                 f"cannot open the store {_mask_url(url)}: {type(exc).__name__}"
             ) from exc
@@ -116,11 +133,12 @@ class Store:
         assert after is not None
         return before, after
 
-    def check_schema(self, *, create_if_empty: bool = True) -> None:
+    def check_schema(self, *, create_if_empty: bool = True, allow_behind: bool = False) -> None:
         """Refuse to run against a store at another schema version.
 
         An empty store (no tables yet, e.g. the default SQLite file on a first run) is
-        created on the spot; a store at an older revision needs ``teamsync db upgrade``.
+        created on the spot; a store at an older revision needs ``teamsync db upgrade``
+        (``allow_behind``: the caller migrates it, see ``upgrade_if_behind``).
         """
         try:
             current = self.current_revision()
@@ -131,13 +149,33 @@ class Store:
         head = self.head_revision()
         if current == head:
             return
-        if current is None and create_if_empty and not self._has_tables():
-            self.upgrade()
+        if current is None and not self._has_tables():
+            if create_if_empty:
+                self.upgrade()
+                return
+            raise ConfigurationError(
+                f"the store {self.safe_url} is empty (nothing has run against it yet): run "
+                "`teamsync run` or `teamsync db upgrade` first, or check TEAMSYNC_DATABASE_URL"
+            )
+        if allow_behind and current is not None and self._is_behind(current):
             return
         raise ConfigurationError(
             f"the store {self.safe_url} is at schema revision {current or 'none'} but this "
             f"teamsync needs {head}: run `teamsync db upgrade`"
         )
+
+    def _is_behind(self, current: str) -> bool:
+        """True when ``current`` is an older revision of this teamsync's migration chain."""
+        script = ScriptDirectory(str(_MIGRATIONS))
+        return any(rev.revision == current for rev in script.walk_revisions())
+
+    def upgrade_if_behind(self) -> tuple[str | None, str] | None:
+        """TEAMSYNC_AUTO_MIGRATE: apply pending migrations (call with the run lock held)."""
+        current = self.current_revision()
+        head = self.head_revision()
+        if current == head:
+            return None
+        return self.upgrade()
 
     def _has_tables(self) -> bool:
         from sqlalchemy import inspect
@@ -261,6 +299,25 @@ class Store:
         return hold(self, name, lease_seconds=lease_seconds)
 
 
+def _require_existing_sqlite(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - reported when the engine is made
+        return
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:"):
+        return  # a URI file name: SQLite's own rules
+    if not Path(database).exists():
+        raise ConfigurationError(
+            f"no store at {Path(database).resolve()}: nothing has run against it yet, or "
+            "TEAMSYNC_DATABASE_URL points elsewhere (this command never creates a store)"
+        )
+
+
 def _make_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -275,8 +332,6 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
             cur.close()
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 

@@ -115,3 +115,105 @@ def test_alert_sinks_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     """TEAMSYNC_ALERT_SINKS accepts a comma-separated list."""
     monkeypatch.setenv("TEAMSYNC_ALERT_SINKS", "log, webhook")
     assert load_settings().effective_alert_sinks() == ["log", "webhook"]
+
+
+# --- operations settings (issue 9) -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db:5432/ts", "postgresql+psycopg://u:p@db:5432/ts"),
+        ("postgresql://u@db/ts", "postgresql+psycopg://u@db/ts"),
+        ("postgresql+psycopg://u@db/ts", "postgresql+psycopg://u@db/ts"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_postgres_urls_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    """postgres:// (Heroku, many PaaS) and postgresql:// mean psycopg 3."""
+    monkeypatch.setenv("TEAMSYNC_DATABASE_URL", given)
+    assert load_settings().database_url == expected
+
+
+def test_database_url_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TEAMSYNC_DATABASE_URL_FILE reads the URL (it carries the password) from a file."""
+    secret = tmp_path / "database-url"
+    secret.write_text("postgres://ts:pw@db/ts\n", encoding="utf-8")
+    monkeypatch.setenv("TEAMSYNC_DATABASE_URL_FILE", str(secret))
+    s = load_settings()
+    assert s.database_url == "postgresql+psycopg://ts:pw@db/ts"
+    assert s.database_url_chosen()
+
+
+def test_data_dir_holds_the_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With TEAMSYNC_DATA_DIR (the image) the default store is the SQLite file there; a
+    database URL that someone set still wins."""
+    monkeypatch.setenv("TEAMSYNC_DATA_DIR", str(tmp_path))
+    s = load_settings()
+    assert s.database_url == f"sqlite:///{tmp_path / 'teamsync.db'}"
+    assert not s.database_url_chosen()
+    monkeypatch.setenv("TEAMSYNC_DATABASE_URL", "sqlite:///elsewhere.db")
+    assert load_settings().database_url == "sqlite:///elsewhere.db"
+
+
+def test_unknown_variables_get_the_closest_known_name() -> None:
+    """A mistyped TEAMSYNC_* variable is reported with what was probably meant."""
+    from config.settings import known_env_names, unknown_env_names
+
+    env = {
+        "TEAMSYNC_DATABSE_URL": "x",
+        "TEAMSYNC_GAINSIGHT_ACCESS_KEY_FILE": "/run/secrets/gs",
+        "TEAMSYNC_CONFIG": "a.toml",
+        "TEAMSYNC_ZZZ": "1",
+        "PATH": "/bin",
+    }
+    assert unknown_env_names(env) == [
+        ("TEAMSYNC_DATABSE_URL", "TEAMSYNC_DATABASE_URL"),
+        ("TEAMSYNC_ZZZ", None),
+    ]
+    known = known_env_names()
+    assert {"TEAMSYNC_DATABASE_URL_FILE", "TEAMSYNC_HEARTBEAT_URL_FILE"} <= known
+    assert "TEAMSYNC_LOG_FORMAT_FILE" not in known  # only secrets and the URL come from files
+
+
+def test_command_line_config_wins_over_teamsync_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--config FILE beats TEAMSYNC_CONFIG (the command line is the more specific)."""
+    env_file = tmp_path / "env.toml"
+    env_file.write_text("chunk_size = 11\n", encoding="utf-8")
+    cli_file = tmp_path / "cli.toml"
+    cli_file.write_text("chunk_size = 22\n", encoding="utf-8")
+    monkeypatch.setenv("TEAMSYNC_CONFIG", str(env_file))
+    assert load_settings().chunk_size == 11
+    assert load_settings(cli_file).chunk_size == 22
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TEAMSYNC_DAEMON_TZ", "Mars/Olympus", "not a known time zone"),
+        ("TEAMSYNC_HEARTBEAT_URL", "http://hc.example/ping/x", "https://"),
+        ("TEAMSYNC_PUSHGATEWAY_URL", "ftp://pg.example", "http:// or https://"),
+        ("TEAMSYNC_ALERT_FIRST_RUN", "everything", "TEAMSYNC_ALERT_FIRST_RUN"),
+        ("TEAMSYNC_METRICS_PORT", "70000", "TEAMSYNC_METRICS_PORT"),
+    ],
+)
+def test_operations_settings_are_validated(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    """Bad operations settings are refused at start-up, named by their variable."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings()
+
+
+def test_daemon_tz_and_heartbeat_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's cron is UTC unless TEAMSYNC_DAEMON_TZ says otherwise; the heartbeat URL
+    is a secret."""
+    assert load_settings().daemon_tz == "UTC"
+    monkeypatch.setenv("TEAMSYNC_DAEMON_TZ", "Europe/Berlin")
+    monkeypatch.setenv("TEAMSYNC_HEARTBEAT_URL", "https://hc.example/ping/abc-123")
+    s = load_settings()
+    assert s.daemon_tz == "Europe/Berlin"
+    assert "abc-123" not in repr(s)

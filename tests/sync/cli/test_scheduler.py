@@ -181,3 +181,12 @@ def test_daemon_process_stops_on_sigterm(emu: Any, database_url: str) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_next_fire_in_the_daemon_time_zone() -> None:
+    """TEAMSYNC_DAEMON_TZ: "0 3 * * *" is 03:00 local time, across a daylight-saving change."""
+    before = datetime(2026, 3, 28, 12, tzinfo=UTC)
+    assert next_fire("0 3 * * *", before, "Europe/Berlin") == datetime(2026, 3, 29, 1, tzinfo=UTC)
+    assert next_fire("0 3 * * *", before, "UTC") == datetime(2026, 3, 29, 3, tzinfo=UTC)
+    winter = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    assert next_fire("0 3 * * *", winter, "Europe/Berlin") == datetime(2026, 1, 11, 2, tzinfo=UTC)
