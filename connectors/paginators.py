@@ -2,7 +2,8 @@
 
 A client asks the paginator what to request next, sends it, and hands the rows back with
 ``update``; the paginator says whether there is a next page and refuses an answer that would
-make paging loop forever (an upstream fault, never an empty result).
+make paging loop forever, or that is longer or out of the order asked for (an upstream fault,
+never an empty result).
 
     pages = KeysetPaginator(page_size=2, after=None)
     pages.update([{"Gsid": "a"}, {"Gsid": "b"}])
@@ -50,14 +51,17 @@ class KeysetPaginator:
         if not rows:
             self.has_next = False
             return
-        keys = [k for k in (_key_of(row, self.key) for row in rows) if isinstance(k, str)]
+        if len(rows) > self.page_size:
+            raise PagingError(f"{len(rows)} rows on a page of at most {self.page_size}")
+        keys = [k for k in (_key_of(row, self.key) for row in rows) if isinstance(k, str) and k]
         if len(keys) != len(rows):
             raise PagingError(f"rows without a {self.key}; keyset paging impossible")
-        newest = max(keys)
-        if self.after is not None and newest <= self.after:
-            # The server ignored "key > after": paging on would loop forever.
+        if keys != sorted(keys) or len(set(keys)) != len(keys):
+            raise PagingError(f"rows not in the {self.key} order asked for")
+        if self.after is not None and keys[0] <= self.after:
+            # The server ignored "key > after": paging on would loop or repeat rows.
             raise PagingError("keyset paging made no progress")
-        self.after = newest
+        self.after = keys[-1]
         self.has_next = len(rows) >= self.page_size
 
 
@@ -80,6 +84,8 @@ class PageNumberPaginator:
 
     def update(self, rows: Sequence[Row]) -> list[Row]:
         """The rows not seen before; moves to the next page (or stops)."""
+        if len(rows) > self.page_size:
+            raise PagingError(f"{len(rows)} rows on a page of at most {self.page_size}")
         fresh: list[Row] = []
         for row in rows:
             key = _key_of(row, self.key)

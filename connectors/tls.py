@@ -4,7 +4,8 @@
 ``verify`` setting, which would silently drop the extra CA.  Instead of fighting that, the
 extra CA is loaded into an :class:`ssl.SSLContext` that is mounted on the session's HTTPS
 adapter; whatever bundle the environment names is then *added* to that context by urllib3,
-so both are trusted.  TLS verification is never switched off.
+so both are trusted.  TLS verification is never switched off, and the session never follows
+a redirect (:class:`~connectors.contract.NoRedirectSession`).
 
     session = requests_session(Path("/etc/teamsync/ca.pem"))
     client = httpx.Client(verify=ssl_context(Path("/etc/teamsync/ca.pem")))
@@ -20,6 +21,8 @@ from typing import Any
 import requests
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
+
+from connectors.contract import NoRedirectSession
 
 
 def ssl_context(extra_ca: Path | str | None = None) -> ssl.SSLContext:
@@ -80,8 +83,9 @@ def requests_session(
     timeout: float | tuple[float, float] | None = (10.0, 120.0),
 ) -> requests.Session:
     """A ``requests.Session`` that trusts the system CAs plus ``extra_ca`` whatever the
-    environment's CA variables say; ``timeout`` (connect, read) applies to calls without one."""
-    session = requests.Session()
+    environment's CA variables say; ``timeout`` (connect, read) applies to calls without one.
+    It never follows a redirect."""
+    session = NoRedirectSession()
     adapter = _ContextAdapter(
         ssl_context(extra_ca), timeout, pool_connections=pool_size, pool_maxsize=pool_size
     )

@@ -6,7 +6,12 @@ Every knob is off by default.  Tests switch faults on directly:
     emu.gainsight.faults.fail_next(429, 429)         # the next two calls answer 429
     emu.salesforce.faults.configure(session_expiry_after_calls=5)
 
-or over HTTP (``PUT /__emulator/faults`` with the same keys as JSON).  Decisions are drawn
+or over HTTP (``PUT /__emulator/faults`` with the same keys as JSON).  Hostile answers per
+endpoint (redirects, HTML with a 200, cut-off bodies, missing ``data``, wrong counts) are
+:mod:`emulators.tamper` rules:
+
+    emu.gainsight.faults.tamper("set", operation="company.query", path="data", value=None)
+  Decisions are drawn
 from a seeded RNG, so a run with the same seed and the same call sequence sees the same faults.
 """
 
@@ -18,6 +23,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from emulators.tamper import Tamper, TamperRules
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Faults:
         self.settings = FaultSettings()
         self._rng = random.Random(0)
         self._schedule: deque[int] = deque()
+        self.tampering = TamperRules()
         self.configure(**settings)
 
     def configure(self, **settings: Any) -> None:
@@ -61,6 +69,18 @@ class Faults:
             self.settings = FaultSettings()
             self._rng = random.Random(0)
             self._schedule.clear()
+        self.tampering.clear()
+
+    def tamper(self, kind: str, **rule: Any) -> Tamper:
+        """Add a hostile-answer rule (see :mod:`emulators.tamper`); returns it (``hits``)."""
+        return self.tampering.add(Tamper(kind, **rule))
+
+    def tamper_from_json(self, rules: Any) -> None:
+        """``[{"kind": ..., "operation": ...}, ...]`` as sent to ``PUT /__emulator/faults``."""
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise ValueError("tamper must be a list of rule objects")
+        for rule in rules:
+            self.tamper(**rule)
 
     def fail_next(self, *statuses: int) -> None:
         """Force the next calls to answer these statuses (0 lets a call through)."""
@@ -103,4 +123,5 @@ class Faults:
             out = {f.name: getattr(self.settings, f.name) for f in fields(FaultSettings)}
             out["lock_row_ids"] = sorted(out["lock_row_ids"])
             out["scheduled"] = list(self._schedule)
+        out["tamper"] = self.tampering.as_list()
         return out

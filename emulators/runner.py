@@ -13,7 +13,9 @@ because the servers bind to 127.0.0.1 by default and hold throw-away data only):
 ``DELETE /__emulator/requests``             empty the request log
 ``GET /__emulator/faults``                  this emulator's fault settings (+ ``scheduled``)
 ``PUT /__emulator/faults``                  change settings (same keys); ``{"fail_next": [429,
-                                            503]}`` schedules statuses; ``{"reset": true}``
+                                            503]}`` schedules statuses; ``{"tamper": [rule,
+                                            ...]}`` adds hostile answers (emulators.tamper);
+                                            ``{"reset": true}``
 ``GET /__emulator/org``                     the seeded :class:`OrgSummary` (404 when none)
 ``GET|POST /__emulator/clock``              ``{"advance_ms": n}`` or ``{"set_ms": n}``; answers
                                             ``{"now_ms"}`` (the clock both emulators share)
@@ -98,12 +100,14 @@ class AdminLayer:
         settings = dict(body)
         reset = bool(settings.pop("reset", False))
         fail_next = settings.pop("fail_next", [])
+        tamper = settings.pop("tamper", [])
         if not isinstance(fail_next, list) or not all(isinstance(s, int) for s in fail_next):
             return _problem(400, "fail_next must be a list of HTTP statuses")
         if reset:
             self.faults.reset()
         try:
             self.faults.configure(**settings)
+            self.faults.tamper_from_json(tamper)
         except (TypeError, ValueError) as exc:
             return _problem(400, str(exc))
         self.faults.fail_next(*fail_next)

@@ -8,12 +8,18 @@ status / body                              verdict
 =========================================  ==========================================
 401, 403, ``GS_APIG_2401``, ``GSOBJ_1024``  ``auth``   → AuthenticationError (any status)
 429, ``GU_2400``, 408, 5xx                  ``retry``  → RetryableError (Retry-After kept)
-non-JSON body                               ``retry`` for 5xx/429, else ``reject``
+any 3xx                                     ``redirect`` → RedirectRefused (never followed)
+2xx that is not a JSON envelope object      ``contract`` → ContractViolation (HTML with a
+with ``result`` true or false               200, a cut-off body, a list, no ``result``)
+non-JSON 4xx                                ``reject`` → RequestRejected
 ``result: false`` below 500                 ``refused`` (``no_data`` / ``has_data`` flags
                                             let reads and writes decide)
-other 3xx / 4xx                             ``reject`` → RequestRejected
-2xx with ``result`` true or absent          ``ok``
+other 4xx                                   ``reject`` → RequestRejected
+2xx with ``result: true``                   ``ok`` (the caller checks ``data``)
 =========================================  ==========================================
+
+"No data" is only ever the documented failure: ``result: false`` with ``GSOBJ_1XXX`` /
+``GSOBJ_1011`` (or, without a code, the documented text) and no rows in ``data``.
 """
 
 from __future__ import annotations
@@ -22,16 +28,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from connectors.contract import ContractViolation, RedirectRefused
 from connectors.errors import AuthenticationError, FatalError, RequestRejected, RetryableError
 
 API = "gainsight"
 AUTH_CODES = frozenset({"GS_APIG_2401", "GSOBJ_1024"})
 RATE_CODES = frozenset({"GU_2400"})
 NO_DATA_CODES = frozenset({"GSOBJ_1011", "GSOBJ_1XXX"})
-NO_DATA_TEXTS = ("no data found", "no entity matches")
+NO_DATA_TEXTS = ("no data found for given criteria", "no entity matches the given criteria")
 MAX_DESC = 120
 
-Kind = Literal["ok", "refused", "auth", "retry", "reject"]
+Kind = Literal["ok", "refused", "auth", "retry", "reject", "redirect", "contract"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,14 @@ class Verdict:
     no_data: bool = False  # the documented "No data found" failure
     has_data: bool = False  # a refusal that still carries a non-empty ``data``
     retry_after: float | None = None
+    location: str | None = None  # a redirect's Location header
 
     def error(self, operation: str) -> RetryableError | FatalError:
         """The exception for a failed call (``refused`` becomes RequestRejected)."""
+        if self.kind == "redirect":
+            return RedirectRefused.of(f"{API} {operation}", self.status, self.location, api=API)
+        if self.kind == "contract":
+            return breach(operation, self.desc or "unexpected response", self.status)
         message = describe(operation, self.status, self.code, self.desc)
         if self.kind == "auth":
             return AuthenticationError(message, api=API, status=self.status, code=self.code)
@@ -69,6 +81,13 @@ def describe(operation: str, status: int | None, code: str | None, desc: str | N
     if desc:
         parts.append(shorten(desc))
     return " ".join(parts)
+
+
+def breach(operation: str, what: str, status: int | None = None) -> ContractViolation:
+    """The error for a response that breaks its endpoint's contract (never quoting it)."""
+    return ContractViolation(
+        f"{API} {operation}: response breaks its contract: {what}", api=API, status=status
+    )
 
 
 def shorten(text: str, limit: int = MAX_DESC) -> str:
@@ -96,14 +115,23 @@ def _non_empty(value: Any) -> bool:
 
 
 def is_no_data(code: str | None, desc: str | None) -> bool:
-    if code in NO_DATA_CODES:
-        return True
-    lowered = (desc or "").lower()
-    return any(text in lowered for text in NO_DATA_TEXTS)
+    """The documented "No data found" failure: its codes, or its text without a code."""
+    if code is not None:
+        return code in NO_DATA_CODES
+    lowered = " ".join((desc or "").lower().split()).rstrip(".")
+    return lowered in NO_DATA_TEXTS
 
 
-def classify(status: int, content: bytes, *, retry_after: float | None = None) -> Verdict:
+def classify(
+    status: int,
+    content: bytes,
+    *,
+    retry_after: float | None = None,
+    location: str | None = None,
+) -> Verdict:
     """Classify one HTTP response (status + body); never raises."""
+    if 300 <= status < 400:
+        return Verdict("redirect", status, location=location)
     is_json, body = parse_json(content)
     retryable_status = status in {408, 429} or status >= 500
     if not is_json:
@@ -111,8 +139,11 @@ def classify(status: int, content: bytes, *, retry_after: float | None = None) -
             return Verdict("auth", status)
         if retryable_status:
             return Verdict("retry", status, desc="non-JSON response", retry_after=retry_after)
-        if 200 <= status < 300 and not content.strip():
-            return Verdict("reject", status, desc="empty response body")
+        if 200 <= status < 300:
+            what = "an empty body" if not content.strip() else "not JSON (an HTML page?)"
+            if content.strip() and content.lstrip()[:1] in (b"{", b"["):
+                what = "truncated or malformed JSON"
+            return Verdict("contract", status, desc=what)
         return Verdict("reject", status, desc="non-JSON response (a proxy page?)")
 
     envelope = body if isinstance(body, dict) else {}
@@ -131,15 +162,16 @@ def classify(status: int, content: bytes, *, retry_after: float | None = None) -
     if retryable_status or code in RATE_CODES:
         return verdict("retry", retry_after=retry_after)
     if not isinstance(body, dict):
+        if 200 <= status < 300:
+            return Verdict("contract", status, desc=f"a JSON {type(body).__name__}, not an "
+                           "envelope object")  # fmt: skip
         return verdict("reject", desc="response is not a JSON object")
     if result is False or (result is None and status >= 400):
-        if status < 300 or 400 <= status < 500:
-            return verdict(
-                "refused",
-                no_data=is_no_data(code, desc),
-                has_data=_non_empty(envelope.get("data")),
-            )
-        return verdict("reject")
+        has_data = _non_empty(envelope.get("data"))
+        return verdict("refused", no_data=is_no_data(code, desc) and not has_data,
+                       has_data=has_data)  # fmt: skip
     if not 200 <= status < 300:
-        return verdict("reject", desc=desc or ("redirect not followed" if status < 400 else None))
+        return verdict("reject")
+    if result is not True:
+        return Verdict("contract", status, body, desc="an envelope without result: true")
     return verdict("ok")

@@ -17,8 +17,8 @@ import httpx
 import structlog
 
 from config.errors import ConfigurationError
-from connectors.errors import QuotaExceeded, RequestRejected, RetryableError, UpstreamUnavailable
-from connectors.gainsight._classify import API, Verdict, classify, describe, shorten
+from connectors.errors import QuotaExceeded, RetryableError, UpstreamUnavailable
+from connectors.gainsight._classify import API, Verdict, breach, classify, describe, shorten
 from connectors.gainsight._config import (
     MAX_CTA_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -152,7 +152,7 @@ class GainsightClient:
             try:
                 pages.update(rows)
             except PagingError as exc:
-                raise RequestRejected(f"{API} {operation}: {exc}", api=API) from None
+                raise breach(operation, str(exc)) from None
             if rows:
                 log.debug("gainsight.page", operation=operation, rows=len(rows))
                 yield rows
@@ -183,7 +183,7 @@ class GainsightClient:
             try:
                 fresh = pages.update(rows)
             except PagingError as exc:
-                raise RequestRejected(f"{API} {operation}: {exc}", api=API) from None
+                raise breach(operation, str(exc)) from None
             if fresh:
                 yield fresh
 
@@ -317,6 +317,8 @@ class GainsightClient:
             failed_code = verdict.code or "REFUSED"
             failed_message = shorten(verdict.desc) if verdict.desc else None
         data = verdict.body.get("data") if isinstance(verdict.body, dict) else None
+        if verdict.kind == "ok":
+            _check_write_data(data, operation, len(batch), cta=refs is not None)
         return map_write_results(
             batch,
             indices,
@@ -332,20 +334,31 @@ class GainsightClient:
 
     @staticmethod
     def _rows(verdict: Verdict, operation: str) -> list[dict[str, Any]]:
-        """Rows of a read: ``data`` as a list or ``{"records": [...]}``; no-data is empty."""
+        """Rows of a read: ``data`` as a list or ``{"records": [...]}``.
+
+        Only the documented "No data found" failure means no rows; a ``result: true`` whose
+        ``data`` is missing, null or of another shape breaks the contract (exit 3) and is
+        never read as an empty result.
+        """
         if verdict.kind == "refused":
             if verdict.no_data:
                 return []
             raise verdict.error(operation)
-        data = verdict.body.get("data") if isinstance(verdict.body, dict) else None
+        body = verdict.body if isinstance(verdict.body, dict) else {}
+        if "data" not in body:
+            raise breach(operation, "result: true without data", verdict.status)
+        data = body["data"]
         if isinstance(data, dict):
-            data = data.get("records", data.get("Records"))
+            keys = [k for k in ("records", "Records") if k in data]
+            if not keys:
+                raise breach(operation, "data is an object without records", verdict.status)
+            data = data[keys[0]]
         if data is None:
-            return []
-        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise RequestRejected(
-                f"{API} {operation}: unexpected shape of data ({type(data).__name__})", api=API
-            )
+            raise breach(operation, "data is null", verdict.status)
+        if not isinstance(data, list):
+            raise breach(operation, f"data is a {type(data).__name__}, not a list of rows")
+        if not all(isinstance(row, dict) for row in data):
+            raise breach(operation, "data holds something that is not a row object")
         return data
 
     def _call(
@@ -379,6 +392,7 @@ class GainsightClient:
                 response.status_code,
                 response.content,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                location=response.headers.get("Location"),
             )
             if (
                 verdict.kind == "retry"
@@ -392,7 +406,7 @@ class GainsightClient:
                              f"{verdict.retry_after:.0f} s exceeds the retry budget"),
                     api=API, status=verdict.status, code=verdict.code,
                 )  # fmt: skip
-            if verdict.kind in ("auth", "retry", "reject"):
+            if verdict.kind in ("auth", "retry", "reject", "redirect", "contract"):
                 raise verdict.error(operation)
             return verdict
 
@@ -408,6 +422,31 @@ class GainsightClient:
         return call_with_retry(
             attempt, self.config.retry, api=API, sleep=self._sleep, on_retry=on_retry
         )
+
+
+def _check_write_data(data: Any, operation: str, sent: int, *, cta: bool) -> None:
+    """A successful write's ``data`` has a result shape and no more results than records
+    sent (the per-record shapes themselves are UNVERIFIED; see ``_results``)."""
+    if data is None:
+        raise breach(operation, "result: true without data")
+    if isinstance(data, list):
+        if len(data) > sent or (cta and len(data) != sent):
+            raise breach(operation, f"{len(data)} results for {sent} records sent")
+        return
+    if not isinstance(data, Mapping):
+        raise breach(operation, f"data is a {type(data).__name__}, not a write result")
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    count = lowered.get("count")
+    if count is not None and (
+        isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= sent
+    ):
+        raise breach(operation, f"count {count!r} for {sent} records sent")
+    records = lowered.get("records")
+    if records is not None and (not isinstance(records, list) or len(records) > sent):
+        raise breach(operation, f"records is not a list of at most {sent} results")
+    errors = lowered.get("errors")
+    if isinstance(errors, list) and len(errors) > sent:
+        raise breach(operation, f"{len(errors)} errors for {sent} records sent")
 
 
 __all__ = ["GainsightClient"]

@@ -28,6 +28,7 @@ from simple_salesforce.bulk2 import (
 from structlog.typing import FilteringBoundLogger
 
 from connectors import soql as soqlmod
+from connectors.contract import ContractViolation, RedirectRefused, refuse_redirects
 from connectors.errors import (
     AuthenticationError,
     QuotaExceeded,
@@ -36,6 +37,7 @@ from connectors.errors import (
     UpstreamUnavailable,
 )
 from connectors.retry import call_with_retry, parse_retry_after
+from connectors.salesforce import _contract as contract
 from connectors.salesforce._auth import Token, request_token
 from connectors.salesforce._config import ApiUsage, SalesforceConfig, WriteResult
 from connectors.salesforce._errors import (
@@ -112,6 +114,8 @@ class SalesforceClient:
         self._sleep = sleep
         self._log: FilteringBoundLogger = log or structlog.get_logger("teamsync.salesforce")
         self._session = session or requests_session(config.ca_bundle, timeout=config.timeout)
+        # Token and API calls alike: a 3xx raises RedirectRefused and is never followed.
+        refuse_redirects(self._session, api=API)
         self._session.hooks.setdefault("response", []).append(self._on_response)
         self._last = threading.local()
         self._sf: Salesforce | None = None
@@ -162,6 +166,8 @@ class SalesforceClient:
             self.usage.calls["auth"] += 1
             try:
                 return request_token(self.config, self._session)
+            except RedirectRefused as exc:
+                raise exc.about(call.describe()) from None
             except requests.RequestException as exc:
                 error = translate(exc, call, retry_after=self._retry_after())
                 if error is None:
@@ -263,8 +269,12 @@ class SalesforceClient:
                 Call("describe", name),
                 lambda sf: sf.restful(f"sobjects/{name}/describe", timeout=self.config.timeout),
             )
-            if not isinstance(result, dict):
-                raise RequestRejected(f"{API} describe {name}: unexpected response", api=API)
+            if not isinstance(result, dict) or not isinstance(result.get("fields"), list):
+                raise ContractViolation(
+                    f"{API} describe {name}: response breaks its contract: "
+                    "expected an object with a fields list",
+                    api=API,
+                )
             cached = self._describes[name.lower()] = result
         return cached
 
@@ -283,11 +293,12 @@ class SalesforceClient:
         """The number of rows a query matches (``SELECT COUNT() …``; one call)."""
         items = [i.replace(" ", "").upper() for i in soqlmod.select_fields(soql)]
         text = soql if items == ["COUNT()"] else soqlmod.count_query(soql)
+        call = Call("count", soqlmod.from_object(text))
         page = self._call(
-            Call("count", soqlmod.from_object(text)),
+            call,
             lambda sf: sf.query(text, include_deleted=include_deleted, timeout=self.config.timeout),
         )
-        return int(page["totalSize"])
+        return contract.count_page(page, call)
 
     def query(
         self,
@@ -314,14 +325,18 @@ class SalesforceClient:
         operation = "queryAll" if include_deleted else "query"
         timeout = self.config.timeout
 
-        page = self._call(
-            Call(operation, object_name),
-            lambda sf: sf.query(
-                soql, include_deleted=include_deleted, headers=options, timeout=timeout
+        first_call = Call(operation, object_name)
+        page = contract.query_page(
+            self._call(
+                first_call,
+                lambda sf: sf.query(
+                    soql, include_deleted=include_deleted, headers=options, timeout=timeout
+                ),
             ),
+            first_call,
         )
-        total = int(page.get("totalSize") or 0)
-        if allow_bulk and total > self.config.bulk_query_threshold and not page.get("done", True):
+        total = int(page["totalSize"])
+        if allow_bulk and total > self.config.bulk_query_threshold and not page["done"]:
             reason = soqlmod.bulk_incompatibility(soql)
             if reason is None and len(expected) != len(soqlmod.select_fields(soql)):
                 reason = "a SELECT item that is not a plain field"
@@ -339,16 +354,26 @@ class SalesforceClient:
                 return
             self._log.info("salesforce.query.rest", object=object_name, total=total, reason=reason)
 
+        seen = 0
+        more = Call(f"{operation}.more", object_name)
+        first = True
         while True:
-            records = [flatten(r, expected) for r in page.get("records") or ()]
+            records = [flatten(r, expected) for r in page["records"]]
+            seen += len(records)
+            # Checked before a record is yielded: a page that lies about its count (an
+            # empty "done" page of a non-empty result) must not be read as absence.
+            contract.query_progress(page, first, seen, total, more if not first else first_call)
+            first = False
             if records:
                 yield records
-            next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not next_url:
+            if page["done"]:
                 return
-            page = self._call(
-                Call(f"{operation}.more", object_name),
-                partial(_query_more, url=str(next_url), headers=options, timeout=timeout),
+            next_url = str(page["nextRecordsUrl"])
+            page = contract.query_page(
+                self._call(
+                    more, partial(_query_more, url=next_url, headers=options, timeout=timeout)
+                ),
+                more,
             )
 
     def _bulk_columns(
@@ -398,39 +423,78 @@ class SalesforceClient:
         columns: Mapping[str, Column],
     ) -> Iterator[list[dict[str, Any]]]:
         operation = Operation.query_all if include_deleted else Operation.query
-        job = self._call(
-            Call("bulk2.query.create_job", object_name),
-            lambda sf: self._bulk(sf, object_name).create_job(operation, query=soql),
+        create = Call("bulk2.query.create_job", object_name)
+        job = contract.job_info(
+            self._call(
+                create, lambda sf: self._bulk(sf, object_name).create_job(operation, query=soql)
+            ),
+            create,
         )
         job_id = str(job["id"])
-        self._wait_for_job(job_id, True, object_name)
+        info = self._wait_for_job(job_id, True, object_name)
+        results = Call("bulk2.query.results", object_name)
+        expected = contract.job_count(info, "numberRecordsProcessed", results)
         locator = ""
+        seen = 0
         while True:
             chunk: Mapping[str, Any] = self._call(
-                Call("bulk2.query.results", object_name),
-                partial(self._query_results, object_name, job_id, locator),
+                results, partial(self._query_results, object_name, job_id, locator)
             )
-            yield from pages(csv_records(str(chunk.get("records") or ""), columns), size)
+            text = chunk.get("records") if isinstance(chunk, Mapping) else None
+            if not isinstance(text, str):
+                raise ContractViolation(
+                    f"{results.describe()}: response breaks its contract: no CSV body", api=API
+                )
+            header = contract.csv_header(text, [], results, "query results")
+            contract.csv_columns_match(header, list(columns), results)
+            records = list(csv_records(text, columns))
+            if records and len(records) != chunk.get("number_of_records"):
+                raise ContractViolation(
+                    f"{results.describe()}: response breaks its contract: a results chunk of "
+                    f"{len(records)} rows says Sforce-NumberOfRecords "
+                    f"{chunk.get('number_of_records')}",
+                    api=API,
+                )
+            seen += len(records)
+            yield from pages(records, size)
             locator = str(chunk.get("locator") or "")
             if not locator or locator == "null":
+                if seen != expected:
+                    raise ContractViolation(
+                        f"{results.describe()}: response breaks its contract: the results held "
+                        f"{seen} rows but the job processed {expected}",
+                        api=API,
+                    )
                 return
 
     def _query_results(
         self, object_name: str, job_id: str, locator: str, sf: Salesforce
     ) -> Mapping[str, Any]:
         client = self._bulk(sf, object_name)
-        return client.get_query_results(job_id, locator, self.bulk_result_chunk)
+        try:
+            return client.get_query_results(job_id, locator, self.bulk_result_chunk)
+        except (KeyError, ValueError) as exc:
+            if isinstance(exc, requests.exceptions.JSONDecodeError):
+                raise
+            # simple-salesforce reads Sforce-NumberOfRecords as an int and decodes UTF-8.
+            raise ContractViolation(
+                f"{API} bulk2.query.results {object_name}: response breaks its contract: "
+                "no Sforce-NumberOfRecords count or a body that is not UTF-8",
+                api=API,
+            ) from exc
 
     def _wait_for_job(self, job_id: str, is_query: bool, object_name: str) -> dict[str, Any]:
         """Poll a Bulk 2.0 job until it ends; bounded by ``bulk_poll_budget`` of waiting."""
         kind = "query" if is_query else "ingest"
         waited, interval = 0.0, self.bulk_poll_interval
+        poll = Call(f"bulk2.{kind}.poll", object_name)
         while True:
-            info = self._call(
-                Call(f"bulk2.{kind}.poll", object_name),
-                lambda sf: self._bulk(sf, object_name).get_job(job_id, is_query),
+            info = contract.job_info(
+                self._call(poll, lambda sf: self._bulk(sf, object_name).get_job(job_id, is_query)),
+                poll,
+                job_id,
             )
-            state = str(info.get("state"))
+            state = str(info["state"])
             if state == "JobComplete":
                 return dict(info)
             if state in ("Failed", "Aborted"):
@@ -539,13 +603,8 @@ class SalesforceClient:
             chunk = pending[start : start + COLLECTION_SIZE]
             send = partial(_send_collection, op, object_name, chunk, timeout)
             response = self._call(call, send)
-            if not isinstance(response, list):
-                raise RequestRejected(
-                    f"{call.describe()}: expected a result list, got {type(response).__name__}",
-                    api=API,
-                )
-            for position, (index, record) in enumerate(chunk):
-                item = response[position] if position < len(response) else None
+            items = contract.collection_results(response, len(chunk), call)
+            for (index, record), item in zip(chunk, items, strict=True):
                 out[index] = _collection_result(op, index, record, item)
         return out
 
@@ -579,9 +638,12 @@ class SalesforceClient:
         rows: Sequence[tuple[int, dict[str, Any]]],
         data: str,
     ) -> dict[int, WriteResult]:
-        job = self._call(
-            Call("bulk2.ingest.create_job", object_name),
-            lambda sf: self._bulk(sf, object_name).create_job(_BULK_OPERATIONS[op]),
+        create = Call("bulk2.ingest.create_job", object_name)
+        job = contract.job_info(
+            self._call(
+                create, lambda sf: self._bulk(sf, object_name).create_job(_BULK_OPERATIONS[op])
+            ),
+            create,
         )
         job_id = str(job["id"])
         self._log.info(
@@ -605,16 +667,33 @@ class SalesforceClient:
             raise
         job_info = self._wait_for_job(job_id, False, object_name)
         # Result files the job info says are empty are not fetched (one call each saved).
-        failed_count = _as_int(job_info.get("numberRecordsFailed"))
-        processed_count = _as_int(job_info.get("numberRecordsProcessed"))
-
-        def results(kind: str) -> str:
-            return str(
-                self._call(
-                    Call("bulk2.ingest.results", object_name),
-                    lambda sf: self._bulk(sf, object_name).get_ingest_results(job_id, kind),
-                )
+        results_call = Call("bulk2.ingest.results", object_name)
+        failed_count = contract.job_count(job_info, "numberRecordsFailed", results_call)
+        processed_count = contract.job_count(job_info, "numberRecordsProcessed", results_call)
+        if failed_count > processed_count or processed_count > len(rows):
+            raise ContractViolation(
+                f"{results_call.describe()}: response breaks its contract: job {job_id} "
+                f"counts {processed_count} processed, {failed_count} failed of {len(rows)} sent",
+                api=API,
             )
+        required: dict[str, list[str]] = {
+            ResultsType.successful: ["sf__Id", "sf__Created", *header],
+            ResultsType.failed: ["sf__Id", "sf__Error", *header],
+            ResultsType.unprocessed: list(header),
+        }
+
+        def results(kind: str) -> list[dict[str, str]]:
+            text = self._call(
+                results_call,
+                lambda sf: self._bulk(sf, object_name).get_ingest_results(job_id, kind),
+            )
+            if not isinstance(text, str):
+                raise ContractViolation(
+                    f"{results_call.describe()}: response breaks its contract: no CSV body",
+                    api=API,
+                )
+            contract.csv_header(text, required[kind], results_call, f"{kind} results")
+            return list(result_rows(text))
 
         matcher = ResultMatcher(header)
         by_index = dict(rows)
@@ -622,14 +701,26 @@ class SalesforceClient:
             matcher.add(index, [csv_cell(record[k]) if k in record else "" for k in header])
         out: dict[int, WriteResult] = {}
         unmatched = 0
-        for row in result_rows(results(ResultsType.successful)):
+        succeeded_rows = results(ResultsType.successful)
+        failed_rows = [] if failed_count == 0 else results(ResultsType.failed)
+        all_processed = processed_count >= len(rows)
+        unprocessed_rows = [] if all_processed else results(ResultsType.unprocessed)
+        counted = (len(succeeded_rows), len(failed_rows), len(unprocessed_rows))
+        if counted != (processed_count - failed_count, failed_count, len(rows) - processed_count):
+            raise ContractViolation(
+                f"{results_call.describe()}: response breaks its contract: job {job_id} result "
+                f"files hold {counted[0]} successful, {counted[1]} failed, {counted[2]} "
+                f"unprocessed rows; the job counted {processed_count} processed, "
+                f"{failed_count} failed of {len(rows)} sent",
+                api=API,
+            )
+        for row in succeeded_rows:
             found = matcher.match(row)
             if found is None:
                 unmatched += 1
                 continue
             rid = row.get("sf__Id") or by_index[found].get("Id")
             out[found] = WriteResult(found, rid or None, True)
-        failed_rows = [] if failed_count == 0 else result_rows(results(ResultsType.failed))
         for row in failed_rows:
             found = matcher.match(row)
             if found is None:
@@ -638,8 +729,6 @@ class SalesforceClient:
             info = bulk_error(row.get("sf__Error") or "")
             rid = row.get("sf__Id") or by_index[found].get("Id")
             out[found] = WriteResult(found, rid or None, False, info.code, info.message)
-        all_processed = processed_count is not None and processed_count >= len(rows)
-        unprocessed_rows = [] if all_processed else result_rows(results(ResultsType.unprocessed))
         for row in unprocessed_rows:
             found = matcher.match(row)
             if found is None:
@@ -785,11 +874,3 @@ def _ingest_header(op: WriteOp, pending: Sequence[tuple[int, Mapping[str, Any]]]
         for key in record:
             header.setdefault(key, None)
     return list(header)
-
-
-def _as_int(value: Any) -> int | None:
-    """A job-info count, or None when absent or not a number (then the file is fetched)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

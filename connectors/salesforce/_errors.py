@@ -21,6 +21,7 @@ import urllib3.exceptions
 from simple_salesforce.exceptions import SalesforceBulkV2LoadError, SalesforceError
 
 from config.errors import InvalidRecord, TeamsyncError
+from connectors.contract import ContractViolation, RedirectRefused
 from connectors.errors import (
     AuthenticationError,
     QuotaExceeded,
@@ -160,8 +161,19 @@ def translate(
     exc: BaseException, call: Call, *, retry_after: float | None = None
 ) -> TeamsyncError | None:
     """The teamsync error for a foreign exception, or None when it is not ours to map."""
+    if isinstance(exc, RedirectRefused):
+        return exc.about(call.describe())
     if isinstance(exc, TeamsyncError):
         return exc
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        # A whole answer that is not JSON (an HTML page with a 200, a cut-off body): the
+        # endpoint broke its contract; nothing in it may be read as "no records".
+        return ContractViolation(
+            f"{call.describe()}: the response is not the JSON this endpoint promises "
+            "(an HTML page or a truncated body?)",
+            api=API,
+            code="BAD_RESPONSE",
+        )
     if isinstance(exc, SalesforceError):
         return classify(exc.status, exc.content, call, retry_after=retry_after)
     if isinstance(exc, SalesforceBulkV2LoadError):
@@ -184,9 +196,7 @@ def translate(
             api=API,
             code=code,
         )
-    if isinstance(
-        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.JSONDecodeError
-    ):
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         if call.idempotent:
             return RetryableError(
                 f"{call.describe()}: truncated or unreadable response", api=API, code="BAD_RESPONSE"

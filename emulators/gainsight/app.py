@@ -97,6 +97,7 @@ from emulators.http import Request, Response
 from emulators.profile import Profile, profile_named
 from emulators.requestlog import Kind, RequestLog
 from emulators.store import Clock, Table
+from emulators.tamper import answer_before, rewrite
 
 API = "gainsight"
 MINUTE_MS = 60_000
@@ -344,12 +345,21 @@ class GainsightEmulator:
         if status is not None:
             self._record(request, obj, kind, operation, status, 0)
             return self._fault_response(status)
+        rule = self.faults.tampering.take(operation, obj, before=True)
+        if rule is not None:
+            response = answer_before(rule)
+            self._record(request, obj, kind, operation, response.status, 0)
+            return response
         try:
             outcome = handler(request)
         except GainsightError as err:
             outcome = Outcome(err.status, err.body(), 0, err.headers)
-        self._record(request, obj, kind, operation, outcome.status, outcome.records)
-        return Response.json(outcome.body, outcome.status, outcome.headers)
+        response = Response.json(outcome.body, outcome.status, outcome.headers)
+        rule = self.faults.tampering.take(operation, obj, before=False)
+        if rule is not None:
+            response = rewrite(rule, response, API)
+        self._record(request, obj, kind, operation, response.status, outcome.records)
+        return response
 
     def _fault_response(self, status: int) -> Response:
         headers = self.faults.retry_after_header()
@@ -501,9 +511,11 @@ class GainsightEmulator:
             if request.method == "PUT":
                 settings = request.json() if request.body else {}
                 fail_next = settings.pop("fail_next", None)
+                tamper = settings.pop("tamper", [])
                 try:
                     self.faults.configure(**settings)
-                except TypeError as exc:
+                    self.faults.tamper_from_json(tamper)
+                except (TypeError, ValueError) as exc:
                     return Response.json({"error": str(exc)}, 400)
                 if fail_next:
                     self.faults.fail_next(*fail_next)

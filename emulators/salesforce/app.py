@@ -35,6 +35,7 @@ from emulators.salesforce.org import Org, RecordFailure, SalesforceApiError
 from emulators.salesforce.query import Cursors
 from emulators.salesforce.rest import RestApi
 from emulators.store import Clock, Table
+from emulators.tamper import answer_before, rewrite
 
 __all__ = ["SalesforceApiError", "SalesforceCredentials", "SalesforceEmulator"]
 
@@ -50,6 +51,15 @@ def _release_label(major: int) -> str:
     """v20.0 was Winter '11; three releases a year."""
     k = major - 20
     return f"{_SEASONS[k % 3]} '{11 + k // 3:02d}"
+
+
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
+
+
+def _query_object(request: Request) -> str | None:
+    """The object a ``?q=`` query reads, for tamper rules matched before it runs."""
+    match = _FROM.search(request.param("q") or "")
+    return match.group(1) if match else None
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -289,7 +299,15 @@ class SalesforceEmulator:
         path = request.path.rstrip("/") or "/"
         base_url = f"https://{request.headers.get('Host') or 'localhost'}"
         if path == "/services/oauth2/token":
+            rule = self.faults.tampering.take("oauth.token", None, before=True)
+            if rule is not None:
+                response = answer_before(rule)
+                self._record(request, None, "auth", "oauth.token.tampered", response.status, 0)
+                return response
             response, grant = self.token_endpoint(request, base_url)
+            rule = self.faults.tampering.take("oauth.token", None, before=False)
+            if rule is not None:
+                response = rewrite(rule, response, "salesforce")
             self._record(request, None, "auth", f"oauth.token.{grant}", response.status, 0)
             return response
         if path == "/__emulator" or path.startswith("/__emulator/"):
@@ -317,10 +335,19 @@ class SalesforceEmulator:
         else:
             with self._usage_lock:
                 self._api_usage += 1
-            if route_error is not None or handler is None:
+            rule = self.faults.tampering.take(
+                call.operation, call.object or _query_object(request), before=True
+            )
+            if rule is not None:
+                response = answer_before(rule)
+                call.records = 0
+            elif route_error is not None or handler is None:
                 response = (route_error or ApiError.not_found()).response()
             else:
                 response = self._run(handler, call)
+                rule = self.faults.tampering.take(call.operation, call.object, before=False)
+                if rule is not None:
+                    response = rewrite(rule, response, "salesforce")
         response.headers["Sforce-Limit-Info"] = f"api-usage={self._api_usage}/{self.api_max}"
         records = call.records if response.status < 400 else 0
         self._record(request, call.object, call.kind, call.operation, response.status, records)
@@ -609,9 +636,11 @@ class SalesforceEmulator:
             if method in ("PUT", "POST", "PATCH"):
                 settings = dict(body)
                 fail_next = settings.pop("fail_next", None)
+                tamper = settings.pop("tamper", [])
                 try:
                     self.faults.configure(**settings)
-                except TypeError as exc:
+                    self.faults.tamper_from_json(tamper)
+                except (TypeError, ValueError) as exc:
                     return Response.json({"error": str(exc)}, 400)
                 if fail_next:
                     self.faults.fail_next(*fail_next)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from connectors.contract import ContractViolation, RedirectRefused
 from connectors.errors import AuthenticationError, RequestRejected, RetryableError
 from connectors.gainsight import classify
 
@@ -33,7 +34,8 @@ TABLE: list[tuple[str, int, bytes, str, type[Exception] | None]] = [
     # name, status, body, verdict kind, exception raised for a failed call
     ("ok list", 200, env(data=[{"Gsid": "1P02A"}]), "ok", None),
     ("ok without error keys", 200, b'{"requestId": "x", "result": true, "data": {}}', "ok", None),
-    ("ok without result key", 200, b'{"data": []}', "ok", None),
+    ("no result key", 200, b'{"data": []}', "contract", ContractViolation),
+    ("result true as text", 200, b'{"result": "true", "data": []}', "ok", None),
     ("401 documented", 401, env(False, "GS_APIG_2401", "Unauthorized"), "auth",
      AuthenticationError),
     ("2401 with a 200", 200, env(False, "GS_APIG_2401", "Unauthorized"), "auth",
@@ -67,10 +69,15 @@ TABLE: list[tuple[str, int, bytes, str, type[Exception] | None]] = [
     ("200 result false as text", 200, b'{"result": "false", "errorCode": "GSOBJ_1002"}', "refused",
      RequestRejected),
     ("400 html", 400, HTML, "reject", RequestRejected),
-    ("200 html (proxy login page)", 200, HTML, "reject", RequestRejected),
-    ("200 empty body", 200, b"", "reject", RequestRejected),
-    ("200 json list", 200, b"[1, 2]", "reject", RequestRejected),
-    ("302 redirect", 302, b"", "reject", RequestRejected),
+    ("200 html (proxy login page)", 200, HTML, "contract", ContractViolation),
+    ("200 empty body", 200, b"", "contract", ContractViolation),
+    ("200 truncated json", 200, env(data=[{"Gsid": "1P02A"}])[:40], "contract",
+     ContractViolation),
+    ("200 json list", 200, b"[1, 2]", "contract", ContractViolation),
+    ("200 json null", 200, b"null", "contract", ContractViolation),
+    ("302 redirect", 302, b"", "redirect", RedirectRefused),
+    ("307 redirect with an envelope", 307, env(data=[]), "redirect", RedirectRefused),
+    ("304", 304, b"", "redirect", RedirectRefused),
 ]  # fmt: skip
 
 
@@ -93,7 +100,7 @@ def test_classify_table(status: int, body: bytes, kind: str, exc: type[Exception
         (400, "GSOBJ_1011", "No entity matches the given criteria"),
         (200, "GSOBJ_1011", None),
         (400, None, NO_DATA),
-        (400, "SOMETHING_ELSE", "No Data Found for given criteria"),
+        (400, None, "No Data Found for given criteria."),
     ],
 )
 def test_no_data_forms_are_recognised(status: int, code: str | None, desc: str | None) -> None:
@@ -101,6 +108,37 @@ def test_no_data_forms_are_recognised(status: int, code: str | None, desc: str |
     verdict = classify(status, env(False, code, desc))
     assert verdict.kind == "refused"
     assert verdict.no_data
+
+
+@pytest.mark.parametrize(
+    ("code", "desc", "data"),
+    [
+        ("SOMETHING_ELSE", "No Data Found for given criteria", None),
+        ("GSOBJ_1002", "no data found, invalid field", None),
+        (None, "Query failed: no data found for given criteria in shard 3", None),
+        ("GSOBJ_1XXX", NO_DATA, [{"Gsid": "1P02A"}]),
+    ],
+)
+def test_no_data_is_only_the_documented_failure(
+    code: str | None, desc: str | None, data: Any
+) -> None:
+    """Another code, a text that only contains the words, or a "no data" that carries rows
+    is not an empty result: reads raise instead of believing it."""
+    verdict = classify(200, env(False, code, desc, data))
+    assert verdict.kind == "refused"
+    assert not verdict.no_data
+    assert isinstance(verdict.error("query:Company"), RequestRejected)
+
+
+def test_redirect_names_status_and_host_only() -> None:
+    """A redirect's error names the status and scheme://host, never path, query or userinfo."""
+    verdict = classify(307, b"", location="http://user:pw@evil.example:8080/steal?accesskey=k")
+    error = verdict.error("update:Company")
+    assert isinstance(error, RedirectRefused)
+    assert error.exit_code == 3
+    assert error.target == "http://evil.example:8080"
+    for fragment in ("steal", "accesskey", "pw"):
+        assert fragment not in str(error)
 
 
 def test_refusal_with_records_is_flagged_has_data() -> None:

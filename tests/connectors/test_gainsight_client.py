@@ -11,6 +11,7 @@ import pytest
 import respx
 from structlog.testing import capture_logs
 
+from connectors.contract import ContractViolation, RedirectRefused
 from connectors.errors import (
     AuthenticationError,
     QuotaExceeded,
@@ -194,8 +195,9 @@ def test_keyset_without_progress_is_refused(router: respx.MockRouter, clock: Fak
     """A server that ignores Gsid GT (same page again) stops the read instead of looping."""
     page = env([{"Gsid": gsid(1)}, {"Gsid": gsid(2)}])
     router.post(QUERY).mock(return_value=httpx.Response(200, json=page))
-    with pytest.raises(RequestRejected, match="no progress"):
+    with pytest.raises(ContractViolation, match="no progress") as info:
         list(make_client(clock).query("Company", ["Name"], page_size=2))
+    assert info.value.exit_code == 3
 
 
 def test_429_with_retry_after_is_waited_out(router: respx.MockRouter, clock: FakeClock) -> None:
@@ -312,12 +314,19 @@ def test_connect_error_on_insert_is_retried(router: respx.MockRouter, clock: Fak
 
 
 def test_redirects_are_not_followed(router: respx.MockRouter, clock: FakeClock) -> None:
-    """A 302 to another host is refused: the access key never leaves the configured host."""
-    router.post(QUERY).mock(
-        return_value=httpx.Response(302, headers={"Location": "https://evil.example/login"})
+    """A 302 to another host is an upstream fault naming status and host, never the path:
+    the access key never leaves the configured host."""
+    route = router.post(QUERY).mock(
+        return_value=httpx.Response(302, headers={"Location": "https://evil.example/login?k=1"})
     )
-    with pytest.raises(RequestRejected, match="302"):
+    with pytest.raises(RedirectRefused) as info:
         list(make_client(clock).query("Company", ["Name"]))
+    assert info.value.exit_code == 3
+    assert str(info.value) == (
+        "gainsight query:Company: HTTP 302 redirect to https://evil.example refused "
+        "(redirects are never followed)"
+    )
+    assert route.call_count == 1
 
 
 def test_logs_never_carry_the_key(router: respx.MockRouter, clock: FakeClock) -> None:
@@ -550,6 +559,6 @@ def test_cta_list_ignoring_page_number_is_caught(
     """A server returning the same full page for every pageNumber stops after a few pages."""
     page = env([{"Gsid": "1S01"}, {"Gsid": "1S02"}])
     route = router.post(CTA_LIST).mock(return_value=httpx.Response(200, json=page))
-    with pytest.raises(RequestRejected, match="brought nothing new"):
+    with pytest.raises(ContractViolation, match="brought nothing new"):
         list(make_client(clock, cta_page_size=2).cta_list(["Name"]))
     assert route.call_count == 4

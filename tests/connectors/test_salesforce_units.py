@@ -464,7 +464,11 @@ def polling_client(states: list[str], waits: list[float]) -> tuple[Any, list[str
         calls.append(call.operation)
         if call.operation.endswith(".poll"):
             state = states.pop(0) if states else "InProgress"
-            return {"state": state, "errorMessage": "InvalidBatch : Field name not found : X"}
+            return {
+                "id": "750x",
+                "state": state,
+                "errorMessage": "InvalidBatch : Field name not found : X",
+            }
         return {}
 
     client._call = fake_call  # type: ignore[method-assign]
