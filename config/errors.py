@@ -13,6 +13,8 @@
         ├── UpstreamUnavailable   unreachable / retries exhausted       → exit 3
         ├── AuthenticationError   credentials refused                   → exit 3
         ├── QuotaExceeded         daily API allocation used up          → exit 3
+        ├── RedirectRefused       an API or token call answered a 3xx   → exit 3, never followed
+        ├── ContractViolation     a body breaks its endpoint's contract → exit 3, never "empty"
         └── RequestRejected       the API refused a whole call (a bug or a mapping mismatch)
 
 This module sits at the bottom of the import graph: every package may raise these.  The API

@@ -1,12 +1,14 @@
 """Fail closed at the API boundary: redirects refused, response shapes checked before use.
 
-    raise RedirectRefused.of("salesforce query Account", 302, "http://evil.example/x?sid=…")
-    # salesforce query Account: HTTP 302 redirect to http://evil.example refused
+    raise redirect_refused("salesforce query Account", 302, "http://evil.example/x?sid=…",
+                           api="salesforce")
+    # salesforce query Account: HTTP 302 redirect to http://evil.example refused (…)
 
-Both errors are upstream faults (exit 3, DESIGN §4): the run stops before anything is written
-from the bad answer, watermarks stay where they were and nothing is marked deleted.  A body is
-never quoted in a message (it can carry record data), and a redirect target is named by its
-scheme and host only (its path and query can carry a session id or a secret).
+:class:`~connectors.errors.RedirectRefused` and :class:`~connectors.errors.ContractViolation`
+are upstream faults (exit 3, DESIGN §4): the run stops before anything is written from the bad
+answer, watermarks stay where they were and nothing is marked deleted.  A body is never quoted
+in a message (it can carry record data), and a redirect target is named by its scheme and host
+only (its path and query can carry a session id or a secret).
 """
 
 from __future__ import annotations
@@ -16,47 +18,25 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connectors.errors import FatalError
+from connectors.errors import RedirectRefused
 
 
-class ContractViolation(FatalError):
-    """An API answered with a body that breaks what its endpoint promises (HTML with a 200,
-    truncated JSON, a missing or null ``data``, wrong types, wrong counts): exit 3."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        api: str,
-        status: int | None = None,
-        code: str = "CONTRACT_VIOLATION",
-    ) -> None:
-        super().__init__(message, api=api, status=status, code=code)
+def redirect_refused(
+    what: str, status: int, location: str | None, *, api: str, base: str | None = None
+) -> RedirectRefused:
+    """The error for a redirect answered to ``what`` (``"salesforce query Account"``)."""
+    return _refusal(what, status, redirect_target(location, base), api)
 
 
-class RedirectRefused(FatalError):
-    """An API or token call answered with a redirect; it is never followed: exit 3."""
+def renamed(error: RedirectRefused, what: str) -> RedirectRefused:
+    """The same refusal, named after the call it ended."""
+    return _refusal(what, error.status or 0, error.target, error.api or "")
 
-    def __init__(self, message: str, *, api: str, status: int, target: str | None) -> None:
-        super().__init__(message, api=api, status=status, code="REDIRECT")
-        self.target = target
 
-    @classmethod
-    def of(
-        cls, what: str, status: int, location: str | None, *, api: str, base: str | None = None
-    ) -> RedirectRefused:
-        """``what``: ``"salesforce query Account"``; ``location``: the Location header."""
-        return cls._make(what, status, redirect_target(location, base), api)
-
-    def about(self, what: str) -> RedirectRefused:
-        """The same refusal, named after the call it ended (``salesforce query Account``)."""
-        return self._make(what, self.status or 0, self.target, self.api or "")
-
-    @classmethod
-    def _make(cls, what: str, status: int, target: str | None, api: str) -> RedirectRefused:
-        where = f" to {target}" if target else " without a Location"
-        message = f"{what}: HTTP {status} redirect{where} refused (redirects are never followed)"
-        return cls(message, api=api, status=status, target=target)
+def _refusal(what: str, status: int, target: str | None, api: str) -> RedirectRefused:
+    where = f" to {target}" if target else " without a Location"
+    message = f"{what}: HTTP {status} redirect{where} refused (redirects are never followed)"
+    return RedirectRefused(message, api=api, status=status, target=target)
 
 
 def redirect_target(location: str | None, base: str | None = None) -> str | None:
@@ -104,8 +84,7 @@ def refuse_redirects(session: requests.Session, *, api: str) -> requests.Session
         if is_redirect(response.status_code):
             location = response.headers.get("Location")
             response.close()
-            raise RedirectRefused.of(api, response.status_code, location, api=api,
-                                     base=response.url)  # fmt: skip
+            raise redirect_refused(api, response.status_code, location, api=api, base=response.url)
 
     hooks = session.hooks.setdefault("response", [])
     if not any(getattr(h, "_teamsync_refuse_redirects", False) for h in hooks):
@@ -116,10 +95,10 @@ def refuse_redirects(session: requests.Session, *, api: str) -> requests.Session
 
 
 __all__ = [
-    "ContractViolation",
     "NoRedirectSession",
-    "RedirectRefused",
     "is_redirect",
+    "redirect_refused",
     "redirect_target",
     "refuse_redirects",
+    "renamed",
 ]

@@ -8,6 +8,8 @@
         ├── UpstreamUnavailable   unreachable / retries exhausted       → exit 3
         ├── AuthenticationError   credentials refused                   → exit 3
         ├── QuotaExceeded         daily API allocation used up          → exit 3
+        ├── RedirectRefused       an API or token call answered a 3xx   → exit 3, never followed
+        ├── ContractViolation     a body breaks its endpoint's contract → exit 3, never "empty"
         └── RequestRejected       the API refused a whole call (a bug or a mapping mismatch)
 
 Connectors translate foreign exceptions (simple-salesforce, requests, httpx) into this tree at
@@ -70,6 +72,34 @@ class QuotaExceeded(FatalError):
     """The daily API allocation is used up (or teamsync's own budget for it is)."""
 
 
+class RedirectRefused(FatalError):
+    """An API or token call answered with a redirect; it is never followed: exit 3.
+
+    The message names the status and the target's ``scheme://host[:port]`` only: a path or
+    query can carry a session id or a secret.
+    """
+
+    def __init__(self, message: str, *, api: str, status: int, target: str | None) -> None:
+        super().__init__(message, api=api, status=status, code="REDIRECT")
+        self.target = target
+
+
+class ContractViolation(FatalError):
+    """An API answered with a body that breaks what its endpoint promises (HTML with a 200,
+    truncated JSON, a missing or null ``data``, wrong types, wrong counts): exit 3.  Nothing
+    is written from it, watermarks stay, nothing is marked deleted."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        api: str,
+        status: int | None = None,
+        code: str = "CONTRACT_VIOLATION",
+    ) -> None:
+        super().__init__(message, api=api, status=status, code=code)
+
+
 class RequestRejected(FatalError):
     """The API refused a whole call (malformed query, unknown field ...): not worth retrying."""
 
@@ -78,8 +108,10 @@ class RequestRejected(FatalError):
 
 __all__ = [
     "AuthenticationError",
+    "ContractViolation",
     "FatalError",
     "QuotaExceeded",
+    "RedirectRefused",
     "RequestRejected",
     "RetryableError",
     "UpstreamUnavailable",

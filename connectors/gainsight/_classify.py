@@ -28,8 +28,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from connectors.contract import ContractViolation, RedirectRefused
-from connectors.errors import AuthenticationError, FatalError, RequestRejected, RetryableError
+from connectors.contract import redirect_refused
+from connectors.errors import (
+    AuthenticationError,
+    ContractViolation,
+    FatalError,
+    RequestRejected,
+    RetryableError,
+)
 
 API = "gainsight"
 AUTH_CODES = frozenset({"GS_APIG_2401", "GSOBJ_1024"})
@@ -58,7 +64,7 @@ class Verdict:
     def error(self, operation: str) -> RetryableError | FatalError:
         """The exception for a failed call (``refused`` becomes RequestRejected)."""
         if self.kind == "redirect":
-            return RedirectRefused.of(f"{API} {operation}", self.status, self.location, api=API)
+            return redirect_refused(f"{API} {operation}", self.status, self.location, api=API)
         if self.kind == "contract":
             return breach(operation, self.desc or "unexpected response", self.status)
         message = describe(operation, self.status, self.code, self.desc)

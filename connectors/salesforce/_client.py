@@ -28,10 +28,12 @@ from simple_salesforce.bulk2 import (
 from structlog.typing import FilteringBoundLogger
 
 from connectors import soql as soqlmod
-from connectors.contract import ContractViolation, RedirectRefused, refuse_redirects
+from connectors.contract import refuse_redirects, renamed
 from connectors.errors import (
     AuthenticationError,
+    ContractViolation,
     QuotaExceeded,
+    RedirectRefused,
     RequestRejected,
     RetryableError,
     UpstreamUnavailable,
@@ -167,7 +169,7 @@ class SalesforceClient:
             try:
                 return request_token(self.config, self._session)
             except RedirectRefused as exc:
-                raise exc.about(call.describe()) from None
+                raise renamed(exc, call.describe()) from None
             except requests.RequestException as exc:
                 error = translate(exc, call, retry_after=self._retry_after())
                 if error is None:

@@ -15,7 +15,7 @@ import io
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from connectors.contract import ContractViolation
+from connectors.errors import ContractViolation
 from connectors.salesforce._errors import API, Call
 
 BULK_STATES = frozenset(

@@ -21,10 +21,12 @@ import urllib3.exceptions
 from simple_salesforce.exceptions import SalesforceBulkV2LoadError, SalesforceError
 
 from config.errors import InvalidRecord, TeamsyncError
-from connectors.contract import ContractViolation, RedirectRefused
+from connectors.contract import renamed
 from connectors.errors import (
     AuthenticationError,
+    ContractViolation,
     QuotaExceeded,
+    RedirectRefused,
     RequestRejected,
     RetryableError,
     UpstreamUnavailable,
@@ -162,7 +164,7 @@ def translate(
 ) -> TeamsyncError | None:
     """The teamsync error for a foreign exception, or None when it is not ours to map."""
     if isinstance(exc, RedirectRefused):
-        return exc.about(call.describe())
+        return renamed(exc, call.describe())
     if isinstance(exc, TeamsyncError):
         return exc
     if isinstance(exc, requests.exceptions.JSONDecodeError):

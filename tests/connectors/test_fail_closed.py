@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.contract import ContractViolation, RedirectRefused
-from connectors.errors import FatalError
+from connectors.errors import ContractViolation, FatalError, RedirectRefused
 from connectors.gainsight import GainsightClient, GainsightConfig
 from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceClient, SalesforceConfig

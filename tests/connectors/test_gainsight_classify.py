@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from connectors.contract import ContractViolation, RedirectRefused
-from connectors.errors import AuthenticationError, RequestRejected, RetryableError
+from connectors.errors import (
+    AuthenticationError,
+    ContractViolation,
+    RedirectRefused,
+    RequestRejected,
+    RetryableError,
+)
 from connectors.gainsight import classify
 
 

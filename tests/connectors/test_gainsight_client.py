@@ -11,10 +11,11 @@ import pytest
 import respx
 from structlog.testing import capture_logs
 
-from connectors.contract import ContractViolation, RedirectRefused
 from connectors.errors import (
     AuthenticationError,
+    ContractViolation,
     QuotaExceeded,
+    RedirectRefused,
     RequestRejected,
     UpstreamUnavailable,
 )
