@@ -59,17 +59,13 @@ DLT_SPEC = "dlt[duckdb]==1.31.0"
 
 def stream_queries(objects: tuple[str, ...], batch_size: int) -> list[dict[str, Any]]:
     """The SOQL teamsync sends on a first pull of each stream (from its stream catalogue)."""
+    from config.settings import load_settings
     from connectors import soql
     from mappings.schema import load_mapping
-
-    try:
-        from sync.streams import streams_for  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from sync.stages.pull import streams_for
-    from config.settings import load_settings
+    from sync.streams import catalogue
 
     mapping = load_mapping(load_settings().mapping)
-    by_object = {s.object: s for s in streams_for(mapping) if s.system == "salesforce"}
+    by_object = {s.object: s for s in catalogue(mapping) if s.system == "salesforce"}
     out = []
     for obj in objects:
         s = by_object[obj]

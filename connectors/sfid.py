@@ -14,10 +14,21 @@ safe to compare case-insensitively.  Everything that reaches SOQL goes through
 from __future__ import annotations
 
 import re
+import string
+from functools import lru_cache
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID15 = re.compile(r"^[a-zA-Z0-9]{15}$")
 _ID18 = re.compile(r"^[a-zA-Z0-9]{18}$")
+# Upper-case letters -> "1", everything else an Id may hold -> "0" (see _checksum).
+_CASE_BITS = str.maketrans(
+    dict.fromkeys(string.ascii_uppercase, "1")
+    | dict.fromkeys(string.ascii_lowercase + string.digits, "0")
+)
+# "10100" (character 0 and 2 upper case) -> _ALPHABET[0b00101]
+_CHUNK = {
+    "".join("1" if n & (1 << pos) else "0" for pos in range(5)): _ALPHABET[n] for n in range(32)
+}
 
 
 class InvalidId(ValueError):
@@ -25,15 +36,10 @@ class InvalidId(ValueError):
 
 
 def _checksum(id15: str) -> str:
-    out = []
-    for chunk in range(3):
-        bits = 0
-        for pos in range(5):
-            char = id15[chunk * 5 + pos]
-            if "A" <= char <= "Z":
-                bits |= 1 << pos
-        out.append(_ALPHABET[bits])
-    return "".join(out)
+    """Three characters; each encodes which of five characters are upper case (bit i for
+    character i).  ``id15`` holds only Id characters."""
+    bits = id15[:15].translate(_CASE_BITS)
+    return _CHUNK[bits[0:5]] + _CHUNK[bits[5:10]] + _CHUNK[bits[10:15]]
 
 
 def to18(id15: str) -> str:
@@ -80,6 +86,13 @@ def normalize(value: str) -> str:
     """
     if not isinstance(value, str):
         raise InvalidId(f"not a Salesforce Id: {type(value).__name__}")
+    return _normalize(value)
+
+
+@lru_cache(maxsize=65_536)
+def _normalize(value: str) -> str:
+    """:func:`normalize` of a string, remembered: the same Ids (owners, parent accounts, users)
+    come back on every page and in every chunk.  A refused value raises and is not cached."""
     if _ID15.match(value):
         return to18(value)
     if _ID18.match(value):

@@ -20,6 +20,9 @@ from connectors.dates import parse_datetime
 # --- REST records ------------------------------------------------------------------------
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def flatten(record: Mapping[str, Any], expected: Sequence[str] = ()) -> dict[str, Any]:
     """A REST record without ``attributes``, parent relationships as ``Owner.Email`` keys.
 
@@ -40,6 +43,9 @@ def _flatten_into(
         if key == "attributes":
             continue
         path = prefix + key
+        if value.__class__ in _SCALARS:  # the common case, without the ABC check below
+            out[path] = value
+            continue
         if isinstance(value, Mapping):
             if "attributes" in value:
                 _flatten_into(value, path + ".", out, wanted)
