@@ -6,7 +6,9 @@
     ├── ConfigurationError        bad settings / mapping / usage        → exit 2, nothing written
     ├── InvalidRecord             one record refused or malformed       → quarantine it, go on
     ├── SafeguardRefused          plan above the mass-change threshold  → exit 4
+    ├── StoreUnavailable          the state store cannot be used        → exit 5, one line
     ├── LockHeld                  another run holds the lock            → exit 75
+    ├── Interrupted               SIGTERM / SIGINT stopped the run      → exit 75, next run resumes
     │   (API faults, in connectors/errors.py)
     ├── RetryableError            429, 503, connection error, row lock  → retried by the policy
     └── FatalError                the run cannot go on                  → stop, progress kept
@@ -79,16 +81,57 @@ class SafeguardRefused(TeamsyncError):
     exit_code = 4
 
 
+class StoreUnavailable(TeamsyncError):
+    """The state store cannot be used: unreachable, connection killed mid-run, locked, full,
+    corrupt, missing privileges, or at a newer schema than this teamsync knows.
+
+    ``problem`` is one of :data:`STORE_PROBLEMS`; the message is one line naming it and the
+    store (password masked), never a SQL statement or its parameters.
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, problem: str = "unavailable") -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+STORE_PROBLEMS = (
+    "unreachable",
+    "killed",
+    "locked",
+    "full",
+    "corrupt",
+    "no privileges",
+    "newer schema",
+    "unavailable",
+)
+
+
 class LockHeld(TeamsyncError):
     """Another teamsync run holds the lock."""
 
     exit_code = 75
 
 
+class Interrupted(TeamsyncError):
+    """A run was stopped by SIGTERM / SIGINT before it finished; it recorded its progress and
+    the next run resumes.  ``where`` says where it stopped (``push: 40 of 120 operations``)."""
+
+    exit_code = 75
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"interrupted by a signal during {where}; the next run resumes there")
+        self.where = where
+
+
 __all__ = [
+    "STORE_PROBLEMS",
     "ConfigurationError",
+    "Interrupted",
     "InvalidRecord",
     "LockHeld",
     "SafeguardRefused",
+    "StoreUnavailable",
     "TeamsyncError",
 ]

@@ -10,6 +10,7 @@ between desired and actual state, so a run interrupted anywhere is repaired by t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -21,8 +22,9 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from config.errors import SafeguardRefused, TeamsyncError
+from config.errors import Interrupted, SafeguardRefused, StoreUnavailable, TeamsyncError
 from config.settings import Settings
 from mappings.schema import MappingFile, load_mapping
 from sync.clock import utcnow
@@ -33,6 +35,7 @@ from sync.stages.plan import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
 from sync.stages.pull import Puller, StreamStats
 from sync.stages.push import Pusher, PushStats
 from sync.store import Store, quarantine
+from sync.store.errors import store_unavailable
 from sync.store.models import CtaLink, Operation, QuarantinedRecord, Run
 from sync.version import VERSION
 
@@ -118,12 +121,22 @@ class Engine:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self, options: RunOptions | None = None) -> RunResult:
-        options = options or RunOptions()
-        self.store.check_schema(allow_behind=self.settings.auto_migrate)
+        """One run; a store that fails part-way raises StoreUnavailable (exit 5, one line)."""
+        try:
+            return self._locked_run(options or RunOptions())
+        except SQLAlchemyError as exc:
+            # Errors about one statement's data that escaped per-record handling: still one
+            # line and exit 5, never a traceback with SQL parameters.
+            raise store_unavailable(exc, self.store.safe_url) from exc
+
+    def _locked_run(self, options: RunOptions) -> RunResult:
         run_id = str(uuid.uuid4())
         bind_run(run_id=run_id)
         started = time.monotonic()
         with self.store.lock("run", lease_seconds=self.settings.lock_lease_seconds) as lock:
+            # First-run schema creation and migrations happen under the run lock: two first
+            # runs never both create tables, and a second one never sees half a schema.
+            self.store.check_schema(allow_behind=self.settings.auto_migrate)
             if self.settings.auto_migrate:
                 # TEAMSYNC_AUTO_MIGRATE: under the run lock, so two pods never migrate at once.
                 migrated = self.store.upgrade_if_behind()
@@ -133,6 +146,14 @@ class Engine:
             result = RunResult(run_id, "running", 0, stats={"version": VERSION})
             try:
                 self._run(run_id, options, result, lock.renew)
+            except StoreUnavailable as exc:
+                result.status = "failed"
+                result.exit_code = exc.exit_code
+                with contextlib.suppress(TeamsyncError, SQLAlchemyError):
+                    self._finish_run(run_id, result, started, error=str(exc))
+                log.error("run failed", error_type=type(exc).__name__, error=str(exc),
+                          exit_code=exc.exit_code)  # fmt: skip
+                raise
             except TeamsyncError as exc:
                 if not options.dry_run and "alerts" not in result.stats:
                     # Alerts are recorded while mapping: a failed push (or refused plan) must
@@ -152,8 +173,15 @@ class Engine:
             except BaseException as exc:
                 result.status = "failed"
                 result.exit_code = 1
-                self._finish_run(run_id, result, started, error=f"{type(exc).__name__}: {exc}")
+                with contextlib.suppress(TeamsyncError, SQLAlchemyError):
+                    self._finish_run(run_id, result, started, error=type(exc).__name__)
                 raise
+            if result.status == "interrupted":
+                # SIGTERM: progress is recorded and the next run resumes; exit 75 says so.
+                where = str(result.stats.get("interrupted_at") or "the run")
+                result.exit_code = Interrupted.exit_code
+                result.stats["error"] = str(Interrupted(where))
+                log.warning("run interrupted", where=where, exit_code=result.exit_code)
             self._finish_run(run_id, result, started)
             return result
 
@@ -176,6 +204,12 @@ class Engine:
                 renew()
             if self.should_stop():
                 result.status = "interrupted"
+                last = next(reversed(pulled), None) if pulled else None
+                stats["interrupted_at"] = (
+                    f"pull, in or after stream {last} ({pulled[last].records} records read)"
+                    if last
+                    else "pull, before the first stream"
+                )
                 return
 
         # 2. Map and plan (pass 1 over every account: find the accounts in the plan)
@@ -270,6 +304,8 @@ class Engine:
         failures = pushed.failures + int(stats.get("invalid_records") or 0)
         if pushed.interrupted:
             result.status = "interrupted"
+            done = sum(pushed.succeeded.values()) + pushed.failures
+            stats["interrupted_at"] = f"push, after {done} of {counts.total} planned operations"
         elif failures:
             result.status = "partial"
             result.exit_code = 1

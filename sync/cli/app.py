@@ -201,11 +201,24 @@ def _fail(exc: BaseException, code: int) -> typer.Exit:
 
 
 def _guard(fn: Callable[[], T]) -> T:
-    """Run ``fn``; translate teamsync errors into their exit codes with a clear message."""
+    """Run ``fn``; translate teamsync errors into their exit codes with a clear message.
+
+    A database error that reaches this far (from any command) is the store failing: one line,
+    exit 5, never a traceback that would print SQL parameters.
+    """
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sync.store.errors import store_unavailable
+
     try:
         return fn()
     except TeamsyncError as exc:
         raise _fail(exc, exc.exit_code) from None
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        failure = store_unavailable(exc, "(state store)")
+        raise _fail(failure, failure.exit_code) from None
     except KeyboardInterrupt:
         raise _fail(RuntimeError("interrupted"), 130) from None
 
@@ -256,6 +269,9 @@ def _print_summary(result: Any) -> None:
     from sync.cli.reports import render_run_summary
 
     render_run_summary(out, result)
+    if result.status == "interrupted":
+        # Exit 75: say where it stopped (the next run resumes there).
+        err.print(f"teamsync: {result.stats.get('error') or 'interrupted'}", highlight=False)
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -482,7 +498,9 @@ def db_upgrade() -> None:
     def go() -> int:
         settings = _durable(_settings())
         store = Store(settings.database_url)
-        before, after = store.upgrade()
+        # Under the run lock: never while a run (or another upgrade) works on the store.
+        with store.lock("run", lease_seconds=settings.lock_lease_seconds):
+            before, after = store.upgrade()
         if before == after:
             out.print(f"store {store.safe_url} is up to date (revision {after})")
         else:

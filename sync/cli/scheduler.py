@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from croniter import croniter
 
-from config.errors import ConfigurationError, LockHeld, SafeguardRefused
+from config.errors import ConfigurationError, LockHeld, SafeguardRefused, StoreUnavailable
 from config.settings import Settings
 from connectors.errors import FatalError
 from sync.version import VERSION
@@ -75,7 +75,7 @@ def run_daemon(
             log.info("daemon run done", status=result.status, exit_code=result.exit_code)
         except LockHeld as exc:
             log.info("run skipped", reason=str(exc))
-        except (FatalError, SafeguardRefused) as exc:
+        except (FatalError, SafeguardRefused, StoreUnavailable) as exc:
             log.error("run failed; waiting for the next fire time", error=str(exc))
         runs += 1
         if max_runs is not None and runs >= max_runs:

@@ -26,12 +26,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import ConfigurationError
+from config.errors import ConfigurationError, StoreUnavailable
 from config.settings import normalize_database_url
 from sync.clock import utcnow
+from sync.store.errors import store_errors
 from sync.store.lock import RunLock, hold
 from sync.store.models import RawRecord
 
@@ -100,9 +101,17 @@ class Store:
     # --- sessions -------------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
+        """A session in a transaction: committed on success, rolled back on error.
+
+        A store that cannot be used raises StoreUnavailable (exit 5, one line); an error
+        about one statement's data (IntegrityError, DataError) stays as it is for the caller.
+        """
+        with store_errors(self.safe_url), self._sessions() as session, session.begin():
             yield session
+
+    def errors(self) -> AbstractContextManager[None]:
+        """``with store.errors(): ...`` for code that uses the engine directly."""
+        return store_errors(self.safe_url)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -121,13 +130,15 @@ class Store:
         return head
 
     def current_revision(self) -> str | None:
-        with self.engine.connect() as conn:
+        with store_errors(self.safe_url), self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def upgrade(self, revision: str = "head") -> tuple[str | None, str]:
         """Apply migrations up to ``revision``; returns (before, after)."""
         before = self.current_revision()
-        with self.engine.begin() as conn:
+        if before is not None and not self._is_behind(before):
+            raise self._newer(before)
+        with store_errors(self.safe_url), self.engine.begin() as conn:
             command.upgrade(self._alembic_config(conn), revision)
         after = self.current_revision()
         assert after is not None
@@ -140,15 +151,12 @@ class Store:
         created on the spot; a store at an older revision needs ``teamsync db upgrade``
         (``allow_behind``: the caller migrates it, see ``upgrade_if_behind``).
         """
-        try:
-            current = self.current_revision()
-        except OperationalError as exc:
-            raise ConfigurationError(
-                f"cannot open the store {self.safe_url}: {exc.orig!s}".splitlines()[0]
-            ) from exc
+        current = self.current_revision()
         head = self.head_revision()
         if current == head:
             return
+        if current is not None and not self._is_behind(current):
+            raise self._newer(current)
         if current is None and not self._has_tables():
             if create_if_empty:
                 self.upgrade()
@@ -162,6 +170,14 @@ class Store:
         raise ConfigurationError(
             f"the store {self.safe_url} is at schema revision {current or 'none'} but this "
             f"teamsync needs {head}: run `teamsync db upgrade`"
+        )
+
+    def _newer(self, current: str) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"the store {self.safe_url} is at schema revision {current}, which this teamsync "
+            f"(head {self.head_revision()}) does not know: a newer teamsync migrated it; run "
+            "that version (or restore a backup)",
+            problem="newer schema",
         )
 
     def _is_behind(self, current: str) -> bool:
@@ -180,7 +196,8 @@ class Store:
     def _has_tables(self) -> bool:
         from sqlalchemy import inspect
 
-        return bool(inspect(self.engine).get_table_names())
+        with store_errors(self.safe_url):
+            return bool(inspect(self.engine).get_table_names())
 
     # --- raw snapshots --------------------------------------------------------------------
     def upsert_raw(
@@ -320,7 +337,8 @@ def _require_existing_sqlite(url: str) -> None:
 
 def _make_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        # hide_parameters: no SQL parameter (account names, e-mails) in any error message.
+        engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -332,7 +350,7 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
 
 def quarantine(

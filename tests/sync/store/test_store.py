@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
-from config.errors import ConfigurationError, LockHeld
+from config.errors import LockHeld, StoreUnavailable
 from sync.clock import utcnow
 from sync.store import RawRow, Store
 from sync.store.models import Base, Lock, RawRecord
@@ -38,20 +38,28 @@ def test_empty_store_is_created_on_first_check(database_url: str) -> None:
     assert fresh.current_revision() == fresh.head_revision()
 
 
-def test_outdated_store_is_refused(store: Store) -> None:
-    """A store at another revision needs `teamsync db upgrade` (configuration error, exit 2)."""
+def test_store_at_an_unknown_revision_is_a_newer_schema(store: Store) -> None:
+    """A revision this teamsync does not know was written by a newer one: the store is
+    unavailable to this version (exit 5), and is not touched."""
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000_old'"))
-    with pytest.raises(ConfigurationError, match="teamsync db upgrade"):
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    with pytest.raises(StoreUnavailable, match="0099_future") as info:
         store.check_schema()
+    assert info.value.problem == "newer schema"
+    assert info.value.exit_code == 5
+    with pytest.raises(StoreUnavailable):
+        store.upgrade()
+    assert store.current_revision() == "0099_future"
 
 
-def test_unreachable_store_is_a_configuration_error() -> None:
-    """A store that cannot be opened fails clearly, without printing its password."""
+def test_unreachable_store_is_unavailable() -> None:
+    """A store that cannot be reached fails clearly (exit 5), without printing its password."""
     bad = Store("postgresql+psycopg://teamsync:hunter2-secret@127.0.0.1:1/none")
-    with pytest.raises(ConfigurationError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         bad.check_schema()
+    assert info.value.problem == "unreachable"
     assert "hunter2-secret" not in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_only_one_run_holds_the_lock(store: Store, database_url: str) -> None:
@@ -64,8 +72,10 @@ def test_only_one_run_holds_the_lock(store: Store, database_url: str) -> None:
     other.dispose()
 
 
-def test_sqlite_lease_expires(tmp_path: Path) -> None:
-    """On SQLite a lock whose lease ran out (a crashed holder) can be taken over."""
+def test_sqlite_lease_expires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where OS file locks do not work, the lease row is the fallback: a lock whose lease ran
+    out (a crashed holder) can be taken over."""
+    monkeypatch.setattr("sync.store.lock._os_lock", lambda path, name: None)
     url = f"sqlite:///{tmp_path}/lease.db"
     store = Store(url)
     store.upgrade()
