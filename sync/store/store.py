@@ -64,7 +64,14 @@ def _mask_url(url: str) -> str:
 class Store:
     """Access to the state store; one instance per process."""
 
-    def __init__(self, url: str, *, echo: bool = False, must_exist: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        must_exist: bool = False,
+        busy_timeout: float = 30.0,
+    ) -> None:
         """``must_exist``: refuse a SQLite file that is not there instead of creating it (for
         commands that only read: ``status``, ``audit``)."""
         url = normalize_database_url(url)
@@ -72,7 +79,7 @@ class Store:
         if must_exist:
             _require_existing_sqlite(url)
         try:
-            self.engine: Engine = _make_engine(url, echo=echo)
+            self.engine: Engine = _make_engine(url, echo=echo, busy_timeout=busy_timeout)
         except ImportError as exc:
             if url.startswith("postgresql"):
                 raise ConfigurationError(
@@ -335,10 +342,12 @@ def _require_existing_sqlite(url: str) -> None:
         )
 
 
-def _make_engine(url: str, *, echo: bool) -> Engine:
+def _make_engine(url: str, *, echo: bool, busy_timeout: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
         # hide_parameters: no SQL parameter (account names, e-mails) in any error message.
-        engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
+        engine = create_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": busy_timeout}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -346,7 +355,7 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
             if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.close()
 
         return engine

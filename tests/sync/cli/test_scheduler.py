@@ -131,6 +131,11 @@ def test_interrupted_run_records_progress_and_next_run_finishes(
     )
     first = stop_after_first_page.run(RunOptions(allow_mass_change=True))
     assert first.status == "interrupted"
+    assert first.exit_code == 75  # interrupted, the next run resumes (DESIGN section 4)
+    assert first.stats["interrupted_at"] == (
+        "pull, in or after stream salesforce.User "
+        f"({first.stats['pulled']['salesforce.User']['records']} records read)"
+    )
     assert "plan" not in first.stats
     with store.session() as s:
         run_row = s.get(Run, first.run_id)
