@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from connectors.sfid import normalize
 
@@ -130,6 +131,35 @@ def id_list(values: Iterable[str]) -> str:
     if not seen:
         raise ValueError("an IN list needs at least one Id")
     return "(" + ",".join(quote(v) for v in seen) + ")"
+
+
+# A REST call's URI and headers together may not exceed 16,384 bytes (414 / 431 beyond).
+# A query is sent as ``GET …/query?q=<SOQL, URL-encoded>``: keep the encoded SOQL well below,
+# leaving room for the path and the headers (a long bearer token, the query options).
+MAX_QUERY_URI_BYTES = 12_000
+
+
+def encoded_length(soql: str) -> int:
+    """Bytes the SOQL takes in a query URI (form-encoded, as the REST client sends it)."""
+    return len(urlencode({"q": soql})) - 2
+
+
+def id_chunks(
+    ids: Sequence[str], render: Callable[[str], str], *, budget: int = MAX_QUERY_URI_BYTES
+) -> Iterator[list[str]]:
+    """Split ``ids`` into as few lists as possible such that ``render(id_list(chunk))`` - the
+    whole query with the IN list - stays within ``budget`` bytes of query URI.
+
+    Every Id costs the same once encoded (18 characters, two quotes, a comma), so the size of
+    a chunk is worked out once from the rendered query with one Id.
+    """
+    if not ids:
+        return
+    one = encoded_length(render(id_list(ids[:1])))
+    per_id = encoded_length(",'000000000000000AAA'")
+    size = max(1, (budget - one) // per_id + 1)
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def field(name: str) -> str:

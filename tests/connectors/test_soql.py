@@ -221,3 +221,29 @@ def test_count_query_keeps_where_and_drops_order_by() -> None:
 def test_bulk_incompatibility(text: str, reason: str | None) -> None:
     """Queries Bulk 2.0 cannot run are recognised; string contents are ignored."""
     assert soql.bulk_incompatibility(text) == reason
+
+
+def test_id_chunks_fill_the_query_uri_budget_and_no_more() -> None:
+    """The team re-read asks for as many accounts per query as the REST URI limit allows."""
+    from urllib.parse import urlencode
+
+    from connectors.sfid import to18
+
+    ids = [to18(f"001{i:012d}") for i in range(2000)]
+
+    def render(in_list: str) -> str:
+        return soql.select(
+            "AccountTeamMember", ("Id", "AccountId"), where=f"AccountId IN {in_list}"
+        )
+
+    chunks = list(soql.id_chunks(ids, render))
+    assert [i for c in chunks for i in c] == ids
+    sizes = [len(urlencode({"q": render(soql.id_list(c))})) for c in chunks]
+    assert max(sizes) <= soql.MAX_QUERY_URI_BYTES + 2
+    # full chunks: one more Id would not have fitted
+    assert len(urlencode({"q": render(soql.id_list([*chunks[0], ids[-1]]))})) > (
+        soql.MAX_QUERY_URI_BYTES + 2
+    )
+    assert len(chunks) == 5  # 200 Ids a query would have taken 10
+    assert list(soql.id_chunks([], render)) == []
+    assert list(soql.id_chunks(ids[:3], render, budget=10)) == [[i] for i in ids[:3]]
