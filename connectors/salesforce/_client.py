@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, Literal, TypeVar
 
+import orjson
 import requests
 import structlog
 from simple_salesforce.api import Salesforce
@@ -77,6 +78,17 @@ _BULK_OPERATIONS = {
     "delete": Operation.delete,
 }
 _COMPOUND_TYPES = frozenset({"address", "location"})
+
+
+class _Salesforce(Salesforce):
+    """simple-salesforce with responses parsed by orjson into plain dicts (the library's own
+    parse builds an OrderedDict per record: about seven times slower on query pages)."""
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        try:
+            return orjson.loads(result.content)
+        except orjson.JSONDecodeError:
+            return super().parse_result_to_json(result)  # the library's own error
 
 
 class SalesforceClient:
@@ -154,7 +166,7 @@ class SalesforceClient:
         return self._sf.sf_instance if self._sf is not None else None
 
     def _build(self, token: Token) -> None:
-        self._sf = Salesforce(
+        self._sf = _Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token,
             session=self._session,
