@@ -15,7 +15,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,17 @@ from sync.store.models import CtaLink, Operation, QuarantinedRecord, Run
 from sync.version import VERSION
 
 log = structlog.get_logger("teamsync.engine")
+
+
+@contextmanager
+def timed(stats: dict[str, Any], name: str) -> Iterator[None]:
+    """Add the block's wall time to ``stats["phases"][name]`` (seconds; the metrics read it)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        phases = stats.setdefault("phases", {})
+        phases[name] = round(phases.get(name, 0.0) + time.monotonic() - start, 3)
 
 
 @dataclass
@@ -77,6 +89,7 @@ class Engine:
         should_stop: Callable[[], bool] = lambda: False,
         progress: Callable[[str, int, int | None], None] | None = None,
         alerts: Any = None,
+        health: Any = None,
     ) -> None:
         self.settings = settings
         self.mapping = mapping
@@ -87,6 +100,7 @@ class Engine:
         self.should_stop = should_stop
         self.progress = progress
         self.alerts = alerts
+        self.health = health
         self.planner = Planner(mapping)
 
     # --- construction from settings ---------------------------------------------------------
@@ -107,6 +121,15 @@ class Engine:
         from sync.alerts import Alerter
 
         alerts = Alerter.from_settings(settings, mapping, store, clock=clock)
+        from sync.alerts.health import SyncHealth
+
+        health = SyncHealth(
+            store,
+            alerts.sinks,
+            partial_runs=settings.alert_partial_runs,
+            spool_dir=settings.data_dir,
+            clock=clock,
+        )
         return cls(
             settings,
             mapping,
@@ -117,6 +140,7 @@ class Engine:
             progress=progress,
             clock=clock,
             alerts=alerts,
+            health=health,
         )
 
     # --- the run ------------------------------------------------------------------------------
@@ -169,12 +193,17 @@ class Engine:
                     error=str(exc),
                     exit_code=exc.exit_code,
                 )
+                self._sync_health(run_id, result, options, error=str(exc))
                 raise
             except BaseException as exc:
                 result.status = "failed"
                 result.exit_code = 1
                 with contextlib.suppress(TeamsyncError, SQLAlchemyError):
                     self._finish_run(run_id, result, started, error=type(exc).__name__)
+                if isinstance(exc, Exception):
+                    self._sync_health(
+                        run_id, result, options, error=f"unexpected {type(exc).__name__}"
+                    )
                 raise
             if result.status == "interrupted":
                 # SIGTERM: progress is recorded and the next run resumes; exit 75 says so.
@@ -183,6 +212,7 @@ class Engine:
                 result.stats["error"] = str(Interrupted(where))
                 log.warning("run interrupted", where=where, exit_code=result.exit_code)
             self._finish_run(run_id, result, started)
+            self._sync_health(run_id, result, options)
             return result
 
     def _run(
@@ -191,7 +221,7 @@ class Engine:
         stats = result.stats
         # 1. Pull
         if not options.skip_pull:
-            with phase("pull"):
+            with phase("pull"), timed(stats, "pull"):
                 puller = self._puller()
                 if options.backfill_since is not None:
                     pulled = puller.pull(
@@ -213,7 +243,7 @@ class Engine:
                 return
 
         # 2. Map and plan (pass 1 over every account: find the accounts in the plan)
-        with phase("map"):
+        with phase("map"), timed(stats, "map"):
             counts = PlanCounts()
             plan_accounts: set[str] = set()
             mapped_total = 0
@@ -243,7 +273,7 @@ class Engine:
             renew()
 
         # 3. Re-read the actual team of every account in the plan, then plan those again.
-        with phase("plan"):
+        with phase("plan"), timed(stats, "plan"):
             self._puller().refresh_team_members(sorted(plan_accounts))
             with self.store.session() as s:
                 s.execute(delete(Operation).where(Operation.run_id == run_id))
@@ -281,7 +311,7 @@ class Engine:
             return
 
         # 4. Push
-        with phase("push"):
+        with phase("push"), timed(stats, "push"):
             pusher = Pusher(
                 self.store,
                 self.sf,
@@ -313,10 +343,32 @@ class Engine:
             result.status = "succeeded"
 
     # --- helpers ------------------------------------------------------------------------------
+    def _sync_health(
+        self, run_id: str, result: RunResult, options: RunOptions, error: str | None = None
+    ) -> None:
+        """Record the run's sync-health condition (or its recovery) and send what is due.
+        Never fails the run: its outcome is already recorded."""
+        if self.health is None or options.dry_run:
+            return
+        try:
+            keys = self.health.record(
+                run_id,
+                status=result.status,
+                exit_code=result.exit_code,
+                error=error,
+                dry_run=options.dry_run,
+            )
+            if keys and self.alerts is not None:
+                self.alerts.deliver(run_id)
+        except TeamsyncError as exc:
+            log.error("sync health alert not recorded", error=str(exc))
+        except SQLAlchemyError as exc:
+            log.error("sync health alert not recorded", error=type(exc).__name__)
+
     def _deliver_alerts(self, run_id: str, stats: dict[str, Any]) -> None:
         if self.alerts is None:
             return
-        with phase("alert"):
+        with phase("alert"), timed(stats, "alert"):
             try:
                 stats["alerts"] = self.alerts.deliver(run_id)
             except TeamsyncError as exc:  # a broken sink must not fail the sync

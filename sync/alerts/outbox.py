@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from config.errors import TeamsyncError
 from config.settings import Settings
 from mappings.schema import MappingFile
+from sync.alerts.health import FIRING, RESOLVED
 from sync.alerts.routing import build_alert
 from sync.alerts.sinks import DeliveryError, Sink, build_sinks
 from sync.alerts.transitions import Transition, transition
@@ -22,6 +23,7 @@ from sync.store.models import AlertOutbox, AlertState
 
 log = structlog.get_logger("teamsync.alerts")
 
+ALREADY_RED = "already_red"  # Red at the first run on an empty store (sent as one digest)
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(minutes=1)
 
@@ -45,8 +47,13 @@ class Alerter:
         salesforce_url: str | None = None,
         gainsight_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        first_run: str = "digest",
     ) -> None:
         self.store = store
+        # The first run on an empty store: the accounts already Red go out as one digest
+        # ("digest") or are taken as known ("none"), never as one alert each.
+        self.first_run = first_run
+        self._baseline: tuple[str, bool] | None = None  # (run id, is this the first run)
         self.mapping = mapping
         self.sinks = list(sinks)
         self.reminder_days = reminder_days
@@ -81,6 +88,7 @@ class Alerter:
             salesforce_url=settings.salesforce_instance_url,
             gainsight_url=settings.gainsight_base_url,
             clock=clock,
+            first_run=settings.alert_first_run,
         )
 
     # -- recording ----------------------------------------------------------------------
@@ -93,6 +101,11 @@ class Alerter:
         if not items:
             return 0
         with self.store.session() as s:
+            if self._baseline is None or self._baseline[0] != run_id:
+                # Judged once per run, before its first chunk records any state.
+                empty = s.scalars(select(AlertState.account_id).limit(1)).first() is None
+                self._baseline = (run_id, empty)
+            first_run = self._baseline[1]
             ids = [i.mapped.account_id for i in items]
             states: dict[str, AlertState] = {}
             for start in range(0, len(ids), 500):
@@ -113,6 +126,12 @@ class Alerter:
                     reminder_days=self.reminder_days,
                     unknown=self.mapping.health.unknown,
                 )
+                if first_run and t is not None and t.kind == "entered_red":
+                    # Already Red when teamsync first looked: not news, no alert of its own.
+                    if self.first_run == "none":
+                        self._move_state(s, state, mapped, None, now)
+                        continue
+                    t = Transition(ALREADY_RED, t.previous_band)
                 if t is not None:
                     key = self._free_key(
                         s, f"{mapped.account_id}:{t.kind}:{now.date().isoformat()}"
@@ -195,7 +214,7 @@ class Alerter:
             state.band = mapped.health_band
             state.score = mapped.health_score
             state.updated_at = now
-        if t is not None and t.kind in ("entered_red", "reminder"):
+        if t is not None and t.kind in ("entered_red", "reminder", ALREADY_RED):
             state.last_alert_at = now
 
     # -- delivery -----------------------------------------------------------------------
@@ -221,34 +240,50 @@ class Alerter:
                 )
             if not due:
                 continue
+            # Sync-health alerts go first, each on its own (never inside an account digest).
+            health = [r for r in due if r.kind in (FIRING, RESOLVED)]
+            first = [r for r in due if r.kind == ALREADY_RED]
+            due = [r for r in due if r.kind not in (FIRING, RESOLVED, ALREADY_RED)]
+            result: dict[str, Any] = {}
+            if health:
+                result["sync_health"] = self._send_each(sink, health, now)
+            if first:
+                title = f"teamsync first run: {len(first)} accounts already Red"
+                result["first_run"] = self._send_digest(sink, first, now, title=title)
             if len(due) > self.digest_threshold:
-                summary[sink.name] = self._send_digest(sink, due, now)
-                continue
-            sent = failed = deferred = 0
-            for i, row in enumerate(due):
-                error = self._send_one(sink, [row], row.payload, now)
-                if error is None:
-                    sent += 1
-                    continue
-                failed += 1
-                if not isinstance(error, DeliveryError):
-                    # Unreachable through the whole retry policy: the rest of this sink's
-                    # queue waits for the next run instead of spending the policy per alert.
-                    deferred = len(due) - i - 1
-                    break
-            summary[sink.name] = {"sent": sent, "failed": failed, "deferred": deferred}
+                result.update(self._send_digest(sink, due, now))
+            elif due:
+                result.update(self._send_each(sink, due, now))
+            summary[sink.name] = result
         if summary:
             log.info("alerts delivered", **summary)
         return summary
 
-    def _send_digest(self, sink: Sink, rows: list[AlertOutbox], now: datetime) -> dict[str, Any]:
+    def _send_each(self, sink: Sink, due: list[AlertOutbox], now: datetime) -> dict[str, Any]:
+        sent = failed = deferred = 0
+        for i, row in enumerate(due):
+            error = self._send_one(sink, [row], row.payload, now)
+            if error is None:
+                sent += 1
+                continue
+            failed += 1
+            if not isinstance(error, DeliveryError):
+                # Unreachable through the whole retry policy: the rest of this sink's
+                # queue waits for the next run instead of spending the policy per alert.
+                deferred = len(due) - i - 1
+                break
+        return {"sent": sent, "failed": failed, "deferred": deferred}
+
+    def _send_digest(
+        self, sink: Sink, rows: list[AlertOutbox], now: datetime, *, title: str | None = None
+    ) -> dict[str, Any]:
         keys = sorted(r.idempotency_key for r in rows)
         digest_key = "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
         alerts = [r.payload for r in rows]
         kinds: dict[str, int] = {}
         for r in rows:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
-        title = (
+        title = title or (
             f"teamsync: {len(rows)} health alerts ("
             + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
             + ")"

@@ -10,6 +10,8 @@ DIGEST_SECTIONS = 45  # Slack: 50 blocks a message (header, sections, overflow, 
 
 def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message in Block Kit, with a plain-text fallback."""
+    if alert.get("kind") == "sync_health":
+        return _sync_health_message(alert)
     if alert.get("kind") == "digest":
         lines = [
             "• " + _link(a["account"].get("salesforce_url"), _cut(_one_line(a["title"]), 300))
@@ -143,3 +145,45 @@ def _chunks(lines: Sequence[str], limit: int) -> list[str]:
     if current:
         out.append(current)
     return out or ["(none)"]
+
+
+def _sync_health_message(alert: dict[str, Any]) -> dict[str, Any]:
+    """A sync-health alert (the sync itself broke or recovered): reason, next step, where."""
+    icon = ":white_check_mark:" if alert.get("state") == "resolved" else ":rotating_light:"
+    where = " · ".join(
+        _esc(str(part))
+        for part in (
+            alert.get("condition"),
+            f"run {alert['run_id']}" if alert.get("run_id") else None,
+            alert.get("host"),
+            f"teamsync {alert.get('version')}",
+        )
+        if part
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(alert["title"], 150)}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": _cut(f"{icon} *Reason*\n{_esc(alert.get('reason') or '')}", 3000),
+            },
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": _cut(f"*Next step*\n{_esc(alert.get('next_step') or '')}", 3000),
+            },
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": _cut(f"{where} · key `{_esc(str(alert['idempotency_key']))}`", 3000),
+                }
+            ],
+        },
+    ]
+    return {"text": _cut(_esc(alert["title"]), 3000), "blocks": blocks}

@@ -29,7 +29,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from config.errors import ConfigurationError, TeamsyncError
+from config.errors import ConfigurationError, StoreUnavailable, TeamsyncError
 from config.settings import Settings, load_settings, unknown_env_names
 from sync.streams import OPTIONS
 from sync.version import VERSION
@@ -186,6 +186,19 @@ def _durable(settings: Settings) -> Settings:
     return settings
 
 
+def _tell_store_unavailable(settings: Settings, exc: TeamsyncError) -> None:
+    """The outbox is in the store: send the sync-health alert straight to the sinks."""
+    from sync.alerts.health import notify_store_unavailable
+    from sync.alerts.sinks import build_sinks
+
+    try:
+        sinks = build_sinks(settings)
+    except TeamsyncError as problem:
+        structlog.get_logger("teamsync.cli").error("alert sinks unusable", error=str(problem))
+        return
+    notify_store_unavailable(sinks, str(exc), spool_dir=settings.data_dir)
+
+
 def _fail(exc: BaseException, code: int) -> typer.Exit:
     from sync.logging import configure_logging, current_format
 
@@ -291,10 +304,15 @@ def run(
     def go() -> int:
         settings = _durable(_settings())
         engine = Engine.from_settings(settings, should_stop=flag)
-        with _signals(flag):
-            result = engine.run(
-                RunOptions(dry_run=dry_run, full=full, allow_mass_change=allow_mass_change)
-            )
+        try:
+            with _signals(flag):
+                result = engine.run(
+                    RunOptions(dry_run=dry_run, full=full, allow_mass_change=allow_mass_change)
+                )
+        except StoreUnavailable as exc:
+            if not dry_run:
+                _tell_store_unavailable(settings, exc)
+            raise
         _print_summary(result)
         return result.exit_code
 

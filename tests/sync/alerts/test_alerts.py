@@ -283,9 +283,35 @@ def chunk(*accounts: MappedAccount) -> SimpleNamespace:
     return SimpleNamespace(items=[SimpleNamespace(mapped=a) for a in accounts])
 
 
+def seen_before(store: Store) -> None:
+    """Make the store not "empty" for alerting: these tests are about transitions, and the
+    first run on an empty store sends one digest instead (tested on its own)."""
+    from datetime import UTC, datetime
+
+    from sync.store.models import AlertState
+
+    with store.session() as s:
+        if s.get(AlertState, BASELINE_ACCOUNT) is None:
+            s.add(
+                AlertState(
+                    account_id=BASELINE_ACCOUNT,
+                    band="Green",
+                    score=None,
+                    red_since=None,
+                    last_alert_at=None,
+                    updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+                )
+            )
+
+
+BASELINE_ACCOUNT = "001000000000999ZZZ"
+
+
 def make_alerter(
     store: Store, mapping: MappingFile, sinks: list[Sink], clock: FakeClock, **kwargs: Any
 ) -> Alerter:
+    if "first_run" not in kwargs:
+        seen_before(store)
     return Alerter(
         store,
         mapping,
