@@ -157,7 +157,8 @@ class Settings(BaseSettings):
     salesforce_client_secret: SecretStr | None = None
     salesforce_username: str | None = None
     salesforce_private_key_file: Path | None = None
-    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    # None: derived from the instance host (https://test.salesforce.com for sandboxes).
+    salesforce_jwt_audience: str | None = None
     salesforce_api_version: str = "62.0"
     # teamsync stops (exit 3) rather than take the org's API usage above this share of the
     # daily allocation, leaving room for the org's other integrations.

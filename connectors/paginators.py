@@ -107,4 +107,58 @@ class PageNumberPaginator:
         return fresh
 
 
-__all__ = ["KeysetPaginator", "PageNumberPaginator", "PagingError"]
+@dataclass
+class OffsetPaginator:
+    """Offset paging on an immutable order (e.g. CreatedDate), for when the key cannot be
+    sorted on (a Gainsight tenant whose Gsid is not sortable).
+
+    Each page after the first starts ``overlap`` rows before the end of what was read; rows
+    already seen (by key) are dropped.  A delete between two pages shifts later rows forward;
+    a shift up to ``overlap`` rows is covered, and when none of the overlap rows is seen again
+    the paginator steps one page back (at most ``max_steps_back`` times in a row) so no row
+    is skipped.
+    """
+
+    page_size: int
+    key: str = "Gsid"
+    overlap: int = 0
+    max_steps_back: int = 3
+    offset: int = 0
+    has_next: bool = True
+    _seen: set[str] = field(default_factory=set)
+    _steps_back: int = 0
+
+    def update(self, rows: Sequence[Row]) -> list[Row]:
+        """The rows not seen before; moves the offset on (or back, or stops)."""
+        keys = []
+        for row in rows:
+            key = _key_of(row, self.key)
+            if key is None:
+                raise PagingError(f"rows without a {self.key}; offset paging impossible")
+            keys.append(str(key))
+        head = keys[: min(self.overlap, self.offset)]
+        # Deletes before the window shift rows forward; up to ``overlap`` rows of shift are
+        # covered by the overlap.  When none of the overlap rows was seen before, the shift
+        # was larger and rows may have slipped past: step a page back.
+        shifted = bool(head) and not any(k in self._seen for k in head)
+        fresh: list[Row] = []
+        for row, key in zip(rows, keys, strict=True):
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            fresh.append(row)
+        if shifted:
+            self._steps_back += 1
+            if self._steps_back > self.max_steps_back:
+                raise PagingError("rows keep shifting between pages; offset paging gave up")
+            self.offset = max(0, self.offset - self.page_size)
+            return fresh
+        self._steps_back = 0
+        if len(rows) < self.page_size:
+            self.has_next = False
+            return fresh
+        self.offset = self.offset + len(rows) - self.overlap
+        return fresh
+
+
+__all__ = ["KeysetPaginator", "OffsetPaginator", "PageNumberPaginator", "PagingError"]

@@ -313,6 +313,20 @@ def count_query(soql: str) -> str:
     return f"{soql[:select_at]}SELECT COUNT() {rest.strip()}".strip()
 
 
+def without_order_by(soql: str) -> str:
+    """The query without its top-level ORDER BY (LIMIT / OFFSET kept).
+
+    Bulk API 2.0 runs a query with ORDER BY without PK chunking, and a large one then times
+    out (S6): Bulk jobs are sent without it and ordered or checkpointed by the client."""
+    words = [(w, pos) for w, pos, depth in _top_level_words(soql) if depth == 0]
+    order_at = next((pos for w, pos in words if w == "ORDER"), None)
+    if order_at is None:
+        return soql
+    after = next((pos for w, pos in words if pos > order_at and w in ("LIMIT", "OFFSET")), None)
+    rest = soql[after:] if after is not None else ""
+    return (soql[:order_at].rstrip() + (" " + rest if rest else "")).strip()
+
+
 _BULK_UNSUPPORTED = {
     "GROUP": "GROUP BY",
     "OFFSET": "OFFSET",

@@ -11,7 +11,26 @@ requests escapes.
 """
 
 from connectors.salesforce._client import SalesforceClient
-from connectors.salesforce._config import ApiUsage, SalesforceConfig, WriteResult
+from connectors.salesforce._config import (
+    ORG_DEFAULT_FIELDS,
+    ApiUsage,
+    OrgInfo,
+    SalesforceConfig,
+    WriteResult,
+    is_sandbox_host,
+    jwt_audience_for,
+)
 from connectors.salesforce._errors import Call, classify
 
-__all__ = ["ApiUsage", "Call", "SalesforceClient", "SalesforceConfig", "WriteResult", "classify"]
+__all__ = [
+    "ORG_DEFAULT_FIELDS",
+    "ApiUsage",
+    "Call",
+    "OrgInfo",
+    "SalesforceClient",
+    "SalesforceConfig",
+    "WriteResult",
+    "classify",
+    "is_sandbox_host",
+    "jwt_audience_for",
+]

@@ -50,7 +50,7 @@ def jwt_assertion(config: SalesforceConfig, now: Callable[[], float] = time.time
     claims = {
         "iss": config.client_id,
         "sub": config.username,
-        "aud": config.jwt_audience,
+        "aud": config.audience,
         "exp": int(now()) + JWT_LIFETIME_SECONDS,
     }
     try:

@@ -42,7 +42,13 @@ from connectors.errors import (
 from connectors.retry import call_with_retry, parse_retry_after
 from connectors.salesforce import _contract as contract
 from connectors.salesforce._auth import Token, request_token
-from connectors.salesforce._config import ApiUsage, SalesforceConfig, WriteResult
+from connectors.salesforce._config import (
+    ORG_DEFAULT_FIELDS,
+    ApiUsage,
+    OrgInfo,
+    SalesforceConfig,
+    WriteResult,
+)
 from connectors.salesforce._errors import (
     API,
     Call,
@@ -292,6 +298,38 @@ class SalesforceClient:
             cached = self._describes[name.lower()] = result
         return cached
 
+    def describe_if_exists(self, object_name: str) -> dict[str, Any] | None:
+        """Like :meth:`describe`, but None when the object is not there for this user (not
+        enabled in the org, e.g. AccountTeamMember without Account Teams, or no access)."""
+        try:
+            return self.describe(object_name)
+        except RequestRejected as exc:
+            if exc.status == 404 or exc.code in ("NOT_FOUND", "INVALID_TYPE"):
+                return None
+            raise
+
+    def organization(self) -> OrgInfo:
+        """The org's type and organization-wide sharing defaults (one query)."""
+        fields = ("Id", "IsSandbox", "OrganizationType", *ORG_DEFAULT_FIELDS.values())
+        rows = [
+            row
+            for page in self.query(soqlmod.select("Organization", fields), allow_bulk=False)
+            for row in page
+        ]
+        if len(rows) != 1:
+            raise RequestRejected(
+                f"{API} query Organization: expected one row, got {len(rows)}", api=API
+            )
+        row = rows[0]
+        return OrgInfo(
+            org_id=str(row.get("Id") or ""),
+            is_sandbox=row.get("IsSandbox") is True,
+            org_type=str(row.get("OrganizationType") or ""),
+            defaults={
+                obj: str(row.get(name) or "None") for obj, name in ORG_DEFAULT_FIELDS.items()
+            },
+        )
+
     def limits(self) -> dict[str, Any]:
         """The org's ``/limits``; also refreshes :attr:`usage` from ``DailyApiRequests``."""
         result = self._call(Call("limits"), lambda sf: sf.limits(timeout=self.config.timeout))
@@ -330,7 +368,9 @@ class SalesforceClient:
         is dropped *before any record is yielded* and the whole result is streamed from one
         Bulk 2.0 query job instead, its CSV values typed as REST types them (describe
         metadata).  So every record comes from exactly one source: none lost, none doubled.
-        Bulk pages hold at most ``batch_size`` records too.
+        Bulk pages hold at most ``batch_size`` records too.  The Bulk job is sent without the
+        query's ORDER BY (which disables PK chunking, so large jobs time out); its pages are
+        :class:`UnorderedPage` (``page.ordered`` is False), REST pages keep the query's order.
         """
         size = min(MAX_BATCH, max(MIN_BATCH, int(batch_size)))
         object_name = soqlmod.from_object(soql)
@@ -364,7 +404,9 @@ class SalesforceClient:
                     total=total,
                     threshold=self.config.bulk_query_threshold,
                 )
-                yield from self._bulk_query(soql, object_name, include_deleted, size, columns)
+                # Without ORDER BY (S6): the pages come unordered (UnorderedPage).
+                bulk_soql = soqlmod.without_order_by(soql)
+                yield from self._bulk_query(bulk_soql, object_name, include_deleted, size, columns)
                 return
             self._log.info("salesforce.query.rest", object=object_name, total=total, reason=reason)
 

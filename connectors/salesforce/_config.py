@@ -14,6 +14,25 @@ from connectors.retry import RetryPolicy
 AuthMode = Literal["token", "client_credentials", "jwt"]
 
 _SECRET_FIELDS = frozenset({"access_token", "client_secret"})
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+
+
+def is_sandbox_host(url: str) -> bool:
+    """A sandbox's host: test.salesforce.com, ``<domain>--<sandbox>.sandbox.my.salesforce.com``
+    (enhanced domains) or ``<domain>--<sandbox>.my.salesforce.com`` (legacy My Domain)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "test.salesforce.com" or ".sandbox.my.salesforce." in host:
+        return True
+    first_label = host.split(".", 1)[0]
+    return "--" in first_label and ".my.salesforce." in host
+
+
+def jwt_audience_for(url: str) -> str:
+    """The JWT bearer audience Salesforce expects for an org at ``url`` (VERIFIED: OAuth JWT
+    docs: https://test.salesforce.com for sandboxes, https://login.salesforce.com else)."""
+    return SANDBOX_AUDIENCE if is_sandbox_host(url) else PRODUCTION_AUDIENCE
 
 
 @dataclass(frozen=True)
@@ -33,7 +52,7 @@ class SalesforceConfig:
     client_secret: str | None = None
     username: str | None = None
     private_key_file: Path | None = None
-    jwt_audience: str = "https://login.salesforce.com"
+    jwt_audience: str | None = None  # None: derived from the instance host (see audience)
     ca_bundle: Path | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
@@ -53,6 +72,13 @@ class SalesforceConfig:
                 raise ValueError
         except ValueError:
             problems.append(f"api_version must look like 62.0, not {self.api_version!r}")
+        host = (parts.hostname or "").lower()
+        if self.oauth_mode == "client_credentials" and host in LOGIN_HOSTS:
+            # S5: the flow only works against the org's My Domain token endpoint.
+            problems.append(
+                f"client credentials need the org's My Domain URL (https://<domain>.my."
+                f"salesforce.com), not https://{host}: set the instance URL to My Domain"
+            )
         if self.username and self.private_key_file and not self.client_id:
             problems.append("the JWT bearer flow also needs client_id")
         elif self.oauth_mode is None and not self.access_token:
@@ -70,6 +96,11 @@ class SalesforceConfig:
             problems.append("lock_retries must not be negative")
         if problems:
             raise ConfigurationError("invalid Salesforce connector configuration", problems)
+
+    @property
+    def audience(self) -> str:
+        """The JWT ``aud``: as set, else derived from the host (sandboxes use test.)."""
+        return self.jwt_audience or jwt_audience_for(self.instance_url)
 
     @property
     def oauth_mode(self) -> Literal["client_credentials", "jwt"] | None:
@@ -122,6 +153,27 @@ class WriteResult:
     code: str | None = None  # statusCode / errorCode of the first error
     message: str | None = None
     fields: tuple[str, ...] = ()
+
+
+# Organization-wide default sharing per object, as the Organization object names it (S1,
+# VERIFIED).  Values: None / Read / Edit (ReadEditTransfer for cases, ControlledByParent for
+# contacts: API spellings UNVERIFIED).
+ORG_DEFAULT_FIELDS = {
+    "Account": "DefaultAccountAccess",
+    "Opportunity": "DefaultOpportunityAccess",
+    "Case": "DefaultCaseAccess",
+    "Contact": "DefaultContactAccess",
+}
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    """What the org says about itself: type and organization-wide sharing defaults."""
+
+    org_id: str
+    is_sandbox: bool
+    org_type: str
+    defaults: dict[str, str]  # {"Account": "Read", "Opportunity": "None", ...}
 
 
 @dataclass

@@ -120,14 +120,21 @@ def csv_records(text: str, columns: Mapping[str, Column]) -> Iterator[dict[str, 
         }
 
 
-def pages(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Group records into lists of at most ``size``."""
-    page: list[dict[str, Any]] = []
+class UnorderedPage(list[dict[str, Any]]):
+    """A page of a read whose rows come in no particular order (Bulk API 2.0 without ORDER
+    BY): a caller must not checkpoint a position from its last row."""
+
+    ordered = False
+
+
+def pages(records: Iterable[dict[str, Any]], size: int) -> Iterator[UnorderedPage]:
+    """Group records into lists of at most ``size`` (unordered: they come from Bulk)."""
+    page = UnorderedPage()
     for record in records:
         page.append(record)
         if len(page) >= size:
             yield page
-            page = []
+            page = UnorderedPage()
     if page:
         yield page
 

@@ -451,13 +451,26 @@ def test_update_no_match_without_data_fails_the_batch_records(
     ]  # fmt: skip
 
 
-def test_whole_call_refusal_raises(router: respx.MockRouter, clock: FakeClock) -> None:
-    """An invalid field (GSOBJ_1002, no data) refuses the whole call: RequestRejected."""
+def test_refusal_without_data_fails_the_single_record(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """result: false without per-record data about one record: that record fails with the
+    API's code and reason; the run goes on (G2)."""
     router.put(COMPANY).mock(
         return_value=httpx.Response(400, json=env(None, result=False, code="GSOBJ_1002",
                                                   desc="Invalid field mapping"))
     )  # fmt: skip
-    with pytest.raises(RequestRejected, match="GSOBJ_1002"):
+    (result,) = make_client(clock).update("Company", [{"Gsid": gsid(0), "Bogus": 1}])
+    assert (result.success, result.code, result.id) == (False, "GSOBJ_1002", gsid(0))
+    assert result.message == "Invalid field mapping"
+
+
+def test_rejection_without_an_envelope_still_raises(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A 4xx that is not a Gainsight refusal (no result: false) fails the call."""
+    router.put(COMPANY).mock(return_value=httpx.Response(404, json={"message": "no route"}))
+    with pytest.raises(RequestRejected):
         make_client(clock).update("Company", [{"Gsid": gsid(0), "Bogus": 1}])
 
 

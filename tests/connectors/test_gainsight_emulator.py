@@ -46,9 +46,12 @@ def server(tls: TlsMaterial) -> Iterator[tuple[AppSwitch, str]]:
 
 
 @pytest.fixture
-def emu(server: tuple[AppSwitch, str]) -> Iterator[GainsightEmulator]:
+def emu(
+    server: tuple[AppSwitch, str], request: pytest.FixtureRequest
+) -> Iterator[GainsightEmulator]:
     switch, _ = server
-    emulator = GainsightEmulator(clock=Clock(T0))
+    profile = getattr(request, "param", "strict")
+    emulator = GainsightEmulator(clock=Clock(T0), profile=profile)
     emulator.load(
         "gsuser",
         [
@@ -167,10 +170,13 @@ def test_users_are_read_with_the_same_paging(
 # -- writes --------------------------------------------------------------------------------
 
 
-def test_120_updates_take_three_calls_and_report_per_record_failures(
-    emu: GainsightEmulator, make_client: ClientFactory
+@pytest.mark.parametrize(("emu", "calls"), [("lenient", 3), ("strict", 16)], indirect=["emu"])
+def test_120_updates_report_per_record_failures_and_the_rest_commit(
+    emu: GainsightEmulator, make_client: ClientFactory, calls: int
 ) -> None:
-    """120 updates = 3 calls (request log); bad records fail alone, the rest commit."""
+    """120 updates with 2 bad records: the bad records fail alone, the rest commit.  A tenant
+    answering per record needs 3 calls; a strict one rejects the 2 batches whole and the
+    client narrows them down (16 calls: 3 + 6-7 per culprit)."""
     gsids = load_companies(emu, 120)
     jane = user_gsid(emu, "jane@vendor.com")
     records: list[dict[str, Any]] = [
@@ -181,8 +187,8 @@ def test_120_updates_take_three_calls_and_report_per_record_failures(
     client = make_client()
     results = client.update("Company", records)
 
-    assert emu.log.count(api="gainsight", operation="company.update") == 3
-    assert client.calls["write"] == 3
+    assert emu.log.count(api="gainsight", operation="company.update") == calls
+    assert client.calls["write"] == calls
     assert [r.index for r in results] == list(range(120))
     failed = {r.index: r.code for r in results if not r.success}
     assert set(failed) == {7, 64}
@@ -404,10 +410,12 @@ def open_risk(company: str) -> list[Condition]:
     ]
 
 
+@pytest.mark.parametrize(("emu", "calls"), [("lenient", 1), ("strict", 4)], indirect=["emu"])
 def test_cta_create_list_close_round_trip(
-    emu: GainsightEmulator, make_client: ClientFactory
+    emu: GainsightEmulator, make_client: ClientFactory, calls: int
 ) -> None:
-    """Open two risk CTAs (one bad fails alone), find them open, close one, list again."""
+    """Open two risk CTAs (one bad fails alone), find them open, close one, list again.
+    Strict: the batch is rejected whole and narrowed down (4 create calls)."""
     (company,) = load_companies(emu, 1)
     jane = user_gsid(emu, "jane@vendor.com")
     client = make_client()
@@ -428,7 +436,8 @@ def test_cta_create_list_close_round_trip(
     assert renewal is not None
     assert red.startswith("1S01")
     assert renewal != red
-    assert emu.log.count(operation="cta.create") == 1
+    assert emu.log.count(operation="cta.create") == calls
+    assert len(emu.tables["calltoaction"]) == 2
 
     rows = [r for p in client.cta_list(CTA_SELECT, conditions=open_risk(company)) for r in p]
     assert {r["Gsid"]: r["ReasonId__gr.Name"] for r in rows} == {

@@ -13,7 +13,7 @@ from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceClient, SalesforceConfig
 from emulators.http import EmulatorServer
 from emulators.salesforce import SalesforceEmulator
-from emulators.salesforce.testing import SmallOrg, seed_small_org
+from emulators.salesforce.testing import SmallOrg, seed_small_org, serve, shared_credentials
 from emulators.tls import TlsMaterial
 
 FIELDS = [
@@ -116,7 +116,8 @@ def test_bulk_query_above_threshold_matches_rest(
     org: SmallOrg,
 ) -> None:
     """Above bulk_query_threshold the rows stream from one Bulk 2.0 job: same records, same
-    value types, same order as REST, pages of at most batch_size."""
+    value types as REST, pages of at most batch_size.  The job runs without the ORDER BY (S6)
+    and its pages say they are unordered; REST pages keep the query's order."""
     for rid in org.accounts[:2]:
         emu.delete("Account", rid)
     client = make(emu, server, tls, waits, bulk_query_threshold=300)
@@ -127,9 +128,30 @@ def test_bulk_query_above_threshold_matches_rest(
     assert emu.log.count(api="salesforce", operation="bulk2.query.create") == 1
     assert emu.log.count(api="salesforce", operation="query_more") == before  # cursor dropped
     assert [len(p) for p in bulk_pages] == [200, 200, 48 + 2 * include_deleted]
+    (job,) = emu.bulk2.query_jobs.values()
+    assert "ORDER BY" not in job.query.upper()
+    assert [getattr(p, "ordered", True) for p in bulk_pages] == [False, False, False]
+    assert all(getattr(p, "ordered", True) for p in client.query(ACCOUNTS, allow_bulk=False))
+    bulk.sort(key=lambda r: r["Id"])
+    rest.sort(key=lambda r: r["Id"])
     assert bulk == rest
     for b, r in zip(bulk, rest, strict=True):
         assert {k: type(v) for k, v in b.items()} == {k: type(v) for k, v in r.items()}
+
+
+def test_large_bulk_query_with_order_by_completes_on_a_strict_org(
+    server: EmulatorServer, tls: TlsMaterial, waits: list[float]
+) -> None:
+    """A strict org fails a Bulk job with ORDER BY above 2,000 rows (a timeout); the client
+    sends the job without it, so a 2,100-row ordered query still streams every row once."""
+    strict = SalesforceEmulator(credentials=shared_credentials(), profile="strict")
+    seed_small_org(strict, accounts=3)
+    strict.load("Account", [{"Name": f"Bulk {i:04d}"} for i in range(2_100)])
+    with serve(strict, tls) as strict_server:
+        client = make(strict, strict_server, tls, waits, bulk_query_threshold=300)
+        rows = flat(client.query(soql.select("Account", ["Id"], order_by=["Id"])))
+    assert len({r["Id"] for r in rows}) == len(rows) == 2_103
+    assert strict.log.count(api="salesforce", operation="bulk2.query.create") == 1
 
 
 def test_bulk_query_follows_locators(
@@ -244,3 +266,23 @@ def test_describe_is_cached_and_limits_update_usage(
     assert client.usage.used == emu.api_usage
     assert client.usage.calls["describe"] == 1
     assert client.usage.calls["limits"] == 1
+
+
+def test_organization_defaults_and_a_disabled_object(
+    client: SalesforceClient, emu: SalesforceEmulator, org: SmallOrg
+) -> None:
+    """organization() reads the sharing defaults in one query; describe_if_exists says None
+    for AccountTeamMember when Account Teams are off (S1, S4)."""
+    emu.set_org_defaults(Opportunity="Edit", Case="ReadEditTransfer")
+    emu.is_sandbox = True
+    info = client.organization()
+    assert info.is_sandbox is True
+    assert info.defaults["Opportunity"] == "Edit"
+    assert info.defaults["Case"] == "ReadEditTransfer"
+    assert info.defaults["Account"] == "Read"
+    assert client.describe_if_exists("AccountTeamMember") is not None
+    fresh = client.usage.calls["describe"]
+    emu.account_teams_enabled = False
+    client._describes.clear()
+    assert client.describe_if_exists("AccountTeamMember") is None
+    assert client.usage.calls["describe"] == fresh + 1

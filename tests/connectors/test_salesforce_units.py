@@ -29,7 +29,7 @@ from connectors.errors import (
     RetryableError,
     UpstreamUnavailable,
 )
-from connectors.salesforce import SalesforceConfig, WriteResult
+from connectors.salesforce import SalesforceConfig, WriteResult, jwt_audience_for
 from connectors.salesforce._auth import JWT_GRANT, token_form
 from connectors.salesforce._client import _prepare
 from connectors.salesforce._errors import (
@@ -502,3 +502,58 @@ def test_failed_bulk_job_names_the_reason() -> None:
     client, _ = polling_client(["Failed"], [])
     with pytest.raises(RequestRejected, match="Field name not found"):
         client._wait_for_job("750x", False, "Account")
+
+
+@pytest.mark.parametrize(
+    ("url", "audience"),
+    [
+        ("https://acme.my.salesforce.com", "https://login.salesforce.com"),
+        ("https://login.salesforce.com", "https://login.salesforce.com"),
+        ("https://test.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"),
+        ("https://acme--uat.my.salesforce.com", "https://test.salesforce.com"),
+        ("https://127.0.0.1:8443", "https://login.salesforce.com"),
+    ],
+)
+def test_jwt_audience_is_derived_from_the_host(url: str, audience: str) -> None:
+    """S5: sandboxes (test., *.sandbox.my., legacy --) get https://test.salesforce.com."""
+    assert jwt_audience_for(url) == audience
+    config = SalesforceConfig(
+        instance_url=url, client_id="cid", username="u@example.com", private_key_file=Path("k")
+    )
+    assert config.audience == audience
+
+
+def test_explicit_jwt_audience_wins(key_file: tuple[Path, rsa.RSAPrivateKey]) -> None:
+    """A configured audience is sent as it is, whatever the host says."""
+    path, key = key_file
+    config = SalesforceConfig(
+        instance_url="https://acme--uat.sandbox.my.salesforce.com",
+        client_id="cid",
+        username="u@example.com",
+        private_key_file=path,
+        jwt_audience="https://acme--uat.sandbox.my.salesforce.com",
+    )
+    claims = jwt.decode(
+        token_form(config)["assertion"],
+        key.public_key(),
+        algorithms=["RS256"],
+        options={"verify_aud": False},
+    )
+    assert claims["aud"] == "https://acme--uat.sandbox.my.salesforce.com"
+
+
+@pytest.mark.parametrize(
+    "host", ["login.salesforce.com", "test.salesforce.com", "LOGIN.salesforce.com"]
+)
+def test_client_credentials_on_a_login_host_is_a_configuration_error(host: str) -> None:
+    """S5: client credentials only work on My Domain; refused before any request."""
+    with pytest.raises(ConfigurationError, match="My Domain"):
+        SalesforceConfig(instance_url=f"https://{host}", client_id="cid", client_secret="s")
+    # The JWT flow may use the login host; a My Domain host is fine for both.
+    SalesforceConfig(
+        instance_url=f"https://{host}", client_id="cid", username="u", private_key_file=Path("k")
+    )
+    SalesforceConfig(
+        instance_url="https://acme.my.salesforce.com", client_id="c", client_secret="s"
+    )
