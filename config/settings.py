@@ -185,6 +185,8 @@ class Settings(BaseSettings):
     mass_change_percent: float = Field(10.0, ge=0, le=100)
     mass_change_min: int = Field(25, ge=0)
     lock_lease_seconds: int = Field(900, ge=30)
+    # `run --plan`: an approved plan older than this is refused (exit 4).
+    plan_max_age_seconds: int = Field(86_400, ge=60)
     daemon_cron: str = "*/15 * * * *"
 
     # --- alerts -----------------------------------------------------------------------

@@ -31,13 +31,14 @@ from mappings.schema import MappingFile, load_mapping
 from sync.clock import utcnow
 from sync.logging import bind_run, phase
 from sync.ports import GainsightPort, SalesforcePort
+from sync.stages.approval import ApprovedPlan, describe_beyond, fingerprint, reconcile
 from sync.stages.map import MappedChunk, Mapper
 from sync.stages.plan import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
 from sync.stages.pull import Puller, StreamStats
-from sync.stages.push import Pusher, PushStats
+from sync.stages.push import Pusher, PushStats, quarantine_key
 from sync.store import Store, quarantine
 from sync.store.errors import store_unavailable
-from sync.store.models import CtaLink, Operation, QuarantinedRecord, Run
+from sync.store.models import CtaLink, Operation, QuarantinedRecord, RawRecord, Run
 from sync.version import VERSION
 
 log = structlog.get_logger("teamsync.engine")
@@ -64,6 +65,10 @@ class RunOptions:
     backfill_until: datetime | None = None
     streams: list[str] | None = None  # backfill: only these streams
     skip_pull: bool = False
+    # `run --plan`: apply only what this approved plan holds (refuse anything beyond it).
+    approved: ApprovedPlan | None = None
+    # `--allow-mass-change --max-changes N`: refuse a plan of more than N operations.
+    max_changes: int | None = None
 
 
 @dataclass
@@ -219,6 +224,12 @@ class Engine:
         self, run_id: str, options: RunOptions, result: RunResult, renew: Callable[[], None]
     ) -> None:
         stats = result.stats
+        if options.approved is not None:
+            # Refuse a stale plan, or one made for another org or mapping, before any API call.
+            options.approved.check_age(
+                self.clock(), timedelta(seconds=self.settings.plan_max_age_seconds)
+            )
+            options.approved.check_fingerprint(self.input_fingerprint())
         # 1. Pull
         if not options.skip_pull:
             with phase("pull"), timed(stats, "pull"):
@@ -251,8 +262,11 @@ class Engine:
             skipped: list[str] = []
             segments: dict[str, int] = {}
             flags: dict[str, int] = {}
+            total_accounts = self._account_count() if self.progress else None
             for chunk in self._mapper(run_id).chunks():
                 mapped_total += len(chunk.items)
+                if self.progress is not None:
+                    self.progress("map accounts", mapped_total, total_accounts)
                 invalid += self._quarantine_invalid(chunk, run_id)
                 skipped.extend(chunk.skipped)
                 counts.managed_known["salesforce"] += chunk.managed_sf_rows
@@ -277,12 +291,30 @@ class Engine:
             self._puller().refresh_team_members(sorted(plan_accounts))
             with self.store.session() as s:
                 s.execute(delete(Operation).where(Operation.run_id == run_id))
+            planned: list[Op] = []
+            replanned = 0
+            dismissed = self._dismissed_keys()
+            held_back = 0
             for chunk in self._mapper(run_id).chunks(plan_accounts):
                 self._quarantine_invalid(chunk, run_id)
                 ops = [op for _, account_ops in self._plan_chunk(chunk) for op in account_ops]
+                if dismissed:
+                    kept = [
+                        op
+                        for op in ops
+                        if (op.system, op.object, quarantine_key(op)) not in dismissed
+                    ]
+                    held_back += len(ops) - len(kept)
+                    ops = kept
                 counts.add(ops)
                 self._store_ops(run_id, ops)
+                planned.extend(ops)
+                replanned += len(chunk.items) + len(chunk.skipped) + len(chunk.deleted)
+                if self.progress is not None:
+                    self.progress("plan accounts", replanned, len(plan_accounts))
             result.counts = counts
+            if held_back:
+                stats["held_back"] = held_back
             stats["plan"] = dict(sorted(counts.by_kind.items()))
             stats["plan_destructive"] = dict(counts.destructive)
             stats["managed_known"] = dict(counts.managed_known)
@@ -297,14 +329,44 @@ class Engine:
                 counts, self.settings.mass_change_percent, self.settings.mass_change_min
             )
             result.refused = refusal
-            if refusal and not options.allow_mass_change:
+            if options.max_changes is not None and counts.total > options.max_changes:
+                message = (
+                    f"the plan holds {counts.total} operations, more than --max-changes "
+                    f"{options.max_changes}"
+                )
+                if options.dry_run:
+                    stats["safeguard"] = [*stats.get("safeguard", []), message]
+                else:
+                    raise SafeguardRefused(message + "; review it with `teamsync plan`")
+            if options.approved is not None:
+                rec = reconcile(options.approved, planned, untouched_accounts=set(skipped))
+                stats["approved_plan"] = {
+                    "path": options.approved.path,
+                    "approved": len(options.approved.digests),
+                    "applying": rec.applying,
+                    "skipped": [
+                        {
+                            "account_id": o.get("account_id"),
+                            "summary": o.get("summary") or o.get("reason"),
+                            "why": o["why"],
+                        }
+                        for o in rec.skipped
+                    ],
+                }
+                if rec.beyond:
+                    stats["approved_plan"]["beyond"] = len(rec.beyond)
+                    raise SafeguardRefused(describe_beyond(options.approved, rec.beyond))
+                # An approved plan is the review the mass-change safeguard asks for.
+            elif refusal and not options.allow_mass_change:
                 if options.dry_run:
                     stats["safeguard"] = refusal
                 else:
                     raise SafeguardRefused(
                         "mass-change safeguard: "
                         + "; ".join(refusal)
-                        + " (re-run with --allow-mass-change to apply it)"
+                        + " (review it with `teamsync plan --out plan.json` and apply exactly "
+                        "that with `teamsync run --plan plan.json`, or re-run with "
+                        "--allow-mass-change --max-changes N)"
                     )
         if options.dry_run:
             result.status = "dry_run"
@@ -322,6 +384,7 @@ class Engine:
                 clock=self.clock,
                 should_stop=self.should_stop,
                 on_batch=renew,
+                progress=self.progress,
             )
             pushed = pusher.push()
             stats["pushed"] = {
@@ -364,6 +427,54 @@ class Engine:
             log.error("sync health alert not recorded", error=str(exc))
         except SQLAlchemyError as exc:
             log.error("sync health alert not recorded", error=type(exc).__name__)
+
+    def input_fingerprint(self) -> dict[str, Any]:
+        """What a plan is computed from: the mapping, both orgs, and the records per stream."""
+        data: dict[str, Any] = {}
+        with self.store.session() as s:
+            for system, obj, n, newest in s.execute(
+                select(
+                    RawRecord.system, RawRecord.object, func.count(), func.max(RawRecord.stamp)
+                ).group_by(RawRecord.system, RawRecord.object)
+            ):
+                data[f"{system}.{obj}"] = {
+                    "records": int(n),
+                    "newest": newest.isoformat() if newest is not None else None,
+                }
+        return fingerprint(
+            mapping_path=self.settings.mapping,
+            salesforce=self.settings.salesforce_instance_url,
+            gainsight=self.settings.gainsight_base_url,
+            data=dict(sorted(data.items())),
+        )
+
+    def _dismissed_keys(self) -> set[tuple[str, str, str]]:
+        """Push-stage records an operator dismissed: their operations are held back."""
+        with self.store.session() as s:
+            return {
+                (system, obj, record_id)
+                for system, obj, record_id in s.execute(
+                    select(
+                        QuarantinedRecord.system,
+                        QuarantinedRecord.object,
+                        QuarantinedRecord.record_id,
+                    ).where(
+                        QuarantinedRecord.stage == "push",
+                        QuarantinedRecord.dismissed_at.is_not(None),
+                    )
+                )
+            }
+
+    def _account_count(self) -> int:
+        with self.store.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count()).where(
+                        RawRecord.system == "salesforce", RawRecord.object == "Account"
+                    )
+                )
+                or 0
+            )
 
     def _deliver_alerts(self, run_id: str, stats: dict[str, Any]) -> None:
         if self.alerts is None:
@@ -519,7 +630,8 @@ class Engine:
                 )
             open_q = s.scalar(
                 select(func.count(QuarantinedRecord.id)).where(
-                    QuarantinedRecord.resolved_at.is_(None)
+                    QuarantinedRecord.resolved_at.is_(None),
+                    QuarantinedRecord.dismissed_at.is_(None),
                 )
             )
         result.stats["quarantined_open"] = int(open_q or 0)

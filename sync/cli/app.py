@@ -81,6 +81,10 @@ db_app = typer.Typer(help="State store maintenance.", no_args_is_help=True, cont
 alerts_app = typer.Typer(help="Alerts.", no_args_is_help=True, context_settings=HELP)
 app.add_typer(db_app, name="db")
 app.add_typer(alerts_app, name="alerts")
+quarantine_app = typer.Typer(
+    help="Records that failed: list, retry, dismiss.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -278,6 +282,12 @@ def _parse_date(value: str, name: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def progress_bar(console: Console) -> Any:
+    from sync.cli.reports import progress_bar as bar
+
+    return bar(console)
+
+
 def _print_summary(result: Any) -> None:
     from sync.cli.reports import render_run_summary
 
@@ -292,22 +302,53 @@ def _print_summary(result: Any) -> None:
 def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything (full resync).")] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Apply only the operations of this approved plan (`teamsync plan --out`); "
+            "refuse (exit 4) if the re-computed plan holds more, or the file is too old.",
+        ),
+    ] = None,
     allow_mass_change: Annotated[
-        bool, typer.Option("--allow-mass-change", help="Apply a plan above the safeguard.")
+        bool,
+        typer.Option(
+            "--allow-mass-change", help="Apply a plan above the safeguard (needs --max-changes)."
+        ),
     ] = False,
+    max_changes: Annotated[
+        int | None,
+        typer.Option("--max-changes", min=0, help="Refuse a plan of more operations than this."),
+    ] = None,
 ) -> None:
     """One sync run (what cron calls)."""
     from sync.engine import Engine, RunOptions
+    from sync.stages.approval import ApprovedPlan
 
     flag = StopFlag()
 
     def go() -> int:
+        if allow_mass_change and max_changes is None:
+            raise ConfigurationError(
+                "--allow-mass-change needs --max-changes N (the most operations you accept); "
+                "or approve the plan itself: teamsync plan --out plan.json, then "
+                "teamsync run --plan plan.json"
+            )
+        if plan_file is not None and allow_mass_change:
+            raise ConfigurationError("--plan and --allow-mass-change exclude each other")
+        approved = ApprovedPlan.load(plan_file) if plan_file is not None else None
         settings = _durable(_settings())
-        engine = Engine.from_settings(settings, should_stop=flag)
         try:
-            with _signals(flag):
+            with progress_bar(err) as progress, _signals(flag):
+                engine = Engine.from_settings(settings, should_stop=flag, progress=progress)
                 result = engine.run(
-                    RunOptions(dry_run=dry_run, full=full, allow_mass_change=allow_mass_change)
+                    RunOptions(
+                        dry_run=dry_run,
+                        full=full,
+                        allow_mass_change=allow_mass_change,
+                        max_changes=max_changes,
+                        approved=approved,
+                    )
                 )
         except StoreUnavailable as exc:
             if not dry_run:
@@ -321,20 +362,81 @@ def run(
 
 @app.command()
 def plan(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="Rows shown in the table.")] = 200,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (plain full-width text off a terminal), json, markdown or csv.",
+            case_sensitive=False,
+        ),
+    ] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    account: Annotated[
+        list[str] | None,
+        typer.Option("--account", help="Only this account (Id or part of its name); repeatable."),
+    ] = None,
+    segment: Annotated[
+        list[str] | None, typer.Option("--segment", help="Only this segment; repeatable.")
+    ] = None,
+    obj: Annotated[
+        list[str] | None,
+        typer.Option("--object", help="Only team, account, company or cta; repeatable."),
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only create, update, delete or close; repeatable."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Operations shown (table, markdown).")
+    ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the whole plan (filters only change what is shown) for review and "
+            "`teamsync run --plan FILE`.",
+        ),
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 0 nothing to do, 2 changes, 4 the safeguard would refuse; errors exit 1.",
+        ),
+    ] = False,
 ) -> None:
-    """The same as `run --dry-run`, as a readable table or JSON."""
-    from sync.cli.reports import render_plan
+    """The same as `run --dry-run`: every operation, by account, with its reason."""
+    from sync.cli.planview import FORMATS, PlanFilter
+    from sync.cli.review import print_plan, write_plan_file
     from sync.engine import Engine, RunOptions
 
+    chosen = "json" if as_json else fmt.lower()
+
     def go() -> int:
+        if chosen not in FORMATS:
+            raise ConfigurationError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        filt = PlanFilter(account or [], segment or [], obj or [], kind or [])
         settings = _durable(_settings())
-        engine = Engine.from_settings(settings)
-        result = engine.run(RunOptions(dry_run=True, command="plan"))
-        render_plan(out, engine.store, result, as_json=as_json, limit=limit)
+        with progress_bar(err) as progress:
+            engine = Engine.from_settings(settings, progress=progress)
+            result = engine.run(RunOptions(dry_run=True, command="plan"))
+        written = None
+        if out_file is not None:
+            written = write_plan_file(engine, result, out_file)
+        print_plan(out, engine, result, filt, fmt=chosen, limit=limit, written=written)
+        if detailed_exitcode:
+            if result.refused or result.stats.get("safeguard"):
+                return 4
+            return 2 if result.counts.total else 0
         return result.exit_code
 
+    if detailed_exitcode:
+        try:
+            code = _guard(go)
+        except typer.Exit as exc:
+            # Terraform's convention: 2 means "changes", so an error is 1 (3 and 75 stay).
+            raise typer.Exit(1 if exc.exit_code == 2 else exc.exit_code) from None
+        raise typer.Exit(code)
     raise typer.Exit(_guard(go))
 
 
@@ -349,7 +451,6 @@ def backfill(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Re-pull and plan only.")] = False,
 ) -> None:
     """Re-pull a window, with a progress bar on a terminal; resumable after interruption."""
-    from sync.cli.reports import progress_bar
     from sync.engine import Engine, RunOptions
 
     flag = StopFlag()
@@ -542,6 +643,155 @@ def alerts_test() -> None:
             failed += 0 if ok else 1
             out.print(f"{sink}: {'sent' if ok else outcome}")
         return 3 if failed else 0
+
+    raise typer.Exit(_guard(go))
+
+
+# --- review: runs, show, history, quarantine ----------------------------------------------
+def _read_store() -> Any:
+    from sync.store import Store
+
+    settings = _settings()
+    store = Store(settings.database_url, must_exist=True)  # never creates a store
+    store.check_schema(create_if_empty=False)
+    return settings, store
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Past runs: when, command, status, counts, duration."""
+    from sync.cli.review import render_runs
+
+    def go() -> int:
+        _, store = _read_store()
+        render_runs(out, store, limit, as_json=as_json)
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run Id (or its first characters).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", help="Only this account; repeatable.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only create, update, delete or close.")
+    ] = None,
+) -> None:
+    """What one run changed (or planned), before → after, by account."""
+    from mappings.schema import load_mapping
+    from sync.cli.planview import PlanFilter
+    from sync.cli.review import render_show
+
+    def go() -> int:
+        settings, store = _read_store()
+        mapping = load_mapping(settings.mapping)
+        filt = PlanFilter(account or [], [], [], kind or [])
+        render_show(out, store, mapping, run_id, as_json=as_json, filt=filt)
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
+def history(
+    account: Annotated[str, typer.Argument(help="Account Id or (part of) its name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """An account's dated team, field and health changes."""
+    from mappings.schema import load_mapping
+    from sync.cli.review import render_history
+
+    def go() -> int:
+        settings, store = _read_store()
+        render_history(out, store, load_mapping(settings.mapping), account, as_json=as_json)
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    include_dismissed: Annotated[
+        bool, typer.Option("--all", help="Dismissed records too.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Records that failed, with the reason and the account's name."""
+    from sync.cli.review import render_quarantine
+
+    def go() -> int:
+        _, store = _read_store()
+        render_quarantine(out, store, include_dismissed=include_dismissed, as_json=as_json)
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Record numbers (#) to retry.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every dismissed record.")] = False,
+) -> None:
+    """Put dismissed records back: the next run plans and retries them."""
+    from sqlalchemy import update
+
+    from sync.cli.review import select_quarantine
+    from sync.store.models import QuarantinedRecord
+
+    def go() -> int:
+        _, store = _read_store()
+        chosen = select_quarantine(store, ids or [], every=every, dismissed=None)
+        with store.session() as s:
+            s.execute(
+                update(QuarantinedRecord)
+                .where(QuarantinedRecord.id.in_(chosen))
+                .values(dismissed_at=None, dismissed_note=None, resolved_at=None)
+            )
+        out.print(
+            f"{len(chosen)} record{'s' if len(chosen) != 1 else ''} queued: the next run "
+            "(teamsync run) retries "
+            + (", ".join(f"#{i}" for i in chosen) if chosen else "nothing")
+        )
+        return 0
+
+    raise typer.Exit(_guard(go))
+
+
+@quarantine_app.command("dismiss")
+def quarantine_dismiss(
+    ids: Annotated[list[int] | None, typer.Argument(help="Record numbers (#) to dismiss.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every open record.")] = False,
+    note: Annotated[str, typer.Option("--note", help="Why (kept with the record).")] = "",
+) -> None:
+    """Acknowledge failing records: their operations are held back until `quarantine retry`."""
+    from sqlalchemy import update
+
+    from sync.cli.review import select_quarantine
+    from sync.clock import utcnow
+    from sync.store.models import QuarantinedRecord
+
+    def go() -> int:
+        _, store = _read_store()
+        chosen = select_quarantine(store, ids or [], every=every, dismissed=False)
+        with store.session() as s:
+            s.execute(
+                update(QuarantinedRecord)
+                .where(QuarantinedRecord.id.in_(chosen))
+                .values(dismissed_at=utcnow(), dismissed_note=note[:2000] or "dismissed")
+            )
+        out.print(
+            f"{len(chosen)} record{'s' if len(chosen) != 1 else ''} dismissed "
+            + (", ".join(f"#{i}" for i in chosen) if chosen else "")
+            + "; `teamsync quarantine retry` puts them back"
+        )
+        return 0
 
     raise typer.Exit(_guard(go))
 

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -71,10 +72,62 @@ def render_run_summary(console: Console, result: Any) -> None:
         console.print(
             f"  pushed: {ok} succeeded, {bad} failed, {pushed.get('adopted_ctas', 0)} CTAs adopted"
         )
-    if stats.get("alerts"):
-        console.print(f"  alerts: {stats['alerts']}")
+    alerts = stats.get("alerts")
+    if isinstance(alerts, dict) and alerts:
+        if alerts.get("error"):
+            console.print(f"  [yellow]alerts not delivered:[/] {escape(str(alerts['error']))}")
+        else:
+            console.print(
+                "  alerts: "
+                + "; ".join(
+                    f"{sink} {_counts_text(v) if isinstance(v, dict) else v}"
+                    for sink, v in sorted(alerts.items())
+                )
+            )
     if stats.get("invalid_records"):
-        console.print(f"  [yellow]quarantined invalid records:[/] {stats['invalid_records']}")
+        console.print(
+            f"  [yellow]quarantined invalid records:[/] {stats['invalid_records']} "
+            "(teamsync quarantine list)"
+        )
+    if stats.get("held_back"):
+        console.print(
+            f"  held back: {stats['held_back']} operations of dismissed quarantined records "
+            "(teamsync quarantine list --all)"
+        )
+    approved = stats.get("approved_plan")
+    if approved:
+        skipped = approved.get("skipped") or []
+        console.print(
+            f"  approved plan {escape(str(approved.get('path')))}: "
+            f"{approved.get('applying')} of {approved.get('approved')} operations applied, "
+            f"{len(skipped)} skipped"
+            + (f", {approved['beyond']} beyond it (refused)" if approved.get("beyond") else "")
+        )
+        for item in skipped[:10]:
+            console.print(
+                f"    skipped: {escape(str(item.get('summary')))} — {escape(str(item.get('why')))}"
+            )
+        if len(skipped) > 10:
+            console.print(
+                f"    ... and {len(skipped) - 10} more (teamsync show {result.run_id} --json)"
+            )
+    if stats.get("error"):
+        console.print(f"  [red]{escape(str(stats['error']))}[/]")
+
+
+def _counts_text(counts: dict[str, Any]) -> str:
+    """``{"sent": 3, "failed": 1}`` as "3 sent, 1 failed" (nested values summed)."""
+    parts = []
+    for key, raw in counts.items():
+        value = (
+            sum(v for v in raw.values() if isinstance(v, int | float))
+            if isinstance(raw, dict)
+            else raw
+        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        parts.append(f"{value:g} {key.replace('_', ' ')}")
+    return ", ".join(parts) or "none"
 
 
 # --- plan -----------------------------------------------------------------------------------
@@ -208,13 +261,18 @@ def status_document(store: Store) -> dict[str, Any]:
         open_q = list(
             s.scalars(
                 select(QuarantinedRecord)
-                .where(QuarantinedRecord.resolved_at.is_(None))
+                .where(
+                    QuarantinedRecord.resolved_at.is_(None),
+                    QuarantinedRecord.dismissed_at.is_(None),
+                )
                 .order_by(QuarantinedRecord.last_seen.desc())
                 .limit(50)
             )
         )
         open_count = s.scalar(
-            select(func.count(QuarantinedRecord.id)).where(QuarantinedRecord.resolved_at.is_(None))
+            select(func.count(QuarantinedRecord.id)).where(
+                QuarantinedRecord.resolved_at.is_(None), QuarantinedRecord.dismissed_at.is_(None)
+            )
         )
         alerts = {
             str(status): int(n)
@@ -315,12 +373,12 @@ def render_status(console: Console, store: Store, *, as_json: bool = False) -> N
     sf = api.get("salesforce") or {}
     if sf:
         console.print(
-            f"Salesforce API usage (last run): {sf.get('used')}/{sf.get('max')} "
-            f"calls {sf.get('calls')}"
+            f"Salesforce API usage (last run): {sf.get('used')} of {sf.get('max')} daily calls; "
+            f"this run: {_counts_text(sf.get('calls') or {})}"
         )
     gs = api.get("gainsight") or {}
     if gs:
-        console.print(f"Gainsight calls (last run): {gs.get('calls')}")
+        console.print(f"Gainsight calls (last run): {_counts_text(gs.get('calls') or {})}")
     alerts = doc["alerts"]
     console.print(
         "Alerts: "

@@ -81,19 +81,28 @@ class Planner:
 
     # --- Salesforce team rows -------------------------------------------------------------
     def team_ops(
-        self, account_id: str, desired: dict[str, tuple[str, str]], rows: Sequence[Any]
+        self,
+        account_id: str,
+        desired: dict[str, tuple[str, str]],
+        rows: Sequence[Any],
+        mapped: MappedAccount | None = None,
     ) -> list[Op]:
         """Create / change / delete team rows of managed roles so that ``desired`` holds.
 
         ``rows`` are the actual rows (anything with ``id``, ``user_id``, ``team_role``).
-        Rows in unmanaged roles are never touched.
+        Rows in unmanaged roles are never touched.  ``mapped`` (when given) lets each
+        operation's reason name the people involved.
         """
         ops: list[Op] = []
         by_user = {r.user_id: r for r in rows}
         access: dict[str, Any] = {str(k): v for k, v in self.mapping.team.access.items()}
+        team = mapped.team if mapped is not None else {}
         for user_id, (key, team_role) in sorted(desired.items()):
             row = by_user.get(user_id)
             role_name = self.mapping.roles[key].name
+            holder = team.get(key)
+            who = _name(holder.person) if holder is not None else "this person"
+            why = _source_words(self.mapping, key, mapped)
             if row is None:
                 ops.append(
                     Op(
@@ -108,7 +117,7 @@ class Planner:
                             "TeamMemberRole": team_role,
                             **access,
                         },
-                        f"{role_name} has no team row",
+                        f"{who} is the {role_name} ({why}) and has no team row",
                     )
                 )
             elif row.team_role in self.managed_values and row.team_role != team_role:
@@ -120,13 +129,16 @@ class Planner:
                         row.id,
                         account_id,
                         {"Id": row.id, "TeamMemberRole": team_role},
-                        f"row holds {row.team_role!r} but the person is the {role_name}",
+                        f"{who}'s team row says {row.team_role} but they are the {role_name} "
+                        f"({why})",
                         previous={"TeamMemberRole": row.team_role, "UserId": user_id},
                         destructive=True,
                     )
                 )
         for row in rows:
             if row.team_role in self.managed_values and row.user_id not in desired:
+                person = getattr(row, "person", None)
+                leaving = _name(person) if person is not None else "this person"
                 ops.append(
                     Op(
                         SF,
@@ -135,7 +147,8 @@ class Planner:
                         row.id,
                         account_id,
                         {"Id": row.id},
-                        f"{row.team_role} is no longer this person per its source of truth",
+                        f"{leaving} is no longer the {row.team_role}: "
+                        + self._successor(self.managed_values[row.team_role], mapped),
                         previous={"TeamMemberRole": row.team_role, "UserId": row.user_id},
                         destructive=True,
                     )
@@ -151,7 +164,7 @@ class Planner:
         today: date | None = None,
     ) -> list[Op]:
         m = self.mapping
-        ops = self.team_ops(inp.id, mapped.desired_rows, inp.team_rows)
+        ops = self.team_ops(inp.id, mapped.desired_rows, inp.team_rows, mapped)
 
         # Salesforce Account: health and risk fields.
         sf = m.salesforce
@@ -175,7 +188,14 @@ class Planner:
                     inp.id,
                     inp.id,
                     {"Id": inp.id, **changes},
-                    "health / risk fields differ: " + ", ".join(sorted(changes)),
+                    _field_reason(
+                        m,
+                        mapped,
+                        inp.health_score_actual,
+                        inp.health_status_actual,
+                        inp.risk_flags_actual,
+                        changes,
+                    ),
                     previous=previous,
                 )
             )
@@ -207,7 +227,7 @@ class Planner:
                     company.gsid,
                     inp.id,
                     {"Gsid": company.gsid, **gs_changes},
-                    "company fields differ: " + ", ".join(sorted(gs_changes)),
+                    _company_reason(m, mapped, company.risk_flags, gs_changes),
                     previous=gs_previous,
                     destructive=destructive,
                 )
@@ -249,7 +269,8 @@ class Planner:
                         None,
                         inp.id,
                         record,
-                        f"flag {flag} is active and no {cta.type} CTA '{cfg.reason}' is open",
+                        f"{_flag_words(flag, mapped)}, and no open {cta.type} CTA "
+                        f"'{cfg.reason}' exists",
                         previous={"flag": flag},
                     )
                 )
@@ -265,11 +286,131 @@ class Planner:
                             c.cta_gsid,
                             inp.id,
                             {"Gsid": c.cta_gsid, "status": cta.closed_status},
-                            f"flag {flag} has cleared",
+                            f"{flag} has cleared (health {mapped.health_band}"
+                            + (
+                                f", score {_num(mapped.health_score)})"
+                                if mapped.health_score is not None
+                                else ")"
+                            ),
                             previous={"flag": flag, "origin": c.origin},
                         )
                     )
         return ops
+
+    def _successor(self, key: str, mapped: MappedAccount | None) -> str:
+        """Who holds the role now (or why nobody does), in words."""
+        role = self.mapping.roles[key]
+        if mapped is None:
+            return "per its source of truth"
+        holder = mapped.team.get(key)
+        if holder is not None:
+            why = _source_words(self.mapping, key, mapped)
+            return f"the {role.name} is now {_name(holder.person)} ({why})"
+        if role.source == "account_owner":
+            return f"the account owner holds another role in the {mapped.segment} segment"
+        if role.source == "gainsight_csm":
+            return "the Gainsight company names no Customer Success Manager"
+        if role.source == "renewal_owner":
+            return "no open renewal is inside the renewal window"
+        return "per its source of truth"
+
+
+def _name(person: Any) -> str:
+    """A person in a reason: the name (the plan shows the e-mail beside the change)."""
+    name = getattr(person, "name", None)
+    email = getattr(person, "email", None)
+    return str(name or email or getattr(person, "sf_user_id", None) or "an unknown user")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "none"
+    return f"{value:g}"
+
+
+def _source_words(mapping: MappingFile, key: str, mapped: MappedAccount | None) -> str:
+    source = mapping.roles[key].source
+    if source == "account_owner":
+        return "owns the account in Salesforce"
+    if source == "gainsight_csm":
+        return "the CSM on the Gainsight company"
+    if source == "renewal_owner":
+        renewal = mapped.renewal if mapped is not None else None
+        if renewal is not None:
+            return f"owns the renewal closing {renewal.close_date.isoformat()}"
+        return "owns the open renewal"
+    return "on the account team"
+
+
+_FLAG_WORDS = {
+    "RED_HEALTH": "health is Red",
+    "RENEWAL_AT_RISK": "the renewal is inside its window and health is not Green",
+    "HEALTH_DROP": "the health score dropped sharply",
+    "NO_CSM": "no Customer Success Manager is assigned",
+    "HANDOFF_DUE": "the handoff to a Customer Success Manager is due",
+    "INACTIVE_MEMBER": "a team member is inactive",
+    "OVERSTAFFED": "the account carries a fuller team than it qualifies for",
+}
+
+
+def _flag_words(flag: str, mapped: MappedAccount) -> str:
+    words = _FLAG_WORDS.get(flag)
+    if words is None and flag.startswith("MISSING_"):
+        words = f"a required {flag.removeprefix('MISSING_')} is missing"
+    words = words or f"flag {flag} is raised"
+    if flag in ("RED_HEALTH", "HEALTH_DROP") and mapped.health_score is not None:
+        words += f" (score {_num(mapped.health_score)})"
+    return words
+
+
+def _flag_change(before: str | None, after: Iterable[str]) -> str:
+    old = split_flags(before)
+    new = frozenset(after)
+    parts = [f"+{f}" for f in sorted(new - old)] + [f"-{f}" for f in sorted(old - new)]
+    return "risk flags " + " ".join(parts)
+
+
+def _field_reason(
+    m: MappingFile,
+    mapped: MappedAccount,
+    score: float | None,
+    status: str | None,
+    flags: str | None,
+    changes: dict[str, Any],
+) -> str:
+    sf = m.salesforce
+    parts = []
+    if sf.health_score_field in changes or sf.health_status_field in changes:
+        now = mapped.health_band
+        if mapped.health_score is not None:
+            now = f"{_num(mapped.health_score)} ({mapped.health_band})"
+        was = status or "empty"
+        if score is not None:
+            was = f"{_num(score)} ({status or 'no band'})"
+        parts.append(f"Gainsight's health score is {now}; Salesforce shows {was}")
+    if sf.risk_flags_field in changes:
+        parts.append(_flag_change(flags, mapped.flags))
+    return "; ".join(parts)
+
+
+def _company_reason(
+    m: MappingFile, mapped: MappedAccount, flags: str | None, changes: dict[str, Any]
+) -> str:
+    fields = m.gainsight_team_fields()
+    roles = sorted(
+        {m.roles[k].name for f in changes if f in fields for k in fields[f] if k in mapped.team}
+        | {
+            m.roles[fields[f][0]].name
+            for f in changes
+            if f in fields and not any(k in mapped.team for k in fields[f])
+        }
+    )
+    parts = []
+    if roles:
+        parts.append("the company's team lookups follow the account team: " + ", ".join(roles))
+    if m.gainsight.risk_flags_field in changes:
+        parts.append(_flag_change(flags, mapped.flags))
+    return "; ".join(parts)
 
 
 def safeguard_refusal(counts: PlanCounts, percent: float, minimum: int) -> list[str]:

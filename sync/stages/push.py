@@ -22,7 +22,7 @@ from connectors.sfid import InvalidId, normalize
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort, WriteOutcome
-from sync.stages.plan import ACCOUNT, ATM, COMPANY, CTA, GS, SF
+from sync.stages.plan import ACCOUNT, ATM, COMPANY, CTA, GS, SF, Op
 from sync.store import Store, quarantine
 from sync.store.models import CtaLink, Operation, QuarantinedRecord
 
@@ -65,7 +65,7 @@ def _sf_id(value: Any) -> str | None:
         return None
 
 
-def quarantine_key(op: Operation) -> str:
+def quarantine_key(op: Operation | Op) -> str:
     if op.target_id:
         return op.target_id
     payload = op.payload or {}
@@ -89,6 +89,7 @@ class Pusher:
         clock: Callable[[], datetime] = utcnow,
         should_stop: Callable[[], bool] = lambda: False,
         on_batch: Callable[[], None] | None = None,
+        progress: Callable[[str, int, int | None], None] | None = None,
     ) -> None:
         self.store = store
         self.sf = salesforce
@@ -99,14 +100,18 @@ class Pusher:
         self.clock = clock
         self.should_stop = should_stop
         self.on_batch = on_batch
+        self.progress = progress
 
     def push(self) -> PushStats:
         stats = PushStats()
+        totals = {kind: self._count(*kind) for kind in ORDER}
+        grand_total = sum(totals.values())
+        done = 0
         for system, obj, action in ORDER:
             if self.should_stop():
                 stats.interrupted = True
                 break
-            total = self._count(system, obj, action)
+            total = totals[(system, obj, action)]
             if not total:
                 continue
             if system == SF:
@@ -125,6 +130,9 @@ class Pusher:
                     self._record(batch, results, stats)
                 if self.on_batch is not None:
                     self.on_batch()
+                done += len(batch)
+                if self.progress is not None:
+                    self.progress("push operations", done, grand_total)
                 if self.should_stop():
                     stats.interrupted = True
                     break

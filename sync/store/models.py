@@ -205,6 +205,10 @@ class QuarantinedRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     resolved_at: Mapped[datetime | None]
     run_id: Mapped[str | None] = mapped_column(String(36))
+    # `teamsync quarantine dismiss`: acknowledged; its operation is held back from later plans
+    # until `teamsync quarantine retry` (map-stage records are only hidden from the open list).
+    dismissed_at: Mapped[datetime | None]
+    dismissed_note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("system", "object", "record_id", "stage", name="uq_quarantine_record"),

@@ -50,7 +50,7 @@ def free_port() -> int:
 def test_run_then_noop_exit_0(emu: RunningEmulators, database_url: str) -> None:
     """`teamsync run` applies the plan (exit 0) and a second run writes nothing."""
     env = cli_env(emu, database_url)
-    code, out = invoke(["run", "--allow-mass-change"], env)
+    code, out = invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)
     assert code == 0, out
     assert "succeeded" in out
     before = emu.log.count(kind="write")
@@ -146,7 +146,7 @@ def test_lock_held_exit_75(emu: RunningEmulators, database_url: str) -> None:
 def test_status_and_audit(emu: RunningEmulators, database_url: str, tmp_path: Path) -> None:
     """`status --json` reports runs and watermarks; `audit` renders csv and html."""
     env = cli_env(emu, database_url)
-    assert invoke(["run", "--allow-mass-change"], env)[0] == 0
+    assert invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)[0] == 0
     code, out = invoke(["status", "--json"], env)
     assert code == 0, out
     doc = json.loads(out)
