@@ -152,7 +152,7 @@ def test_logs_on_stderr_json_stays_json_and_version_is_logged(
     """A run prints its summary on stdout and only JSON log lines on stderr; the first line
     carries the version."""
     env = cli_env(emu, database_url, TEAMSYNC_LOG_LEVEL="INFO")
-    code, stdout, stderr = invoke(["run", "--allow-mass-change"], env)
+    code, stdout, stderr = invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)
     assert code == 0, stderr
     assert "succeeded" in stdout
     assert not any(line.lstrip().startswith("{") for line in stdout.splitlines())
