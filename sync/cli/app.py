@@ -29,7 +29,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from config.errors import ConfigurationError, StoreUnavailable, TeamsyncError
+from config.errors import ConfigurationError, LockHeld, StoreUnavailable, TeamsyncError
 from config.settings import Settings, load_settings, unknown_env_names
 from sync.streams import OPTIONS
 from sync.version import VERSION
@@ -190,6 +190,42 @@ def _durable(settings: Settings) -> Settings:
     return settings
 
 
+def _export_metrics(settings: Settings, store: Any, outcome: str) -> None:
+    """One-shot runs: the metrics to TEAMSYNC_METRICS_FILE (node-exporter textfile) and/or
+    TEAMSYNC_PUSHGATEWAY_URL.  A failure here is logged and never changes the exit code."""
+    if settings.metrics_file is None and not settings.pushgateway_url:
+        return
+    import httpx
+
+    from connectors.tls import ssl_context
+    from sync.metrics import Metrics
+
+    log = structlog.get_logger("teamsync.metrics")
+    metrics = Metrics(VERSION)
+    if outcome in ("lock_held", "store_unavailable"):
+        metrics.count_outcome(outcome)
+    if outcome != "store_unavailable":
+        metrics.observe(store)
+    if settings.metrics_file is not None:
+        try:
+            metrics.write_textfile(settings.metrics_file)
+        except OSError as exc:
+            log.warning("metrics file not written", path=str(settings.metrics_file),
+                        error=exc.strerror or type(exc).__name__)  # fmt: skip
+    if settings.pushgateway_url:
+        try:
+            metrics.push(settings.pushgateway_url, verify=ssl_context(settings.ca_bundle))
+        except (httpx.HTTPError, OSError) as exc:
+            log.warning("metrics not pushed", error=type(exc).__name__)
+
+
+def _heartbeat(settings: Settings) -> None:
+    if settings.heartbeat_url is not None:
+        from sync.heartbeat import ping
+
+        ping(settings.heartbeat_url.get_secret_value(), ca_bundle=settings.ca_bundle)
+
+
 def _tell_store_unavailable(settings: Settings, exc: TeamsyncError) -> None:
     """The outbox is in the store: send the sync-health alert straight to the sinks."""
     from sync.alerts.health import notify_store_unavailable
@@ -338,6 +374,8 @@ def run(
             raise ConfigurationError("--plan and --allow-mass-change exclude each other")
         approved = ApprovedPlan.load(plan_file) if plan_file is not None else None
         settings = _durable(_settings())
+        engine: Engine | None = None
+        outcome = "failed"
         try:
             with progress_bar(err) as progress, _signals(flag):
                 engine = Engine.from_settings(settings, should_stop=flag, progress=progress)
@@ -350,10 +388,20 @@ def run(
                         approved=approved,
                     )
                 )
+            outcome = result.status
+        except LockHeld:
+            outcome = "lock_held"
+            raise
         except StoreUnavailable as exc:
+            outcome = "store_unavailable"
             if not dry_run:
                 _tell_store_unavailable(settings, exc)
             raise
+        finally:
+            if engine is not None:
+                _export_metrics(settings, engine.store, outcome)
+        if not dry_run and result.status in ("succeeded", "partial"):
+            _heartbeat(settings)
         _print_summary(result)
         return result.exit_code
 

@@ -172,6 +172,17 @@ def test_secrets_are_files_named_by_FILE_variables() -> None:
                 assert available[path.name] in keys, (name, path)
 
 
+def test_manifests_name_only_settings_teamsync_knows() -> None:
+    """Every TEAMSYNC_* variable in the manifests, the compose file and the Dockerfile is a
+    setting teamsync reads (Kubernetes would silently pass a typo along)."""
+    from config.settings import known_env_names
+
+    files = [*K8S.glob("*.yaml"), COMPOSE, ROOT / "Dockerfile"]
+    used = set(re.findall(r"\bTEAMSYNC_[A-Z0-9_]+", "\n".join(p.read_text() for p in files)))
+    assert "TEAMSYNC_DATABASE_URL_FILE" in used
+    assert sorted(used - known_env_names()) == []
+
+
 def test_one_image_reference_pinned_to_a_version() -> None:
     """All workloads use the same image, with a version tag (never :latest)."""
     images = {c["image"] for o in _workloads() for c in _pod_spec(o)["containers"]}

@@ -80,6 +80,7 @@ def make_settings(emu: RunningEmulators, database_url: str, **overrides: Any) ->
         retry_max_attempts=3,
         retry_max_wait_seconds=2.0,
         log_level="WARNING",
+        metrics_port=0,  # the daemon serves nothing unless a test asks (never a fixed port)
     )
     values.update(overrides)
     return load_settings(**values)

@@ -161,7 +161,10 @@ def test_daemon_process_stops_on_sigterm(emu: Any, database_url: str) -> None:
     env = dict(os.environ)
     env.update(emu.env())
     env.update(
-        TEAMSYNC_DATABASE_URL=database_url, TEAMSYNC_LOG_FORMAT="json", TEAMSYNC_LOG_LEVEL="INFO"
+        TEAMSYNC_DATABASE_URL=database_url,
+        TEAMSYNC_LOG_FORMAT="json",
+        TEAMSYNC_LOG_LEVEL="INFO",
+        TEAMSYNC_METRICS_PORT="0",  # never the default port: other processes may hold it
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync.cli", "daemon", "--cron", "0 0 1 1 *"],
