@@ -65,6 +65,7 @@ class InvalidRecord(TeamsyncError):
         code: str | None = None,
         fields: Sequence[str] = (),
         message: str | None = None,
+        account_id: str | None = None,
     ) -> None:
         super().__init__(message or f"{system} {object_name} {record_id}: {reason}")
         self.system = system
@@ -73,6 +74,7 @@ class InvalidRecord(TeamsyncError):
         self.reason = reason
         self.code = code
         self.fields = list(fields)
+        self.account_id = account_id  # the account left untouched because of this record
 
 
 class SafeguardRefused(TeamsyncError):

@@ -34,7 +34,7 @@ from sync.ports import GainsightPort, SalesforcePort
 from sync.stages.approval import ApprovedPlan, describe_beyond, fingerprint, reconcile
 from sync.stages.map import MappedChunk, Mapper
 from sync.stages.plan import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
-from sync.stages.pull import Puller, StreamStats
+from sync.stages.pull import Puller, StreamStats, Vanished
 from sync.stages.push import Pusher, PushStats, quarantine_key
 from sync.store import Store, quarantine
 from sync.store.errors import store_unavailable
@@ -107,6 +107,7 @@ class Engine:
         self.alerts = alerts
         self.health = health
         self.planner = Planner(mapping)
+        self._vanished = Vanished()  # this run's records that vanished from a pull
 
     # --- construction from settings ---------------------------------------------------------
     @classmethod
@@ -159,6 +160,7 @@ class Engine:
             raise store_unavailable(exc, self.store.safe_url) from exc
 
     def _locked_run(self, options: RunOptions) -> RunResult:
+        self._vanished = Vanished()
         run_id = str(uuid.uuid4())
         bind_run(run_id=run_id)
         started = time.monotonic()
@@ -312,6 +314,11 @@ class Engine:
                 replanned += len(chunk.items) + len(chunk.skipped) + len(chunk.deleted)
                 if self.progress is not None:
                     self.progress("plan accounts", replanned, len(plan_accounts))
+            counts.vanished = {
+                system: self._vanished.count(system) for system in ("salesforce", "gainsight")
+            }
+            if self._vanished.count():
+                stats["vanished"] = self._vanished.by_object()
             result.counts = counts
             if held_back:
                 stats["held_back"] = held_back
@@ -371,6 +378,9 @@ class Engine:
         if options.dry_run:
             result.status = "dry_run"
             return
+        if self._vanished.count():
+            # The plan passed the safeguard: what vanished is deleted now, not before.
+            stats["marked_deleted"] = self._vanished.apply(self.store)
 
         # 4. Push
         with phase("push"), timed(stats, "push"):
@@ -496,6 +506,7 @@ class Engine:
             clock=self.clock,
             should_stop=self.should_stop,
             progress=self.progress,
+            vanished=self._vanished,
         )
 
     def _mapper(self, run_id: str) -> Mapper:
@@ -505,6 +516,7 @@ class Engine:
             chunk_size=self.settings.chunk_size,
             clock=self.clock,
             run_id=run_id,
+            hidden=self._vanished.of,
         )
 
     def _plan_chunk(self, chunk: MappedChunk) -> list[tuple[str, list[Op]]]:
@@ -563,16 +575,18 @@ class Engine:
                     object_name=exc.object_name,
                     record_id=exc.record_id,
                     stage="map",
-                    code="INVALID_RECORD",
+                    code=exc.code or "INVALID_RECORD",
                     reason=exc.reason,
                     now=now,
                     run_id=run_id,
+                    account_id=exc.account_id,
                 )
                 log.warning(
                     "invalid record quarantined",
                     system=exc.system,
                     object=exc.object_name,
                     record=exc.record_id,
+                    account=exc.account_id,
                     reason=exc.reason,
                 )
         return len(chunk.invalid)

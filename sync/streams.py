@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from config.errors import InvalidRecord
 from mappings.schema import MappingFile
 from sync.stages.records import (
+    UNSTORABLE,
     GsCompany,
     GsUser,
     Record,
@@ -82,6 +83,9 @@ class Stream(Generic[R]):
 
     def parse(self, data: Mapping[str, Any]) -> R:
         """The typed record of one raw row; :class:`InvalidRecord` when it does not validate."""
+        unstorable = data.get(UNSTORABLE)
+        if unstorable:
+            raise InvalidRecord(self.system, self.object, str(data.get(self.key)), str(unstorable))
         values: dict[str, Any] = {}
         for c in self.columns:
             if c.attr is None:

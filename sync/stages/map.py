@@ -5,6 +5,12 @@ team rows, linked company, the users involved and recent health history), valida
 record at the boundary, calls :func:`mappings.rules.map_account`, and stores the mapped model
 and any new health observation.  Records that do not validate are quarantined, and the account
 they belong to is left untouched for this run.
+
+Poison is never fatal: a record that fails to parse, to map or to be stored is quarantined
+with its account id and a reason (so are two Gainsight companies linked to one account: the
+conflict names both, the mapper does not pick one), that account's writes are left out, and
+every other account goes on.  Records that vanished from this run's pulls (``hidden``) are
+treated as deleted; they are marked so only once the plan passes the safeguard.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Select, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from config.errors import InvalidRecord
@@ -33,6 +40,7 @@ from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.stages import records as rec
 from sync.store import Store
+from sync.store.errors import first_line
 from sync.store.models import Account, HealthObservation, RawRecord
 from sync.streams import Stream, catalogue
 
@@ -70,8 +78,11 @@ class Mapper:
         clock: Callable[[], datetime] = utcnow,
         run_id: str | None = None,
         persist: bool = True,
+        hidden: Callable[[str, str], frozenset[str]] | None = None,
     ) -> None:
+        """``hidden(system, object)``: ids of records that vanished from this run's pulls."""
         self.store = store
+        self._hidden = hidden or (lambda _system, _object: frozenset())
         self.mapping = mapping
         self.chunk_size = chunk_size
         self.clock = clock
@@ -114,36 +125,40 @@ class Mapper:
 
     # --- one chunk ------------------------------------------------------------------------
     def _map_chunk(self, account_rows: Sequence[RawRecord]) -> MappedChunk:
-        m = self.mapping
         out = MappedChunk()
         now = self.clock()
         today = now.date()
         bad_accounts: set[str] = set()
 
+        def poison(exc: InvalidRecord, account_id: str | None) -> None:
+            exc.account_id = exc.account_id or account_id
+            out.invalid.append(exc)
+            if account_id:
+                bad_accounts.add(account_id)
+
+        gone_accounts = self._hidden(self.streams.sf_account.system, "Account")
         accounts: dict[str, rec.SfAccount] = {}
         for row in account_rows:
-            if row.is_deleted:
+            if row.is_deleted or row.record_id in gone_accounts:
                 out.deleted.append(row.record_id)
                 continue
             try:
                 accounts[row.record_id] = self.streams.sf_account.parse(row.data)
             except InvalidRecord as exc:
-                out.invalid.append(exc)
-                bad_accounts.add(row.record_id)
+                poison(exc, row.record_id)
         ids = list(accounts)
 
         with self.store.session() as s:
-            opp_rows = _by_parent(s, self.streams.sf_opportunity, ids)
-            atm_rows = _by_parent(s, self.streams.sf_team_member, ids)
-            company_rows = _by_parent(s, self.streams.gs_company, ids)
+            opp_rows = self._by_parent(s, self.streams.sf_opportunity, ids)
+            atm_rows = self._by_parent(s, self.streams.sf_team_member, ids)
+            company_rows = self._by_parent(s, self.streams.gs_company, ids)
 
             opps: dict[str, list[rec.SfOpportunity]] = defaultdict(list)
             for r in opp_rows:
                 try:
                     o = self.streams.sf_opportunity.parse(r.data)
                 except InvalidRecord as exc:
-                    out.invalid.append(exc)
-                    bad_accounts.add(r.parent_id or "")
+                    poison(exc, r.parent_id)
                     continue
                 opps[r.parent_id or ""].append(o)
             atms: dict[str, list[rec.SfTeamMember]] = defaultdict(list)
@@ -151,20 +166,35 @@ class Mapper:
                 try:
                     t = self.streams.sf_team_member.parse(r.data)
                 except InvalidRecord as exc:
-                    out.invalid.append(exc)
-                    bad_accounts.add(r.parent_id or "")
+                    poison(exc, r.parent_id)
                     continue
                 atms[r.parent_id or ""].append(t)
+            linked: dict[str, list[RawRecord]] = defaultdict(list)
+            for r in sorted(company_rows, key=lambda r: r.record_id):
+                linked[r.parent_id or ""].append(r)
             companies: dict[str, tuple[rec.GsCompany, dict[str, Any]]] = {}
-            for r in sorted(company_rows, key=lambda r: (r.stamp or now, r.record_id)):
-                try:
-                    c = self.streams.gs_company.parse(r.data)
-                except InvalidRecord as exc:
-                    out.invalid.append(exc)
-                    bad_accounts.add(r.parent_id or "")
+            for account_id, rows in linked.items():
+                if len(rows) > 1:
+                    # Which one is right is a human's call: quarantine the conflict.
+                    gsids = ", ".join(r.record_id for r in rows)
+                    poison(
+                        InvalidRecord(
+                            self.streams.gs_company.system,
+                            "Company",
+                            rows[0].record_id,
+                            f"{len(rows)} Gainsight companies link to Salesforce account "
+                            f"{account_id}: {gsids}; teamsync does not pick one",
+                            code="COMPANY_LINK_CONFLICT",
+                        ),
+                        account_id,
+                    )
                     continue
-                # Several companies linked to one account: the most recently modified wins.
-                companies[r.parent_id or ""] = (c, r.data)
+                try:
+                    c = self.streams.gs_company.parse(rows[0].data)
+                except InvalidRecord as exc:
+                    poison(exc, account_id)
+                    continue
+                companies[account_id] = (c, rows[0].data)
 
             # Users referenced by this chunk, resolved across systems by e-mail.
             sf_ids: set[str] = set()
@@ -180,15 +210,35 @@ class Mapper:
                 if c.csm:
                     gs_ids.add(c.csm)
                 gs_ids.update(v for v in c.team_fields.values() if v)
-            sf_users = self._load_users(s, self.streams.sf_user, sf_ids, out)
-            gs_users = self._load_users(s, self.streams.gs_user, gs_ids, out)
+            bad_users: list[InvalidRecord] = []
+            sf_users = self._load_users(s, self.streams.sf_user, sf_ids, bad_users)
+            gs_users = self._load_users(s, self.streams.gs_user, gs_ids, bad_users)
             emails = {u.email for u in sf_users.values() if u.email} | {
                 u.email for u in gs_users.values() if u.email
             }
             emails |= {c.csm_email for c, _ in companies.values() if c.csm_email}
-            sf_by_email = self._users_by_email(s, self.streams.sf_user, emails, out)
-            gs_by_email = self._users_by_email(s, self.streams.gs_user, emails, out)
+            sf_by_email = self._users_by_email(s, self.streams.sf_user, emails, bad_users)
+            gs_by_email = self._users_by_email(s, self.streams.gs_user, emails, bad_users)
             history = self._history(s, ids, now)
+
+        # A person who cannot be read leaves out every account of this chunk they are on.
+        poisoned = {bad.record_id: bad for bad in bad_users}
+        if poisoned:
+            users_of: dict[str, set[str]] = defaultdict(set)
+            for account_id, a in accounts.items():
+                refs = {a.owner_id} | {o.owner_id for o in opps.get(account_id, [])}
+                refs |= {t.user_id for t in atms.get(account_id, [])}
+                pair = companies.get(account_id)
+                if pair is not None:
+                    refs |= {pair[0].csm} | set(pair[0].team_fields.values())
+                for user_id in refs & poisoned.keys():
+                    users_of[str(user_id)].add(account_id)
+            for user_id, bad in poisoned.items():
+                affected = sorted(users_of.get(user_id, ()))
+                if len(affected) > 1:
+                    bad.reason = f"{bad.reason} (and {len(affected) - 1} more accounts)"
+                poison(bad, affected[0] if affected else None)
+                bad_accounts.update(affected)
 
         def person_from_sf(user_id: str | None) -> Person | None:
             if not user_id:
@@ -225,83 +275,144 @@ class Mapper:
             if account_id in bad_accounts:
                 continue
             company_pair = companies.get(account_id)
-            company_input = None
-            if company_pair is not None:
-                c, _ = company_pair
-                company_input = CompanyInput(
-                    gsid=c.gsid,
-                    name=c.name,
-                    csm=person_from_gs(c.csm, c.csm_email),
-                    score=c.score,
-                    previous_score=c.previous_score,
-                    trend=c.trend,
-                    arr=c.arr,
-                    team_fields=dict(c.team_fields),
-                    risk_flags=c.risk_flags,
+            try:
+                item = self._map_account(account_id, a, atms, opps, company_pair, history,
+                                         today, person_from_sf, person_from_gs)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - one poison account is never fatal
+                poison(
+                    InvalidRecord(
+                        self.streams.sf_account.system,
+                        "Account",
+                        account_id,
+                        f"mapping failed: {type(exc).__name__}: {str(exc)[:200]}",
+                        code="MAP_FAILED",
+                    ),
+                    account_id,
                 )
-                out.managed_gs_fields += sum(1 for f in self._gs_fields if c.team_fields.get(f))
-            team_rows = []
-            for t in atms.get(account_id, []):
-                p = person_from_sf(t.user_id)
-                assert p is not None
-                team_rows.append(TeamRow(t.id or "", t.user_id or "", t.team_role, p, t.created))
-                if t.team_role in self._managed_values:
-                    out.managed_sf_rows += 1
-            inputs = AccountInput(
-                id=account_id,
-                name=a.name,
-                owner=person_from_sf(a.owner_id),
-                segment_raw=a.segment,
-                employees=a.employees,
-                arr=a.arr,
-                opportunities=[
-                    Opportunity(
-                        o.id or "",
-                        o.type,
-                        o.is_closed,
-                        o.is_won,
-                        o.close_date,
-                        person_from_sf(o.owner_id),
-                    )
-                    for o in opps.get(account_id, [])
-                ],
-                team_rows=team_rows,
-                company=company_input,
-                score_history=history.get(account_id, []),
-                today=today,
-                health_score_actual=a.health_score,
-                health_status_actual=a.health_status,
-                risk_flags_actual=a.risk_flags,
+                continue
+            if company_pair is not None:
+                out.managed_gs_fields += sum(
+                    1 for f in self._gs_fields if company_pair[0].team_fields.get(f)
+                )
+            out.managed_sf_rows += sum(
+                1 for t in atms.get(account_id, []) if t.team_role in self._managed_values
             )
-            mapped = map_account(inputs, m)
-            out.items.append(
-                MappedItem(inputs, mapped, company_pair[1] if company_pair is not None else None)
-            )
-        out.skipped = sorted(a for a in bad_accounts if a)
+            out.items.append(item)
         if self.persist:
-            self._store(out, now)
+            try:
+                self._store(out, now)
+            except SQLAlchemyError:
+                # A statement refused for one account's data: store them one by one and
+                # quarantine the ones the store refuses (a store that is down raises
+                # StoreUnavailable instead, which is not caught here).
+                self._store(MappedChunk(deleted=out.deleted), now)
+                for item in list(out.items):
+                    try:
+                        self._store(MappedChunk(items=[item]), now)
+                    except SQLAlchemyError as exc:
+                        out.items.remove(item)
+                        account_id = item.mapped.account_id
+                        poison(
+                            InvalidRecord(
+                                self.streams.sf_account.system,
+                                "Account",
+                                account_id,
+                                f"the store refused the mapped account: {first_line(exc)}",
+                                code="STORE_FAILED",
+                            ),
+                            account_id,
+                        )
+        out.skipped = sorted(a for a in bad_accounts if a)
         return out
 
+    def _map_account(
+        self,
+        account_id: str,
+        a: rec.SfAccount,
+        atms: dict[str, list[rec.SfTeamMember]],
+        opps: dict[str, list[rec.SfOpportunity]],
+        company_pair: tuple[rec.GsCompany, dict[str, Any]] | None,
+        history: dict[str, list[tuple[datetime, float | None]]],
+        today: Any,
+        person_from_sf: Callable[[str | None], Person | None],
+        person_from_gs: Callable[[str | None, str | None], Person | None],
+    ) -> MappedItem:
+        company_input = None
+        if company_pair is not None:
+            c, _ = company_pair
+            company_input = CompanyInput(
+                gsid=c.gsid,
+                name=c.name,
+                csm=person_from_gs(c.csm, c.csm_email),
+                score=c.score,
+                previous_score=c.previous_score,
+                trend=c.trend,
+                arr=c.arr,
+                team_fields=dict(c.team_fields),
+                risk_flags=c.risk_flags,
+            )
+        team_rows = []
+        for t in atms.get(account_id, []):
+            p = person_from_sf(t.user_id)
+            if p is None:  # a row without a user does not parse; never trust that here
+                raise ValueError(f"team row {t.id} has no user")
+            team_rows.append(TeamRow(t.id, t.user_id, t.team_role, p, t.created))
+        inputs = AccountInput(
+            id=account_id,
+            name=a.name,
+            owner=person_from_sf(a.owner_id),
+            segment_raw=a.segment,
+            employees=a.employees,
+            arr=a.arr,
+            opportunities=[
+                Opportunity(
+                    o.id or "",
+                    o.type,
+                    o.is_closed,
+                    o.is_won,
+                    o.close_date,
+                    person_from_sf(o.owner_id),
+                )
+                for o in opps.get(account_id, [])
+            ],
+            team_rows=team_rows,
+            company=company_input,
+            score_history=history.get(account_id, []),
+            today=today,
+            health_score_actual=a.health_score,
+            health_status_actual=a.health_status,
+            risk_flags_actual=a.risk_flags,
+        )
+        mapped = map_account(inputs, self.mapping)
+        return MappedItem(inputs, mapped, company_pair[1] if company_pair is not None else None)
+
     # --- loading helpers ------------------------------------------------------------------
+    def _by_parent(self, s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[RawRecord]:
+        return _by_parent(s, stream, parent_ids, self._hidden(stream.system, stream.object))
+
     def _load_users(
-        self, s: Session, stream: Stream[U], ids: set[str], out: MappedChunk
+        self, s: Session, stream: Stream[U], ids: set[str], bad: list[InvalidRecord]
     ) -> dict[str, U]:
         found: dict[str, U] = {}
+        gone = self._hidden(stream.system, stream.object)
         id_list = sorted(ids)
         for start in range(0, len(id_list), 500):
             for r in s.scalars(
                 _raw(stream).where(RawRecord.record_id.in_(id_list[start : start + 500]))
             ):
+                if r.record_id in gone:
+                    continue
                 try:
                     found[r.record_id] = stream.parse(r.data)
                 except InvalidRecord as exc:
-                    out.invalid.append(exc)
+                    bad.append(exc)
         return found
 
     def _users_by_email(
-        self, s: Session, stream: Stream[U], emails: set[str], out: MappedChunk
+        self, s: Session, stream: Stream[U], emails: set[str], bad: list[InvalidRecord]
     ) -> dict[str, list[U]]:
         found: dict[str, list[U]] = defaultdict(list)
+        gone = self._hidden(stream.system, stream.object)
         keys = sorted(e for e in emails if e)
         for start in range(0, len(keys), 500):
             for r in s.scalars(
@@ -309,12 +420,12 @@ class Mapper:
                 .where(RawRecord.match_key.in_(keys[start : start + 500]))
                 .order_by(RawRecord.record_id)
             ):
-                if r.is_deleted:
+                if r.is_deleted or r.record_id in gone:
                     continue
                 try:
                     found[r.match_key or ""].append(stream.parse(r.data))
                 except InvalidRecord as exc:
-                    out.invalid.append(exc)
+                    bad.append(exc)
         return found
 
     def _history(
@@ -392,7 +503,9 @@ def _raw(stream: Stream[Any]) -> Select[RawRecord]:
     )
 
 
-def _by_parent(s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[RawRecord]:
+def _by_parent(
+    s: Session, stream: Stream[Any], parent_ids: list[str], gone: frozenset[str] = frozenset()
+) -> list[RawRecord]:
     rows: list[RawRecord] = []
     for start in range(0, len(parent_ids), 500):
         rows.extend(
@@ -403,7 +516,7 @@ def _by_parent(s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[R
                 )
             )
         )
-    return rows
+    return [r for r in rows if r.record_id not in gone] if gone else rows
 
 
 def _person_json(p: Person) -> dict[str, Any]:

@@ -11,6 +11,7 @@ adopted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -55,6 +56,9 @@ class PlanCounts:
     by_kind: dict[str, int] = field(default_factory=dict)  # "salesforce.AccountTeamMember.create"
     destructive: dict[str, int] = field(default_factory=lambda: {SF: 0, GS: 0})
     managed_known: dict[str, int] = field(default_factory=lambda: {SF: 0, GS: 0})
+    # Records that vanished from this run's pulls, per system (absence is not deletion
+    # without corroboration: they count toward the safeguard like removals).
+    vanished: dict[str, int] = field(default_factory=lambda: {SF: 0, GS: 0})
 
     def add(self, ops: Iterable[Op]) -> None:
         for op in ops:
@@ -71,7 +75,19 @@ class PlanCounts:
 def _differs(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is not b
+    if math.isnan(a) or math.isnan(b):  # unreadable (garbage in a field teamsync owns)
+        return True
     return abs(float(a) - float(b)) > 1e-9
+
+
+def _had_value(value: Any) -> bool:
+    """A real value in a managed field (garbage teamsync overwrites is none)."""
+    if value is None or value == "":
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+UNKNOWN_BAND = "Unknown"
 
 
 class Planner:
@@ -170,15 +186,23 @@ class Planner:
         sf = m.salesforce
         changes: dict[str, Any] = {}
         previous: dict[str, Any] = {}
+        clears = False  # a managed field that had a value is cleared: counts as a removal
         if _differs(mapped.health_score, inp.health_score_actual):
             changes[sf.health_score_field] = mapped.health_score
             previous[sf.health_score_field] = inp.health_score_actual
+            clears = clears or (mapped.health_score is None and _had_value(inp.health_score_actual))
         if (inp.health_status_actual or None) != mapped.health_band:
             changes[sf.health_status_field] = mapped.health_band
             previous[sf.health_status_field] = inp.health_status_actual
+            clears = clears or (
+                mapped.health_band in (None, UNKNOWN_BAND)
+                and _had_value(inp.health_status_actual)
+                and inp.health_status_actual != UNKNOWN_BAND
+            )
         if split_flags(inp.risk_flags_actual) != frozenset(mapped.flags):
             changes[sf.risk_flags_field] = join_flags(mapped.flags)
             previous[sf.risk_flags_field] = inp.risk_flags_actual
+            clears = clears or (not mapped.flags and bool(split_flags(inp.risk_flags_actual)))
         if changes:
             ops.append(
                 Op(
@@ -197,6 +221,7 @@ class Planner:
                         changes,
                     ),
                     previous=previous,
+                    destructive=clears,
                 )
             )
 
@@ -218,6 +243,9 @@ class Planner:
         if split_flags(company.risk_flags) != frozenset(mapped.flags):
             gs_changes[flags_field] = join_flags(mapped.flags)
             gs_previous[flags_field] = company.risk_flags
+            destructive = destructive or (
+                not mapped.flags and bool(split_flags(company.risk_flags))
+            )
         if gs_changes:
             ops.append(
                 Op(
@@ -416,16 +444,22 @@ def _company_reason(
 def safeguard_refusal(counts: PlanCounts, percent: float, minimum: int) -> list[str]:
     """Reasons to refuse the plan (empty: allowed).
 
-    Refused when, in either system, the assignments the plan takes away are above ``percent``
-    of that system's managed assignments currently known *and* at least ``minimum``.
+    Refused when, in either system, what the run would take away (managed assignments removed
+    or reassigned, managed fields that had a value cleared, and records that vanished from
+    its pulls) is above ``percent`` of what is known *and* at least ``minimum``.
     """
     reasons = []
     for system in (SF, GS):
-        taken = counts.destructive.get(system, 0)
-        known = counts.managed_known.get(system, 0)
+        removed = counts.destructive.get(system, 0)
+        vanished = counts.vanished.get(system, 0)
+        taken = removed + vanished
+        known = counts.managed_known.get(system, 0) + vanished
         if taken >= minimum and taken > known * percent / 100.0:
+            detail = f"removes, reassigns or clears {removed}"
+            if vanished:
+                detail += f" and {vanished} records vanished from its pulls"
             reasons.append(
-                f"{system}: the plan removes or reassigns {taken} of {known} managed assignments "
+                f"{system}: the plan {detail}, {taken} of {known} known "
                 f"(more than {percent:g}% and at least {minimum})"
             )
     return reasons

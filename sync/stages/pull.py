@@ -10,7 +10,13 @@ Deletes:
   ``SELECT COUNT()`` with the live rows in the store; when they differ, a scan of the Ids
   finds the rows that are gone.  (The engine also re-reads the team of every account in a
   plan right before writing.)
-- A full pull (``--full``) marks every record that was not seen as deleted, for every stream.
+- A full pull (``--full``) finds every record that was not seen, for every stream.
+
+Absence is not deletion without corroboration: records that vanish (a full pass, the Id
+scan, the team re-read) are only collected in :class:`Vanished`.  They count toward the
+mass-change safeguard, and the engine marks them deleted only once the plan has passed it; a
+refused run marks nothing.  A record marked deleted that is seen again is live again (a pull
+stores it as it is now; the Id scan re-reads the ones it finds).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from connectors.sfid import InvalidId, normalize
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort
+from sync.stages.records import UNSTORABLE, storable
 from sync.store import RawRow, Store
 from sync.store.models import RawRecord, Watermark
 from sync.store.watermarks import lower_bound, next_watermark
@@ -47,6 +54,38 @@ def _norm_id(value: Any) -> str | None:
         return normalize(value)
     except InvalidId:
         return None
+
+
+# --- vanished records --------------------------------------------------------------------------
+@dataclass
+class Vanished:
+    """Records a pull no longer saw, per (system, object): deleted only after the safeguard."""
+
+    ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def add(self, stream: Stream[Any], record_ids: Iterable[str]) -> int:
+        bucket = self.ids.setdefault((str(stream.system), stream.object), set())
+        before = len(bucket)
+        bucket.update(record_ids)
+        return len(bucket) - before
+
+    def of(self, system: str, object_name: str) -> frozenset[str]:
+        return frozenset(self.ids.get((str(system), object_name), ()))
+
+    def count(self, system: str | None = None) -> int:
+        return sum(len(v) for (sys_, _), v in self.ids.items() if system in (None, sys_))
+
+    def by_object(self) -> dict[str, int]:
+        return {f"{sys_}.{obj}": len(v) for (sys_, obj), v in sorted(self.ids.items()) if v}
+
+    def apply(self, store: Store) -> int:
+        """Mark every vanished record deleted (the plan passed the safeguard)."""
+        total = 0
+        with store.session() as s:
+            for (system, obj), record_ids in sorted(self.ids.items()):
+                total += store.mark_raw_deleted(s, system, obj, sorted(record_ids))
+        self.ids.clear()
+        return total
 
 
 # --- the puller ------------------------------------------------------------------------------
@@ -80,8 +119,10 @@ class Puller:
         should_stop: Callable[[], bool] = lambda: False,
         progress: ProgressFn | None = None,
         batch_size: int = 2000,
+        vanished: Vanished | None = None,
     ) -> None:
         self.store = store
+        self.vanished = vanished if vanished is not None else Vanished()
         self.batch_size = batch_size
         self.sf = salesforce
         self.gs = gainsight
@@ -204,9 +245,9 @@ class Puller:
             return stats
 
         if stats.mode == "full":
-            stats.deleted += self._mark_unseen_deleted(stream, pull_started)
+            stats.extra["vanished"] = self.vanished.add(stream, self._unseen(stream, pull_started))
         elif stream.count_deletes and window is None:
-            stats.deleted += self._reconcile_hard_deletes(stream, stats)
+            stats.extra["vanished"] = self._reconcile_hard_deletes(stream, stats)
 
         with self.store.session() as s:
             wm = s.get(Watermark, key)
@@ -322,12 +363,14 @@ class Puller:
                     )
                     if rid not in seen
                 ]
-                if stale:
-                    self.store.mark_raw_deleted(s, stream.system, stream.object, stale)
-                    log.info("team rows gone since last pull", rows=len(stale))
+            if stale:
+                # Gone since the last pull: deleted once the plan passes the safeguard.
+                self.vanished.add(stream, stale)
+                log.info("team rows gone since last pull", rows=len(stale))
 
     def _reconcile_hard_deletes(self, stream: Stream[Any], stats: StreamStats) -> int:
-        """Find hard-deleted rows: compare counts, scan Ids only when they differ."""
+        """Find hard-deleted rows: compare counts, scan Ids only when they differ.  Rows the
+        scan finds that the store holds as deleted are re-read: they are live again."""
         remote = self.sf.count(soql.count_query(soql.select(stream.object, ("Id",))))
         with self.store.session() as s:
             local = s.scalar(
@@ -345,6 +388,7 @@ class Puller:
             return 0
         scan_started = self.clock()
         seen = 0
+        revive: list[str] = []
         for page in self.sf.query(
             soql.select(stream.object, ("Id",), order_by=("Id",)), allow_bulk=True
         ):
@@ -352,40 +396,65 @@ class Puller:
             seen += len(ids)
             with self.store.session() as s:
                 for start in range(0, len(ids), 500):
+                    part = ids[start : start + 500]
                     s.execute(
                         update(RawRecord)
                         .where(
                             RawRecord.system == stream.system,
                             RawRecord.object == stream.object,
-                            RawRecord.record_id.in_(ids[start : start + 500]),
+                            RawRecord.record_id.in_(part),
                         )
                         .values(pulled_at=scan_started)
                     )
-        gone = self._mark_unseen_deleted(stream, scan_started)
+                    revive.extend(
+                        s.scalars(
+                            select(RawRecord.record_id).where(
+                                RawRecord.system == stream.system,
+                                RawRecord.object == stream.object,
+                                RawRecord.record_id.in_(part),
+                                RawRecord.is_deleted.is_(True),
+                            )
+                        )
+                    )
+        revived = self._reread(stream, revive)
+        gone = self.vanished.add(stream, self._unseen(stream, scan_started))
+        stats.extra["revived"] = revived
         log.info(
             "hard deletes reconciled",
             stream=stream.name,
             remote=remote,
             local=local,
             scanned=seen,
-            deleted=gone,
+            vanished=gone,
+            revived=revived,
         )
         return gone
 
-    def _mark_unseen_deleted(self, stream: Stream[Any], since: datetime) -> int:
-        """Rows not pulled (or seen by a scan) since ``since`` no longer exist upstream."""
+    def _reread(self, stream: Stream[Any], record_ids: Sequence[str]) -> int:
+        """Read these records again by Id and store them as they are now (live again)."""
+        count = 0
+        for start in range(0, len(record_ids), 200):
+            chunk = list(record_ids[start : start + 200])
+            query = soql.select(stream.object, stream.fields, where=f"Id IN {soql.id_list(chunk)}")
+            rows = [_row(stream, rec) for page in self.sf.query(query, allow_bulk=False)
+                    for rec in page]  # fmt: skip
+            with self.store.session() as s:
+                count += self.store.upsert_raw(s, stream.system, stream.object, rows)
+        return count
+
+    def _unseen(self, stream: Stream[Any], since: datetime) -> list[str]:
+        """Live rows not pulled (nor seen by a scan) since ``since``: vanished upstream."""
         with self.store.session() as s:
-            result = s.execute(
-                update(RawRecord)
-                .where(
-                    RawRecord.system == stream.system,
-                    RawRecord.object == stream.object,
-                    RawRecord.is_deleted.is_(False),
-                    RawRecord.pulled_at < since,
+            return list(
+                s.scalars(
+                    select(RawRecord.record_id).where(
+                        RawRecord.system == stream.system,
+                        RawRecord.object == stream.object,
+                        RawRecord.is_deleted.is_(False),
+                        RawRecord.pulled_at < since,
+                    )
                 )
-                .values(is_deleted=True)
             )
-            return int(getattr(result, "rowcount", 0) or 0)
 
     # --- Gainsight ------------------------------------------------------------------------
     def _gs_pages(
@@ -410,8 +479,12 @@ class Puller:
             yield [_row(stream, rec) for rec in page]
 
 
-def _row(stream: Stream[Any], rec: dict[str, Any]) -> RawRow:
-    """A pulled record as stored: id, stamp, deleted flag, parent and match keys."""
+def _row(stream: Stream[Any], pulled: dict[str, Any]) -> RawRow:
+    """A pulled record as stored: id, stamp, deleted flag, parent and match keys.  Text that
+    cannot be stored (NUL bytes ...) is replaced and the record marked for quarantine."""
+    rec, problems = storable(pulled)
+    if problems:
+        rec[UNSTORABLE] = "; ".join(problems)[:500]
     raw_id = rec.get(stream.key)
     rid = (_norm_id(raw_id) if stream.system == System.SALESFORCE else None) or str(raw_id)
     parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None

@@ -379,6 +379,8 @@ def quarantine(
     """Record (or re-record) a failed record; an earlier entry is reopened and counted."""
     from sync.store.models import QuarantinedRecord
 
+    record_id = record_id[:64]
+    account_id = account_id[:18] if account_id else None
     current = session.scalar(
         select(QuarantinedRecord).where(
             QuarantinedRecord.system == system,
@@ -408,6 +410,7 @@ def quarantine(
         return
     current.code = code
     current.reason = reason
+    current.account_id = account_id or current.account_id
     if payload is not None:
         current.payload = payload
     current.last_seen = now

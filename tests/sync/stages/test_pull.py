@@ -150,10 +150,15 @@ def test_deletes_are_seen(big_emu: RunningEmulators, pull_settings: Settings, st
     assert atm_table.get(atm_id)["AccountId"] != account_id  # type: ignore[index]
     big_emu.salesforce.delete("Account", account_id)
     big_emu.salesforce.delete("AccountTeamMember", atm_id)
-    stats = puller(pull_settings, store).pull()
+    second = puller(pull_settings, store)
+    stats = second.pull()
     assert account_id in stored(store, "salesforce", "Account", live=False)
+    # A hard delete is absence: collected, not marked, until the engine's safeguard passes.
+    assert stats["salesforce.AccountTeamMember"].extra["vanished"] == 1
+    assert second.vanished.of("salesforce", "AccountTeamMember") == {atm_id}
+    assert atm_id in stored(store, "salesforce", "AccountTeamMember", live=True)
+    assert second.vanished.apply(store) == 1
     assert atm_id in stored(store, "salesforce", "AccountTeamMember", live=False)
-    assert stats["salesforce.AccountTeamMember"].deleted >= 1
     # The live team rows in the store match Salesforce exactly again.
     assert stored(store, "salesforce", "AccountTeamMember", live=True) == emulator_ids(
         big_emu, "AccountTeamMember"
@@ -170,8 +175,12 @@ def test_full_pull_marks_unseen_records_deleted(
     companies.delete(victim, hard=True)
     puller(pull_settings, store).pull(only=["gainsight.Company"])
     assert victim not in stored(store, "gainsight", "Company", live=False)  # incremental: unseen
-    stats = puller(pull_settings, store).pull(full=True, only=["gainsight.Company"])
+    full = puller(pull_settings, store)
+    stats = full.pull(full=True, only=["gainsight.Company"])
     assert stats["gainsight.Company"].mode == "full"
+    assert full.vanished.of("gainsight", "Company") == {victim}
+    assert victim not in stored(store, "gainsight", "Company", live=False)  # not yet
+    full.vanished.apply(store)
     assert victim in stored(store, "gainsight", "Company", live=False)
     with store.session() as s:
         live = s.scalar(

@@ -145,6 +145,8 @@ def test_postgres_missing_privileges() -> None:
     owner = Store(f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}")
     owner.upgrade()
     owner.dispose()
+    with admin.begin() as conn:  # it may see the schema, not read its tables
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {role}'))
     base = PG_URL.replace("postgres@", f"{role}:pw-{role}@", 1)
     url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     denied = Store(url)
@@ -157,6 +159,7 @@ def test_postgres_missing_privileges() -> None:
         denied.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
 
