@@ -218,6 +218,8 @@ class Engine:
                 result.exit_code = Interrupted.exit_code
                 result.stats["error"] = str(Interrupted(where))
                 log.warning("run interrupted", where=where, exit_code=result.exit_code)
+            if result.status in ("succeeded", "partial") and not options.dry_run:
+                self._retention(result)
             self._finish_run(run_id, result, started)
             self._sync_health(run_id, result, options)
             return result
@@ -485,6 +487,27 @@ class Engine:
                 )
                 or 0
             )
+
+    def _retention(self, result: RunResult) -> None:
+        """Prune history older than TEAMSYNC_RETENTION_DAYS in bounded batches; a failure
+        here is logged and never fails the run (the next run tries again)."""
+        days = self.settings.retention_days
+        if not days:
+            return
+        from sync.store.retention import prune
+
+        try:
+            with timed(result.stats, "retention"):
+                pruned = prune(
+                    self.store,
+                    older_than=timedelta(days=days),
+                    now=self.clock(),
+                    batch_size=self.settings.retention_batch_size,
+                )
+        except (TeamsyncError, SQLAlchemyError) as exc:
+            log.warning("retention failed; the next run tries again", error=type(exc).__name__)
+            return
+        result.stats["pruned"] = {**pruned.counts, "more": pruned.more}
 
     def _deliver_alerts(self, run_id: str, stats: dict[str, Any]) -> None:
         if self.alerts is None:

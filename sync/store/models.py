@@ -145,7 +145,10 @@ class HealthObservation(Base):
     score: Mapped[float | None] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(40))
 
-    __table_args__ = (Index("ix_health_history_account", "account_id", "observed_at"),)
+    __table_args__ = (
+        Index("ix_health_history_account", "account_id", "observed_at"),
+        Index("ix_health_history_observed", "observed_at"),  # retention
+    )
 
 
 class Run(Base):
