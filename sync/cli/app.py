@@ -239,6 +239,18 @@ def _tell_store_unavailable(settings: Settings, exc: TeamsyncError) -> None:
     notify_store_unavailable(sinks, str(exc), spool_dir=settings.data_dir)
 
 
+def require_emulators() -> None:
+    """`demo` and `emulate` need the emulators extra (left out of the production image)."""
+    import importlib.util
+
+    missing = [m for m in ("emulators", "trustme") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigurationError(
+            "the emulators are not installed here (the production image leaves them out): "
+            "pip install 'teamsync[emulators]'"
+        )
+
+
 def _fail(exc: BaseException, code: int) -> typer.Exit:
     from sync.logging import configure_logging, current_format
 
@@ -636,11 +648,22 @@ def emulate(
     ] = None,
 ) -> None:
     """Serve the Salesforce and Gainsight emulators with a synthetic org for manual tries."""
-    from emulators.serve import serve_forever
 
-    serve_forever(
-        accounts=accounts, seed=seed, host=host, sf_port=sf_port, gs_port=gs_port, tls_dir=tls_dir
-    )
+    def go() -> int:
+        require_emulators()
+        from emulators.serve import serve_forever
+
+        serve_forever(
+            accounts=accounts,
+            seed=seed,
+            host=host,
+            sf_port=sf_port,
+            gs_port=gs_port,
+            tls_dir=tls_dir,
+        )
+        return 0
+
+    raise typer.Exit(_guard(go))
 
 
 @app.command()
@@ -652,9 +675,14 @@ def demo(
     ] = None,
 ) -> None:
     """Start the emulators, run a full sync into a fresh SQLite store, then a no-op run."""
-    from sync.cli.demo import run_demo
 
-    raise typer.Exit(_guard(lambda: run_demo(out, accounts=accounts, seed=seed, workdir=keep)))
+    def go() -> int:
+        require_emulators()
+        from sync.cli.demo import run_demo
+
+        return run_demo(out, accounts=accounts, seed=seed, workdir=keep)
+
+    raise typer.Exit(_guard(go))
 
 
 @db_app.command("upgrade")

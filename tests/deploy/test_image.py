@@ -115,3 +115,15 @@ def test_hadolint_clean(path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_emulators_are_an_extra_not_a_dependency() -> None:
+    """trustme (the emulators' CA) is in the `emulators` extra, which dev pulls in; the
+    production dependencies do not name it."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("trustme") for d in project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert any(d.startswith("trustme") for d in extras["emulators"])
+    assert any("emulators" in d for d in extras["dev"] if d.startswith("teamsync["))

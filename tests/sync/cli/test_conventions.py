@@ -251,3 +251,20 @@ def test_run_in_the_image_without_durable_store_is_refused(
     code, _, stderr = invoke(["run", "--dry-run"], env)
     assert code == 0, stderr
     assert (tmp_path / "teamsync.db").exists()
+
+
+@pytest.mark.parametrize("command", [["demo"], ["emulate"]])
+def test_demo_and_emulate_name_the_extra_when_emulators_are_missing(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """In the production image (no emulators, no trustme) `demo` / `emulate` exit 2 naming the
+    extra to install."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "trustme" else real(name)
+    )
+    code, _, stderr = invoke(command)
+    assert code == 2
+    assert "pip install 'teamsync[emulators]'" in stderr
