@@ -149,6 +149,13 @@ class GainsightFields(_Strict):
     cta: Cta = Cta()
 
 
+class CsmBook(_Strict):
+    """CSM book of business in `status` / `audit` (reporting only: nothing is written)."""
+
+    max_accounts: int = Field(25, ge=1)  # CSM_OVERLOADED above this many accounts
+    max_arr: float | None = Field(None, gt=0)  # ... or above this ARR (None: not checked)
+
+
 class Alerts(_Strict):
     routing_activity: str
 
@@ -168,6 +175,7 @@ class MappingFile(_Strict):
     gainsight: GainsightFields
     dci: dict[str, dict[str, Literal["D", "C", "I"]]]
     alerts: Alerts
+    csm_book: CsmBook = CsmBook()
 
     @field_validator("roles")
     @classmethod

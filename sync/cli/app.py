@@ -89,7 +89,10 @@ app.add_typer(quarantine_app, name="quarantine")
 
 def _consoles() -> tuple[Console, Console]:
     # Made per invocation: Rich reads NO_COLOR (and the terminal) when a console is created.
-    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    # Off a terminal (a pipe, a file, cron mail) tables are drawn full width instead of being
+    # wrapped at Rich's default of 80 columns; COLUMNS still wins when set.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+    return Console(soft_wrap=True, width=width), Console(stderr=True, soft_wrap=True)
 
 
 out, err = _consoles()
@@ -597,7 +600,9 @@ def status(
             verdict = dead_man_check(store, limit)
             render_check(out, verdict, as_json=as_json)
             return 0 if verdict.ok else 1
-        render_status(out, store, as_json=as_json)
+        from mappings.schema import load_mapping
+
+        render_status(out, store, as_json=as_json, mapping=load_mapping(settings.mapping))
         return 0
 
     raise typer.Exit(_guard(go))
@@ -625,12 +630,19 @@ def audit(
         from mappings.schema import load_mapping
 
         mapping = load_mapping(settings.mapping)
+        links = {
+            "salesforce_url": settings.salesforce_instance_url,
+            "gainsight_url": settings.gainsight_base_url,
+        }
         if output is not None:
-            with output.open("w", encoding="utf-8", newline="") as fh:
-                render_audit(out, store, mapping, fmt.lower(), fh)
+            # Reports hold names, e-mails and ARR: only the owner may read the file.
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                render_audit(out, store, mapping, fmt.lower(), fh, **links)
             out.print(f"audit written to {output}")
         else:
-            render_audit(out, store, mapping, fmt.lower(), sys.stdout)
+            render_audit(out, store, mapping, fmt.lower(), sys.stdout, **links)
         return 0
 
     raise typer.Exit(_guard(go))

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from config.errors import SafeguardRefused
 from config.settings import load_settings
+from sync.cli.reports import progress_bar
 from sync.logging import configure_logging
 
 
@@ -43,24 +44,26 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
         overrides = _settings_from_env(emu.env(), f"sqlite:///{db_path}")
         overrides.setdefault("log_level", os.environ.get("TEAMSYNC_DEMO_LOG_LEVEL", "WARNING"))
         settings = load_settings(**overrides)
-        configure_logging(settings.log_format, settings.log_level)
+        # The report stays free of log lines: they go to a file in the workdir.
+        log_path = base / "teamsync.log"
+        log_file = log_path.open("a", encoding="utf-8")
+        configure_logging("json", settings.log_level, stream=log_file)
         store = Store(settings.database_url)
         store.upgrade()
 
         writes_before = emu.log.count(kind="write")
         calls_before = emu.log.count()
-        engine = Engine.from_settings(settings, store=store)
-        try:
-            first = engine.run(RunOptions(command="demo"))
-        except SafeguardRefused as exc:
+        with progress_bar(console, transient=True) as progress:
+            engine = Engine.from_settings(settings, store=store, progress=progress)
+            try:
+                first = engine.run(RunOptions(command="demo"))
+                refused = None
+            except SafeguardRefused as exc:
+                refused = exc
+        if refused is not None:
             # The synthetic org starts with stale, hand-made team rows: show the safeguard at
             # work, then apply the plan the way an operator would after reviewing it.
-            console.print(f"\n[yellow]The mass-change safeguard refused the first run:[/] {exc}")
-            console.print(
-                "The demo applies it anyway, as [bold]teamsync run --allow-mass-change[/] "
-                "would after a review of [bold]teamsync plan[/]."
-            )
-            first = engine.run(RunOptions(command="demo", allow_mass_change=True))
+            first = _approve_and_apply(console, settings, store, base, refused)
         first_writes = emu.log.count(kind="write") - writes_before
         first_calls = emu.log.count() - calls_before
 
@@ -68,7 +71,10 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
 
         writes_mid = emu.log.count(kind="write")
         calls_mid = emu.log.count()
-        second = Engine.from_settings(settings, store=store).run(RunOptions(command="demo"))
+        with progress_bar(console, transient=True) as progress:
+            second = Engine.from_settings(settings, store=store, progress=progress).run(
+                RunOptions(command="demo")
+            )
         second_writes = emu.log.count(kind="write") - writes_mid
         second_calls = emu.log.count() - calls_mid
         console.print(
@@ -89,7 +95,45 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
             f"\nStore: {db_path} ({accounts_total} accounts). Try: "
             f"TEAMSYNC_DATABASE_URL=sqlite:///{db_path} teamsync status"
         )
+        console.print(f"Log lines of the demo: {log_path}")
+        log_file.close()
         return 0 if second_writes == 0 and first.exit_code in (0, 1) else 1
+
+
+def _approve_and_apply(
+    console: Console, settings: Any, store: Any, base: Path, refused: Exception
+) -> Any:
+    """Review the refused plan, write it to a file, and apply exactly that plan."""
+    from sync.cli.planview import PlanFilter, describe, operation_records, render_plan_lines
+    from sync.cli.review import write_plan_file
+    from sync.engine import Engine, RunOptions
+    from sync.stages.approval import ApprovedPlan
+
+    console.print(f"\n[yellow]The mass-change safeguard refused the first run:[/] {refused}")
+    with progress_bar(console, transient=True) as progress:
+        engine = Engine.from_settings(settings, store=store, progress=progress)
+        planned = engine.run(RunOptions(command="plan", dry_run=True))
+    lines = describe(store, engine.mapping, operation_records(store, planned.run_id))
+    plan_path = write_plan_file(engine, planned, base / "plan.json")
+    # Show the reviewer two accounts of the plan, one of them losing a team member.
+    deleting = [ln.account_id or "" for ln in lines if ln.action == "delete"][:1]
+    sample = PlanFilter(accounts=[*deleting, lines[0].account_id or ""]).apply(lines)
+    console.print()
+    render_plan_lines(
+        console,
+        sample,
+        fmt="table",
+        title=f"The plan to review (2 of {len({ln.account_id for ln in lines})} accounts)",
+        stream=console.file,
+    )
+    console.print(
+        f"Written to {plan_path} ({len(lines)} operations). The demo approves it and applies "
+        f"exactly that plan, as [bold]teamsync run --plan {plan_path}[/] would after a review "
+        "of [bold]teamsync plan[/]."
+    )
+    with progress_bar(console, transient=True) as progress:
+        engine = Engine.from_settings(settings, store=store, progress=progress)
+        return engine.run(RunOptions(command="demo", approved=ApprovedPlan.load(plan_path)))
 
 
 def _print_first_run(

@@ -570,9 +570,9 @@ def _render_rich(
     for col in ("", "create", "update", "delete", "close"):
         counts.add_column(col, justify="right" if col else "left")
     for obj, actions in summary_counts(lines).items():
-        counts.add_row(obj, *(str(actions.get(a, 0) or "") for a in KINDS))
+        counts.add_row(obj, *(str(actions.get(a, 0) or "-") for a in KINDS))
     console.print(counts)
-    table = Table(show_lines=False, expand=True)
+    table = Table(show_lines=False, expand=True, leading=1)
     table.add_column("account", ratio=2, overflow="fold")
     table.add_column("change", ratio=4, overflow="fold")
     table.add_column("why", ratio=3, overflow="fold")

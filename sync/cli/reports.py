@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -231,7 +230,7 @@ def render_plan(
 
 
 # --- status ---------------------------------------------------------------------------------
-def status_document(store: Store) -> dict[str, Any]:
+def status_document(store: Store, mapping: MappingFile | None = None) -> dict[str, Any]:
     with store.session() as s:
         runs = [
             {
@@ -321,11 +320,28 @@ def status_document(store: Store) -> dict[str, Any]:
         },
         "api_usage": runs[0]["api"] if runs else None,
         "alerts": {"by_status": alerts, "pending": pending},
+        **_csm_book(store, mapping),
     }
 
 
-def render_status(console: Console, store: Store, *, as_json: bool = False) -> None:
-    doc = status_document(store)
+def _csm_book(store: Store, mapping: MappingFile | None) -> dict[str, Any]:
+    """The CSM book of business (issue 11, item 9): reporting only."""
+    if mapping is None:
+        return {}
+    from sync.cli.audit import AuditReport
+
+    report = AuditReport.build(store, mapping)
+    return {
+        "csm_book": [c.as_dict() for c in report.csm_book],
+        "csm_overloaded": report.overloaded_lines(),
+        "csm_book_max_accounts": report.max_accounts,
+    }
+
+
+def render_status(
+    console: Console, store: Store, *, as_json: bool = False, mapping: MappingFile | None = None
+) -> None:
+    doc = status_document(store, mapping)
     if as_json:
         console.file.write(_dump(doc) + "\n")
         return
@@ -389,6 +405,10 @@ def render_status(console: Console, store: Store, *, as_json: bool = False) -> N
             f"  {a['status']}: {a['kind']} via {a['sink']} ({a['attempts']} attempts) "
             f"{a['last_error'] or ''}"
         )
+    if mapping is not None:
+        from sync.cli.audit import AuditReport, render_csm_book
+
+        render_csm_book(console, AuditReport.build(store, mapping))
 
 
 # --- audit ----------------------------------------------------------------------------------
@@ -444,7 +464,14 @@ def _audit_rows(store: Store, mapping: MappingFile) -> Iterator[dict[str, Any]]:
 
 
 def render_audit(
-    console: Console, store: Store, mapping: MappingFile, fmt: str, stream: IO[str]
+    console: Console,
+    store: Store,
+    mapping: MappingFile,
+    fmt: str,
+    stream: IO[str],
+    *,
+    salesforce_url: str | None = None,
+    gainsight_url: str | None = None,
 ) -> None:
     roles = list(mapping.roles)
     columns = [*AUDIT_COLUMNS, *roles]
@@ -454,68 +481,22 @@ def render_audit(
         for row in _audit_rows(store, mapping):
             writer.writerow(row)
         return
-    # Coverage per segment: accounts, and per required role how many have it.
-    coverage: dict[str, dict[str, int]] = {}
-    for row in _audit_rows(store, mapping):
-        seg = coverage.setdefault(row["segment"], {"accounts": 0, "flagged": 0})
-        seg["accounts"] += 1
-        seg["flagged"] += 1 if row["flags"] else 0
-        for key in roles:
-            if row[key]:
-                seg[key] = seg.get(key, 0) + 1
-        for missing in filter(None, row["missing_roles"].split(";")):
-            seg[f"missing {missing}"] = seg.get(f"missing {missing}", 0) + 1
+    from sync.cli.audit import AuditReport, render_html, render_table
+
+    report = AuditReport.build(
+        store, mapping, salesforce_url=salesforce_url, gainsight_url=gainsight_url
+    )
     if fmt == "html":
-        stream.write(
-            "<!doctype html><html><head><meta charset='utf-8'><title>teamsync audit</title>"
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
-            "<h1>Account-team coverage</h1><table><tr><th>segment</th><th>accounts</th>"
-            + "".join(f"<th>{html.escape(k)}</th>" for k in roles)
-            + "<th>flagged</th></tr>"
-        )
-        for segment, c in sorted(coverage.items()):
-            stream.write(
-                f"<tr><td>{html.escape(segment)}</td><td>{c['accounts']}</td>"
-                + "".join(f"<td>{c.get(k, 0)}</td>" for k in roles)
-                + f"<td>{c['flagged']}</td></tr>"
-            )
-        stream.write("</table><h2>Accounts</h2><table><tr>")
-        stream.write("".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>")
-        for row in _audit_rows(store, mapping):
-            stream.write(
-                "<tr>"
-                + "".join(
-                    f"<td>{html.escape(str(row[c] if row[c] is not None else ''))}</td>"
-                    for c in columns
-                )
-                + "</tr>"
-            )
-        stream.write("</table></body></html>\n")
+        stream.write(render_html(report))
         return
-    table = Table(title="Account-team coverage by segment")
-    table.add_column("segment")
-    table.add_column("accounts")
-    for key in roles:
-        table.add_column(key)
-    table.add_column("missing required")
-    table.add_column("flagged")
-    for segment, c in sorted(coverage.items()):
-        missing = sum(v for k, v in c.items() if k.startswith("missing "))
-        table.add_row(
-            segment,
-            str(c["accounts"]),
-            *[f"{c.get(k, 0)}" for k in roles],
-            str(missing),
-            str(c["flagged"]),
-        )
-    console.print(table)
+    render_table(console, report)
 
 
 # --- progress -------------------------------------------------------------------------------
 @contextmanager
-def progress_bar(console: Console) -> Iterator[Any]:
-    """A callback ``(stream, done, total)`` drawing a bar per stream on a terminal."""
+def progress_bar(console: Console, *, transient: bool = False) -> Iterator[Any]:
+    """A callback ``(phase, done, total)`` drawing a bar per stream or phase on a terminal
+    (pull: one per stream; map and plan: accounts; push: operations)."""
     if not console.is_terminal:
         yield None
         return
@@ -526,7 +507,7 @@ def progress_bar(console: Console) -> Iterator[Any]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=transient) as progress:
         tasks: dict[str, Any] = {}
 
         def update(stream: str, done: int, total: int | None) -> None:

@@ -409,13 +409,16 @@ def _field_reason(
     sf = m.salesforce
     parts = []
     if sf.health_score_field in changes or sf.health_status_field in changes:
-        now = mapped.health_band
-        if mapped.health_score is not None:
-            now = f"{_num(mapped.health_score)} ({mapped.health_band})"
         was = status or "empty"
         if score is not None:
             was = f"{_num(score)} ({status or 'no band'})"
-        parts.append(f"Gainsight's health score is {now}; Salesforce shows {was}")
+        if mapped.health_score is None:
+            parts.append(
+                f"Gainsight has no health score ({mapped.health_band}); Salesforce shows {was}"
+            )
+        else:
+            now = f"{_num(mapped.health_score)} ({mapped.health_band})"
+            parts.append(f"Gainsight's health score is {now}; Salesforce shows {was}")
     if sf.risk_flags_field in changes:
         parts.append(_flag_change(flags, mapped.flags))
     return "; ".join(parts)

@@ -163,7 +163,7 @@ def test_status_and_audit(emu: RunningEmulators, database_url: str, tmp_path: Pa
     assert len(lines) > 50
     code, out = invoke(["audit", "--format", "html"], env)
     assert code == 0
-    assert "<table>" in out
+    assert '<table id="accounts">' in out
     code, out = invoke(["audit", "--format", "pdf"], env)
     assert code == 2
 
