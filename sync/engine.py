@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import delete, func, select, update
@@ -33,25 +33,31 @@ from sync.logging import bind_run, phase
 from sync.ports import GainsightPort, SalesforcePort
 from sync.stages.approval import ApprovedPlan, describe_beyond, fingerprint, reconcile
 from sync.stages.map import MappedChunk, Mapper
-from sync.stages.plan import Op, OpenCta, PlanCounts, Planner, safeguard_refusal
-from sync.stages.pull import Puller, StreamStats, Vanished
-from sync.stages.push import Pusher, PushStats, quarantine_key
+from sync.stages.plan import Op, PlanCounts, Planner, safeguard_refusal
+from sync.stages.pull import ProgressFn, Puller, Vanished
+from sync.stages.push import Pusher, quarantine_key
 from sync.store import Store, quarantine
 from sync.store.errors import store_unavailable
-from sync.store.models import CtaLink, Operation, QuarantinedRecord, RawRecord, Run
+from sync.store.models import Operation, QuarantinedRecord, RawRecord, Run
+from sync.types import OpStatus, PushSummary, RunStats, RunStatus, System
 from sync.version import VERSION
+
+if TYPE_CHECKING:
+    from sync.alerts import Alerter
+    from sync.alerts.health import SyncHealth
 
 log = structlog.get_logger("teamsync.engine")
 
 
 @contextmanager
-def timed(stats: dict[str, Any], name: str) -> Iterator[None]:
-    """Add the block's wall time to ``stats["phases"][name]`` (seconds; the metrics read it)."""
+def timed(stats: RunStats, name: str) -> Iterator[None]:
+    """Add the block's wall time to ``stats.phases[name]`` (seconds; the metrics read it)."""
     start = time.monotonic()
     try:
         yield
     finally:
-        phases = stats.setdefault("phases", {})
+        phases = stats.phases if stats.phases is not None else {}
+        stats.phases = phases
         phases[name] = round(phases.get(name, 0.0) + time.monotonic() - start, 3)
 
 
@@ -74,9 +80,9 @@ class RunOptions:
 @dataclass
 class RunResult:
     run_id: str
-    status: str
+    status: RunStatus
     exit_code: int
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: RunStats = field(default_factory=RunStats)
     refused: list[str] = field(default_factory=list)
     counts: PlanCounts = field(default_factory=PlanCounts)
 
@@ -92,9 +98,9 @@ class Engine:
         *,
         clock: Callable[[], datetime] = utcnow,
         should_stop: Callable[[], bool] = lambda: False,
-        progress: Callable[[str, int, int | None], None] | None = None,
-        alerts: Any = None,
-        health: Any = None,
+        progress: ProgressFn | None = None,
+        alerts: Alerter | None = None,
+        health: SyncHealth | None = None,
     ) -> None:
         self.settings = settings
         self.mapping = mapping
@@ -117,7 +123,7 @@ class Engine:
         *,
         store: Store | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        progress: Callable[[str, int, int | None], None] | None = None,
+        progress: ProgressFn | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> Engine:
         settings.require("salesforce", "gainsight")
@@ -174,11 +180,11 @@ class Engine:
                 if migrated is not None:
                     log.info("store migrated", before=migrated[0], after=migrated[1])
             self._start_run(run_id, options)
-            result = RunResult(run_id, "running", 0, stats={"version": VERSION})
+            result = RunResult(run_id, RunStatus.RUNNING, 0, stats=RunStats(version=VERSION))
             try:
                 self._run(run_id, options, result, lock.renew)
             except StoreUnavailable as exc:
-                result.status = "failed"
+                result.status = RunStatus.FAILED
                 result.exit_code = exc.exit_code
                 with contextlib.suppress(TeamsyncError, SQLAlchemyError):
                     self._finish_run(run_id, result, started, error=str(exc))
@@ -186,13 +192,15 @@ class Engine:
                           exit_code=exc.exit_code)  # fmt: skip
                 raise
             except TeamsyncError as exc:
-                if not options.dry_run and "alerts" not in result.stats:
+                if not options.dry_run and result.stats.alerts is None:
                     # Alerts are recorded while mapping: a failed push (or refused plan) must
                     # not hold back telling the team that an account turned red.
                     self._deliver_alerts(run_id, result.stats)
-                result.status = "refused" if isinstance(exc, SafeguardRefused) else "failed"
+                result.status = (
+                    RunStatus.REFUSED if isinstance(exc, SafeguardRefused) else RunStatus.FAILED
+                )
                 result.exit_code = exc.exit_code
-                result.stats["error"] = str(exc)
+                result.stats.error = str(exc)
                 self._finish_run(run_id, result, started, error=str(exc))
                 log.error(
                     "run failed",
@@ -203,7 +211,7 @@ class Engine:
                 self._sync_health(run_id, result, options, error=str(exc))
                 raise
             except BaseException as exc:
-                result.status = "failed"
+                result.status = RunStatus.FAILED
                 result.exit_code = 1
                 with contextlib.suppress(TeamsyncError, SQLAlchemyError):
                     self._finish_run(run_id, result, started, error=type(exc).__name__)
@@ -212,11 +220,11 @@ class Engine:
                         run_id, result, options, error=f"unexpected {type(exc).__name__}"
                     )
                 raise
-            if result.status == "interrupted":
+            if result.status == RunStatus.INTERRUPTED:
                 # SIGTERM: progress is recorded and the next run resumes; exit 75 says so.
-                where = str(result.stats.get("interrupted_at") or "the run")
+                where = result.stats.interrupted_at or "the run"
                 result.exit_code = Interrupted.exit_code
-                result.stats["error"] = str(Interrupted(where))
+                result.stats.error = str(Interrupted(where))
                 log.warning("run interrupted", where=where, exit_code=result.exit_code)
             if result.status in ("succeeded", "partial") and not options.dry_run:
                 self._retention(result)
@@ -238,101 +246,101 @@ class Engine:
         if not options.skip_pull:
             with phase("pull"), timed(stats, "pull"):
                 puller = self._puller()
+                window = None
                 if options.backfill_since is not None:
-                    pulled = puller.pull(
-                        window=(options.backfill_since, options.backfill_until),
-                        only=options.streams,
-                    )
-                else:
-                    pulled = puller.pull(full=options.full)
-                stats["pulled"] = {k: _stream_stats(v) for k, v in pulled.items()}
+                    window = (options.backfill_since, options.backfill_until)
+                pulled = puller.pull(full=options.full, window=window, only=options.streams)
+                stats.pulled = {k: v.as_json() for k, v in pulled.items()}
                 renew()
             if self.should_stop():
-                result.status = "interrupted"
+                result.status = RunStatus.INTERRUPTED
                 last = next(reversed(pulled), None) if pulled else None
-                stats["interrupted_at"] = (
+                stats.interrupted_at = (
                     f"pull, in or after stream {last} ({pulled[last].records} records read)"
                     if last
                     else "pull, before the first stream"
                 )
                 return
 
-        # 2. Map and plan (pass 1 over every account: find the accounts in the plan)
+        # 2. Map and plan, one pass over the accounts in chunks.  The actual team of every
+        # account in the plan is re-read right before its operations are stored; accounts
+        # whose team rows changed are mapped and planned again.  Alerts see the final team.
         with phase("map"), timed(stats, "map"):
             counts = PlanCounts()
-            plan_accounts: set[str] = set()
-            mapped_total = 0
+            planned_accounts = 0
             invalid = 0
             skipped: list[str] = []
             segments: dict[str, int] = {}
             flags: dict[str, int] = {}
+            mapped_total = 0
             total_accounts = self._account_count() if self.progress else None
-            for chunk in self._mapper(run_id).chunks():
+            planned: list[Op] = []
+            dismissed = self._dismissed_keys()
+            held_back = 0
+            with self.store.session() as s:
+                s.execute(delete(Operation).where(Operation.run_id == run_id))
+            mapper = self._mapper(run_id)
+            puller = self._puller()
+            for chunk in mapper.chunks():
+                ops = self._plan(chunk)
+                changed = puller.refresh_team_members(sorted(ops))
+                for account_id in changed:
+                    ops.pop(account_id, None)
+                for again in mapper.chunks(changed) if changed else ():
+                    chunk.replace(again)
+                    ops.update(self._plan(again))
+                if not options.dry_run:
+                    for account_id in mapper.record(chunk):  # the store refused these
+                        ops.pop(account_id, None)
+                invalid += self._quarantine_invalid(chunk, run_id)
+                skipped.extend(chunk.skipped)
                 mapped_total += len(chunk.items)
                 if self.progress is not None:
                     self.progress("map accounts", mapped_total, total_accounts)
-                invalid += self._quarantine_invalid(chunk, run_id)
-                skipped.extend(chunk.skipped)
-                counts.managed_known["salesforce"] += chunk.managed_sf_rows
-                counts.managed_known["gainsight"] += chunk.managed_gs_fields
+                counts.managed_known[System.SALESFORCE] += chunk.managed_sf_rows
+                counts.managed_known[System.GAINSIGHT] += chunk.managed_gs_fields
                 for item in chunk.items:
                     segments[item.mapped.segment] = segments.get(item.mapped.segment, 0) + 1
                     for f in item.mapped.flags:
                         flags[f] = flags.get(f, 0) + 1
-                for _, ops in self._plan_chunk(chunk):
-                    plan_accounts.update(op.account_id for op in ops if op.account_id)
-                if self.alerts is not None and not options.dry_run:
-                    self.alerts.observe(chunk, run_id)
-            stats["mapped"] = mapped_total
-            stats["segments"] = segments
-            stats["flags"] = flags
-            stats["invalid_records"] = invalid
-            stats["skipped_accounts"] = len(skipped)
-            renew()
-
-        # 3. Re-read the actual team of every account in the plan, then plan those again.
-        with phase("plan"), timed(stats, "plan"):
-            self._puller().refresh_team_members(sorted(plan_accounts))
-            with self.store.session() as s:
-                s.execute(delete(Operation).where(Operation.run_id == run_id))
-            planned: list[Op] = []
-            replanned = 0
-            dismissed = self._dismissed_keys()
-            held_back = 0
-            for chunk in self._mapper(run_id).chunks(plan_accounts):
-                self._quarantine_invalid(chunk, run_id)
-                ops = [op for _, account_ops in self._plan_chunk(chunk) for op in account_ops]
+                chunk_ops = [op for account_id in sorted(ops) for op in ops[account_id]]
                 if dismissed:
                     kept = [
                         op
-                        for op in ops
+                        for op in chunk_ops
                         if (op.system, op.object, quarantine_key(op)) not in dismissed
                     ]
-                    held_back += len(ops) - len(kept)
-                    ops = kept
-                counts.add(ops)
-                self._store_ops(run_id, ops)
-                planned.extend(ops)
-                replanned += len(chunk.items) + len(chunk.skipped) + len(chunk.deleted)
-                if self.progress is not None:
-                    self.progress("plan accounts", replanned, len(plan_accounts))
-            counts.vanished = {
-                system: self._vanished.count(system) for system in ("salesforce", "gainsight")
-            }
+                    held_back += len(chunk_ops) - len(kept)
+                    chunk_ops = kept
+                counts.add(chunk_ops)
+                planned_accounts += len(ops)
+                self._store_ops(run_id, chunk_ops)
+                planned.extend(chunk_ops)
+                if self.alerts is not None and not options.dry_run:
+                    self.alerts.observe(chunk, run_id)
+                renew()
+            stats.mapped = mapped_total
+            stats.segments = segments
+            stats.flags = flags
+            stats.invalid_records = invalid
+            stats.skipped_accounts = len(skipped)
+
+        with phase("plan"), timed(stats, "plan"):
+            counts.vanished = {system: self._vanished.count(system) for system in System}
             if self._vanished.count():
-                stats["vanished"] = self._vanished.by_object()
+                stats.vanished = self._vanished.by_object()
             result.counts = counts
             if held_back:
-                stats["held_back"] = held_back
-            stats["plan"] = dict(sorted(counts.by_kind.items()))
-            stats["plan_destructive"] = dict(counts.destructive)
-            stats["managed_known"] = dict(counts.managed_known)
+                stats.held_back = held_back
+            stats.plan = dict(sorted(counts.by_kind.items()))
+            stats.plan_destructive = dict(counts.destructive)
+            stats.managed_known = dict(counts.managed_known)
             log.info(
                 "planned",
                 operations=counts.total,
-                by_kind=stats["plan"],
+                by_kind=stats.plan,
                 destructive=counts.destructive,
-                accounts=len(plan_accounts),
+                accounts=planned_accounts,
             )
             refusal = safeguard_refusal(
                 counts, self.settings.mass_change_percent, self.settings.mass_change_min
@@ -344,12 +352,12 @@ class Engine:
                     f"{options.max_changes}"
                 )
                 if options.dry_run:
-                    stats["safeguard"] = [*stats.get("safeguard", []), message]
+                    stats.safeguard = [*(stats.safeguard or []), message]
                 else:
                     raise SafeguardRefused(message + "; review it with `teamsync plan`")
             if options.approved is not None:
                 rec = reconcile(options.approved, planned, untouched_accounts=set(skipped))
-                stats["approved_plan"] = {
+                stats.approved_plan = {
                     "path": options.approved.path,
                     "approved": len(options.approved.digests),
                     "applying": rec.applying,
@@ -363,12 +371,12 @@ class Engine:
                     ],
                 }
                 if rec.beyond:
-                    stats["approved_plan"]["beyond"] = len(rec.beyond)
+                    stats.approved_plan["beyond"] = len(rec.beyond)
                     raise SafeguardRefused(describe_beyond(options.approved, rec.beyond))
                 # An approved plan is the review the mass-change safeguard asks for.
             elif refusal and not options.allow_mass_change:
                 if options.dry_run:
-                    stats["safeguard"] = refusal
+                    stats.safeguard = refusal
                 else:
                     raise SafeguardRefused(
                         "mass-change safeguard: "
@@ -378,13 +386,13 @@ class Engine:
                         "--allow-mass-change --max-changes N)"
                     )
         if options.dry_run:
-            result.status = "dry_run"
+            result.status = RunStatus.DRY_RUN
             return
         if self._vanished.count():
             # The plan passed the safeguard: what vanished is deleted now, not before.
-            stats["marked_deleted"] = self._vanished.apply(self.store)
+            stats.marked_deleted = self._vanished.apply(self.store)
 
-        # 4. Push
+        # 3. Push
         with phase("push"), timed(stats, "push"):
             pusher = Pusher(
                 self.store,
@@ -399,25 +407,33 @@ class Engine:
                 progress=self.progress,
             )
             pushed = pusher.push()
-            stats["pushed"] = {
-                "succeeded": pushed.succeeded,
-                "failed": pushed.failed,
-                "adopted_ctas": pushed.adopted,
-            }
-        # 5. Alerts
+            stats.pushed = PushSummary(
+                succeeded=pushed.succeeded, failed=pushed.failed, adopted_ctas=pushed.adopted
+            )
+        # 4. Alerts
         self._deliver_alerts(run_id, stats)
-        failures = pushed.failures + int(stats.get("invalid_records") or 0)
+        failures = pushed.failures + invalid
         if pushed.interrupted:
-            result.status = "interrupted"
+            result.status = RunStatus.INTERRUPTED
             done = sum(pushed.succeeded.values()) + pushed.failures
-            stats["interrupted_at"] = f"push, after {done} of {counts.total} planned operations"
+            stats.interrupted_at = f"push, after {done} of {counts.total} planned operations"
         elif failures:
-            result.status = "partial"
+            result.status = RunStatus.PARTIAL
             result.exit_code = 1
         else:
-            result.status = "succeeded"
+            result.status = RunStatus.SUCCEEDED
 
     # --- helpers ------------------------------------------------------------------------------
+    def _plan(self, chunk: MappedChunk) -> dict[str, list[Op]]:
+        """Account -> its operations, for the accounts of a chunk that need any."""
+        today = self.clock().date()
+        out: dict[str, list[Op]] = {}
+        for item in chunk.items:
+            ops = self.planner.account_ops(item.inputs, item.mapped, item.open_ctas, today)
+            if ops:
+                out[item.mapped.account_id] = ops
+        return out
+
     def _sync_health(
         self, run_id: str, result: RunResult, options: RunOptions, error: str | None = None
     ) -> None:
@@ -482,7 +498,7 @@ class Engine:
             return int(
                 s.scalar(
                     select(func.count()).where(
-                        RawRecord.system == "salesforce", RawRecord.object == "Account"
+                        RawRecord.system == System.SALESFORCE, RawRecord.object == "Account"
                     )
                 )
                 or 0
@@ -507,17 +523,17 @@ class Engine:
         except (TeamsyncError, SQLAlchemyError) as exc:
             log.warning("retention failed; the next run tries again", error=type(exc).__name__)
             return
-        result.stats["pruned"] = {**pruned.counts, "more": pruned.more}
+        result.stats.pruned = {**pruned.counts, "more": pruned.more}
 
-    def _deliver_alerts(self, run_id: str, stats: dict[str, Any]) -> None:
+    def _deliver_alerts(self, run_id: str, stats: RunStats) -> None:
         if self.alerts is None:
             return
         with phase("alert"), timed(stats, "alert"):
             try:
-                stats["alerts"] = self.alerts.deliver(run_id)
+                stats.alerts = self.alerts.deliver(run_id)
             except TeamsyncError as exc:  # a broken sink must not fail the sync
                 log.error("alert delivery failed", error=str(exc))
-                stats["alerts"] = {"error": str(exc)}
+                stats.alerts = {"error": str(exc)}
 
     def _puller(self) -> Puller:
         return Puller(
@@ -542,29 +558,6 @@ class Engine:
             hidden=self._vanished.of,
         )
 
-    def _plan_chunk(self, chunk: MappedChunk) -> list[tuple[str, list[Op]]]:
-        gsids = [i.inputs.company.gsid for i in chunk.items if i.inputs.company is not None]
-        open_by_company: dict[str, list[OpenCta]] = {}
-        with self.store.session() as s:
-            for start in range(0, len(gsids), 500):
-                for link in s.scalars(
-                    select(CtaLink).where(
-                        CtaLink.company_gsid.in_(gsids[start : start + 500]),
-                        CtaLink.status == "open",
-                    )
-                ):
-                    open_by_company.setdefault(link.company_gsid, []).append(
-                        OpenCta(link.cta_gsid, link.flag, link.origin)
-                    )
-        out = []
-        for item in chunk.items:
-            company = item.inputs.company
-            links = open_by_company.get(company.gsid, []) if company else []
-            ops = self.planner.account_ops(item.inputs, item.mapped, links, self.clock().date())
-            if ops:
-                out.append((item.mapped.account_id, ops))
-        return out
-
     def _store_ops(self, run_id: str, ops: Iterable[Op]) -> None:
         rows = [
             Operation(
@@ -578,7 +571,7 @@ class Engine:
                 previous=op.previous,
                 reason=op.reason,
                 destructive=op.destructive,
-                status="planned",
+                status=OpStatus.PLANNED,
             )
             for op in ops
         ]
@@ -623,7 +616,7 @@ class Engine:
                     dry_run=options.dry_run,
                     full=options.full,
                     started_at=self.clock(),
-                    status="running",
+                    status=RunStatus.RUNNING,
                     stats={"version": VERSION},
                     host=socket.gethostname(),
                     pid=os.getpid(),
@@ -640,8 +633,9 @@ class Engine:
     def _finish_run(
         self, run_id: str, result: RunResult, started: float, error: str | None = None
     ) -> None:
-        result.stats["seconds"] = round(time.monotonic() - started, 3)
-        result.stats["api"] = self._api_usage()
+        stats = result.stats
+        stats.seconds = round(time.monotonic() - started, 3)
+        stats.api = self._api_usage()
         with self.store.session() as s:
             s.execute(
                 update(Run)
@@ -650,11 +644,11 @@ class Engine:
                     finished_at=self.clock(),
                     status=result.status,
                     exit_code=result.exit_code,
-                    stats=_jsonable(result.stats),
+                    stats=_jsonable(stats.as_json()),
                     error=error[:4000] if error else None,
                 )
             )
-            if not error and "mapped" in result.stats:
+            if not error and stats.mapped is not None:
                 # Quarantined map-stage records that validated this run are resolved.
                 s.execute(
                     update(QuarantinedRecord)
@@ -671,12 +665,12 @@ class Engine:
                     QuarantinedRecord.dismissed_at.is_(None),
                 )
             )
-        result.stats["quarantined_open"] = int(open_q or 0)
+        stats.quarantined_open = int(open_q or 0)
         log.info(
             "run finished",
             status=result.status,
             exit_code=result.exit_code,
-            **{k: v for k, v in result.stats.items() if k not in {"pulled"}},
+            **{k: v for k, v in stats.as_json().items() if k != "pulled"},
         )
 
     def _api_usage(self) -> dict[str, Any]:
@@ -694,18 +688,6 @@ class Engine:
         return out
 
 
-def _stream_stats(s: StreamStats) -> dict[str, Any]:
-    return {
-        "mode": s.mode,
-        "records": s.records,
-        "pages": s.pages,
-        "deleted": s.deleted,
-        "resumed": s.resumed,
-        "watermark": s.watermark,
-        **s.extra,
-    }
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -713,8 +695,6 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, PushStats | PlanCounts):
-        return _jsonable(value.__dict__)
     return value
 
 

@@ -9,15 +9,18 @@ from typing import Any
 
 import structlog
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from config.errors import TeamsyncError
 from config.settings import Settings
+from mappings.rules import MappedAccount
 from mappings.schema import MappingFile
 from sync.alerts.health import FIRING, RESOLVED
 from sync.alerts.routing import build_alert
 from sync.alerts.sinks import DeliveryError, Sink, build_sinks
 from sync.alerts.transitions import Transition, transition
 from sync.clock import utcnow
+from sync.stages.map import MappedChunk
 from sync.store import Store
 from sync.store.models import AlertOutbox, AlertState
 
@@ -92,7 +95,7 @@ class Alerter:
         )
 
     # -- recording ----------------------------------------------------------------------
-    def observe(self, chunk: Any, run_id: str) -> int:
+    def observe(self, chunk: MappedChunk, run_id: str) -> int:
         """Record the transitions of a mapped chunk into the outbox; returns alerts recorded."""
         now = self.clock()
         red = self.mapping.health.red
@@ -168,7 +171,7 @@ class Alerter:
         return recorded
 
     @staticmethod
-    def _free_key(s: Any, base: str) -> str:
+    def _free_key(s: Session, base: str) -> str:
         """``base``, or ``base:2``, ``base:3``... when the same transition already happened
         today (Red, back, Red again): a real second transition must not collide with the
         first one's key, or receivers deduplicating on it would drop it."""
@@ -189,7 +192,12 @@ class Alerter:
         return key
 
     def _move_state(
-        self, s: Any, state: AlertState | None, mapped: Any, t: Transition | None, now: datetime
+        self,
+        s: Session,
+        state: AlertState | None,
+        mapped: MappedAccount,
+        t: Transition | None,
+        now: datetime,
     ) -> None:
         red = mapped.health_band == self.mapping.health.red
         if state is None:
@@ -338,7 +346,7 @@ class Alerter:
         return None
 
     @staticmethod
-    def _rows(s: Any, ids: list[int]) -> list[AlertOutbox]:
+    def _rows(s: Session, ids: list[int]) -> list[AlertOutbox]:
         out: list[AlertOutbox] = []
         for start in range(0, len(ids), 500):
             out.extend(

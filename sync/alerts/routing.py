@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from mappings.rules import MappedAccount
 from mappings.schema import MappingFile
 
 
-def _member(mapped: Any, key: str, mapping: MappingFile) -> dict[str, Any]:
+def _member(mapped: MappedAccount, key: str, mapping: MappingFile) -> dict[str, Any]:
     member = mapped.team.get(key)
     role = mapping.roles[key].name
     if member is None or member.inactive:
@@ -31,7 +32,7 @@ def _member(mapped: Any, key: str, mapping: MappingFile) -> dict[str, Any]:
     }
 
 
-def routing(mapped: Any, mapping: MappingFile) -> dict[str, Any]:
+def routing(mapped: MappedAccount, mapping: MappingFile) -> dict[str, Any]:
     """The DCI row for alerts: DRI, consulted and informed, each with name and e-mail."""
     row = mapping.dci[mapping.alerts.routing_activity]
     owner_role = mapping.owner_role_for(mapped.segment)
@@ -59,7 +60,7 @@ def routing(mapped: Any, mapping: MappingFile) -> dict[str, Any]:
 
 def build_alert(
     kind: str,
-    mapped: Any,
+    mapped: MappedAccount,
     *,
     previous_band: str | None,
     previous_score: float | None,

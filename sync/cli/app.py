@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import structlog
 import typer
@@ -67,6 +67,9 @@ class _Group(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(list(args)))
 
+
+if TYPE_CHECKING:
+    from sync.engine import RunResult
 
 app = typer.Typer(
     name="teamsync",
@@ -339,7 +342,7 @@ def progress_bar(console: Console) -> Any:
     return bar(console)
 
 
-def _print_summary(result: Any) -> None:
+def _print_summary(result: RunResult) -> None:
     from sync.cli.reports import render_run_summary
 
     render_run_summary(out, result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +15,11 @@ from config.errors import SafeguardRefused
 from config.settings import load_settings
 from sync.cli.reports import progress_bar
 from sync.logging import configure_logging
+
+if TYPE_CHECKING:
+    from emulators.runner import RunningEmulators
+    from sync.engine import RunResult
+    from sync.store import Store
 
 
 def _settings_from_env(env: dict[str, str], database_url: str) -> dict[str, Any]:
@@ -79,7 +84,7 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
         second_calls = emu.log.count() - calls_mid
         console.print(
             f"\n[bold]Second run[/] ({second.status}): plan "
-            f"{sum((second.stats.get('plan') or {}).values())} operations, "
+            f"{sum((second.stats.plan or {}).values())} operations, "
             f"[bold]{second_writes} write calls[/], {second_calls} API calls in all "
             "(incremental pulls only)."
         )
@@ -137,28 +142,33 @@ def _approve_and_apply(
 
 
 def _print_first_run(
-    console: Console, store: Any, result: Any, writes: int, calls: int, emu: Any
+    console: Console,
+    store: Store,
+    result: RunResult,
+    writes: int,
+    calls: int,
+    emu: RunningEmulators,
 ) -> None:
     stats = result.stats
     console.print(
         f"\n[bold]First run[/] ({result.status}, exit {result.exit_code}) in "
-        f"{stats.get('seconds')} s: {calls} API calls, {writes} of them writes"
+        f"{stats.seconds} s: {calls} API calls, {writes} of them writes"
     )
     seg = Table(title="Accounts by segment")
     seg.add_column("segment")
     seg.add_column("accounts", justify="right")
-    for name, n in sorted((stats.get("segments") or {}).items()):
+    for name, n in sorted((stats.segments or {}).items()):
         seg.add_row(name, str(n))
     console.print(seg)
     changes = Table(title="Changes written")
     changes.add_column("object")
     changes.add_column("action")
     changes.add_column("records", justify="right")
-    pushed = (stats.get("pushed") or {}).get("succeeded", {})
+    pushed = stats.pushed.succeeded if stats.pushed else {}
     for kind, n in sorted(pushed.items()):
         system, obj, action = kind.split(".")
         changes.add_row(f"{system}.{obj}", action, str(n))
-    failed = (stats.get("pushed") or {}).get("failed", {})
+    failed = stats.pushed.failed if stats.pushed else {}
     for kind, n in sorted(failed.items()):
         system, obj, action = kind.split(".")
         changes.add_row(f"{system}.{obj}", f"{action} (failed)", str(n))
@@ -166,7 +176,7 @@ def _print_first_run(
     flags = Table(title="Risk flags")
     flags.add_column("flag")
     flags.add_column("accounts", justify="right")
-    for name, n in sorted((stats.get("flags") or {}).items(), key=lambda kv: -kv[1]):
+    for name, n in sorted((stats.flags or {}).items(), key=lambda kv: -kv[1]):
         flags.add_row(name, str(n))
     console.print(flags)
     calls_table = Table(title="Write calls by API and object")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -30,6 +30,10 @@ from sync.clock import utcnow
 from sync.store import Store
 from sync.store.models import Account, AlertOutbox, Operation, QuarantinedRecord, Run, Watermark
 
+if TYPE_CHECKING:
+    from sync.engine import RunResult
+    from sync.stages.pull import ProgressFn
+
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
@@ -42,36 +46,33 @@ def _dump(value: Any) -> str:
 
 
 # --- run summary ----------------------------------------------------------------------------
-def render_run_summary(console: Console, result: Any) -> None:
+def render_run_summary(console: Console, result: RunResult) -> None:
     stats = result.stats
     console.print(
         f"run {result.run_id}: [bold]{result.status}[/] (exit {result.exit_code}) "
-        f"in {stats.get('seconds', 0)} s"
+        f"in {stats.seconds or 0} s"
     )
-    pulled = stats.get("pulled") or {}
-    if pulled:
-        parts = [f"{name.split('.', 1)[1]} {s['records']}" for name, s in pulled.items()]
+    if stats.pulled:
+        parts = [f"{name.split('.', 1)[1]} {s['records']}" for name, s in stats.pulled.items()]
         console.print("  pulled: " + ", ".join(parts))
-    if "mapped" in stats:
+    if stats.mapped is not None:
         console.print(
-            f"  mapped: {stats['mapped']} accounts "
-            + ", ".join(f"{k} {v}" for k, v in sorted((stats.get("segments") or {}).items()))
+            f"  mapped: {stats.mapped} accounts "
+            + ", ".join(f"{k} {v}" for k, v in sorted((stats.segments or {}).items()))
         )
-    plan = stats.get("plan") or {}
+    plan = stats.plan or {}
     console.print(
         "  plan: "
         + (", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in plan.items()) or "nothing to change")
     )
-    if stats.get("safeguard"):
-        console.print("  [yellow]safeguard would refuse:[/] " + "; ".join(stats["safeguard"]))
-    pushed = stats.get("pushed")
+    if stats.safeguard:
+        console.print("  [yellow]safeguard would refuse:[/] " + "; ".join(stats.safeguard))
+    pushed = stats.pushed
     if pushed:
-        ok = sum(pushed.get("succeeded", {}).values())
-        bad = sum(pushed.get("failed", {}).values())
-        console.print(
-            f"  pushed: {ok} succeeded, {bad} failed, {pushed.get('adopted_ctas', 0)} CTAs adopted"
-        )
-    alerts = stats.get("alerts")
+        ok = sum(pushed.succeeded.values())
+        bad = sum(pushed.failed.values())
+        console.print(f"  pushed: {ok} succeeded, {bad} failed, {pushed.adopted_ctas} CTAs adopted")
+    alerts = stats.alerts
     if isinstance(alerts, dict) and alerts:
         if alerts.get("error"):
             console.print(f"  [yellow]alerts not delivered:[/] {escape(str(alerts['error']))}")
@@ -83,17 +84,17 @@ def render_run_summary(console: Console, result: Any) -> None:
                     for sink, v in sorted(alerts.items())
                 )
             )
-    if stats.get("invalid_records"):
+    if stats.invalid_records:
         console.print(
-            f"  [yellow]quarantined invalid records:[/] {stats['invalid_records']} "
+            f"  [yellow]quarantined invalid records:[/] {stats.invalid_records} "
             "(teamsync quarantine list)"
         )
-    if stats.get("held_back"):
+    if stats.held_back:
         console.print(
-            f"  held back: {stats['held_back']} operations of dismissed quarantined records "
+            f"  held back: {stats.held_back} operations of dismissed quarantined records "
             "(teamsync quarantine list --all)"
         )
-    approved = stats.get("approved_plan")
+    approved = stats.approved_plan
     if approved:
         skipped = approved.get("skipped") or []
         console.print(
@@ -110,8 +111,8 @@ def render_run_summary(console: Console, result: Any) -> None:
             console.print(
                 f"    ... and {len(skipped) - 10} more (teamsync show {result.run_id} --json)"
             )
-    if stats.get("error"):
-        console.print(f"  [red]{escape(str(stats['error']))}[/]")
+    if stats.error:
+        console.print(f"  [red]{escape(stats.error)}[/]")
 
 
 def _counts_text(counts: dict[str, Any]) -> str:
@@ -131,7 +132,7 @@ def _counts_text(counts: dict[str, Any]) -> str:
 
 # --- plan -----------------------------------------------------------------------------------
 def render_plan(
-    console: Console, store: Store, result: Any, *, as_json: bool = False, limit: int = 200
+    console: Console, store: Store, result: RunResult, *, as_json: bool = False, limit: int = 200
 ) -> None:
     with store.session() as s:
         summary = list(
@@ -494,7 +495,7 @@ def render_audit(
 
 # --- progress -------------------------------------------------------------------------------
 @contextmanager
-def progress_bar(console: Console, *, transient: bool = False) -> Iterator[Any]:
+def progress_bar(console: Console, *, transient: bool = False) -> Iterator[ProgressFn | None]:
     """A callback ``(phase, done, total)`` drawing a bar per stream or phase on a terminal
     (pull: one per stream; map and plan: accounts; push: operations)."""
     if not console.is_terminal:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -21,6 +21,9 @@ from croniter import croniter
 
 from config.errors import ConfigurationError, LockHeld, SafeguardRefused, StoreUnavailable
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from sync.engine import RunOptions, RunResult
 from connectors.errors import FatalError
 from sync.metrics import Metrics, MetricsServer
 from sync.version import VERSION
@@ -36,6 +39,12 @@ def next_fire(cron: str, after: datetime, tz: str = "UTC") -> datetime:
     value = croniter(cron, start).get_next(datetime)
     assert isinstance(value, datetime)
     return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+
+
+class Runner(Protocol):
+    """What the daemon needs of the engine."""
+
+    def run(self, options: RunOptions | None = None) -> RunResult: ...
 
 
 class DaemonHealth:
@@ -83,11 +92,11 @@ BEAT_SECONDS = 15.0
 def run_daemon(
     settings: Settings,
     cron: str,
-    stop: Any,
+    stop: Callable[[], bool],
     *,
     max_runs: int | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    engine_factory: Callable[[], Any] | None = None,
+    engine_factory: Callable[[], Runner] | None = None,
     on_ready: Callable[[MetricsServer | None], None] | None = None,
 ) -> int:
     """Loop until ``stop()`` is true; ``stop.event`` (threading.Event) wakes the wait early.
@@ -105,7 +114,7 @@ def run_daemon(
         health.beat()  # called at every page and batch: a run that moves is alive
         return bool(stop())
 
-    engine = (
+    engine: Runner = (
         engine_factory()
         if engine_factory
         else Engine.from_settings(settings, should_stop=should_stop)

@@ -2,8 +2,8 @@
 
 For every chunk the mapper loads only what those accounts reference (their opportunities,
 team rows, linked company, the users involved and recent health history), validates each
-record at the boundary, calls :func:`mappings.rules.map_account`, and stores the mapped model
-and any new health observation.  Records that do not validate are quarantined, and the account
+record at the boundary and calls :func:`mappings.rules.map_account`; :meth:`Mapper.record`
+stores the mapped model and any new health observation (a dry run records nothing).  Records that do not validate are quarantined, and the account
 they belong to is left untouched for this run.
 
 Poison is never fatal: a record that fails to parse, to map or to be stored is quarantined
@@ -41,8 +41,9 @@ from sync.clock import utcnow
 from sync.stages import records as rec
 from sync.store import Store
 from sync.store.errors import first_line
-from sync.store.models import Account, HealthObservation, RawRecord
+from sync.store.models import Account, CtaLink, HealthObservation, RawRecord
 from sync.streams import Stream, catalogue
+from sync.types import OpenCta
 
 log = structlog.get_logger("teamsync.map")
 
@@ -53,19 +54,43 @@ U = TypeVar("U", rec.SfUser, rec.GsUser)
 
 @dataclass
 class MappedItem:
+    """One account: what the rules saw, what they made of it, and the planner's other input."""
+
     inputs: AccountInput
     mapped: MappedAccount
-    company_raw: dict[str, Any] | None
+    open_ctas: list[OpenCta] = field(default_factory=list)  # CTAs teamsync opened or adopted
+    managed_sf_rows: int = 0  # existing team rows in managed roles
+    managed_gs_fields: int = 0  # filled Gainsight team fields teamsync manages
 
 
 @dataclass
 class MappedChunk:
+    mapped_at: datetime
     items: list[MappedItem] = field(default_factory=list)
     invalid: list[InvalidRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # account ids left untouched
     deleted: list[str] = field(default_factory=list)  # accounts deleted in Salesforce
-    managed_sf_rows: int = 0  # existing team rows in managed roles
-    managed_gs_fields: int = 0  # filled Gainsight team fields teamsync manages
+
+    @property
+    def managed_sf_rows(self) -> int:
+        return sum(i.managed_sf_rows for i in self.items)
+
+    @property
+    def managed_gs_fields(self) -> int:
+        return sum(i.managed_gs_fields for i in self.items)
+
+    def replace(self, other: MappedChunk) -> None:
+        """Take ``other``'s view of the accounts it maps (a re-map of some of this chunk's):
+        their items replace these, their invalid records and skips are added."""
+        redone = {i.mapped.account_id for i in other.items} | set(other.skipped)
+        self.items = [i for i in self.items if i.mapped.account_id not in redone]
+        self.items.extend(other.items)
+        self.items.sort(key=lambda i: i.mapped.account_id)
+        seen = {(e.system, e.object_name, e.record_id) for e in self.invalid}
+        self.invalid.extend(
+            e for e in other.invalid if (e.system, e.object_name, e.record_id) not in seen
+        )
+        self.skipped = sorted(set(self.skipped) | set(other.skipped))
 
 
 class Mapper:
@@ -77,7 +102,6 @@ class Mapper:
         chunk_size: int = 500,
         clock: Callable[[], datetime] = utcnow,
         run_id: str | None = None,
-        persist: bool = True,
         hidden: Callable[[str, str], frozenset[str]] | None = None,
     ) -> None:
         """``hidden(system, object)``: ids of records that vanished from this run's pulls."""
@@ -87,13 +111,15 @@ class Mapper:
         self.chunk_size = chunk_size
         self.clock = clock
         self.run_id = run_id
-        self.persist = persist
         self.streams = catalogue(mapping)
         self._managed_values = set(mapping.managed_team_roles())
         self._gs_fields = list(mapping.gainsight_team_fields())
 
     def chunks(self, account_ids: Iterable[str] | None = None) -> Iterator[MappedChunk]:
-        """Mapped chunks of accounts, in Id order (or just the given accounts)."""
+        """Mapped chunks of accounts, in Id order (or just the given accounts).
+
+        Nothing is written: the engine records a chunk's final view with :meth:`record`.
+        """
         if account_ids is not None:
             ids = sorted(set(account_ids))
             for start in range(0, len(ids), self.chunk_size):
@@ -125,8 +151,8 @@ class Mapper:
 
     # --- one chunk ------------------------------------------------------------------------
     def _map_chunk(self, account_rows: Sequence[RawRecord]) -> MappedChunk:
-        out = MappedChunk()
         now = self.clock()
+        out = MappedChunk(mapped_at=now)
         today = now.date()
         bad_accounts: set[str] = set()
 
@@ -220,6 +246,7 @@ class Mapper:
             sf_by_email = self._users_by_email(s, self.streams.sf_user, emails, bad_users)
             gs_by_email = self._users_by_email(s, self.streams.gs_user, emails, bad_users)
             history = self._history(s, ids, now)
+            open_ctas = _open_ctas(s, [c.gsid for c, _ in companies.values()])
 
         # A person who cannot be read leaves out every account of this chunk they are on.
         poisoned = {bad.record_id: bad for bad in bad_users}
@@ -291,37 +318,14 @@ class Mapper:
                 )
                 continue
             if company_pair is not None:
-                out.managed_gs_fields += sum(
+                item.open_ctas = open_ctas.get(company_pair[0].gsid, [])
+                item.managed_gs_fields = sum(
                     1 for f in self._gs_fields if company_pair[0].team_fields.get(f)
                 )
-            out.managed_sf_rows += sum(
+            item.managed_sf_rows = sum(
                 1 for t in atms.get(account_id, []) if t.team_role in self._managed_values
             )
             out.items.append(item)
-        if self.persist:
-            try:
-                self._store(out, now)
-            except SQLAlchemyError:
-                # A statement refused for one account's data: store them one by one and
-                # quarantine the ones the store refuses (a store that is down raises
-                # StoreUnavailable instead, which is not caught here).
-                self._store(MappedChunk(deleted=out.deleted), now)
-                for item in list(out.items):
-                    try:
-                        self._store(MappedChunk(items=[item]), now)
-                    except SQLAlchemyError as exc:
-                        out.items.remove(item)
-                        account_id = item.mapped.account_id
-                        poison(
-                            InvalidRecord(
-                                self.streams.sf_account.system,
-                                "Account",
-                                account_id,
-                                f"the store refused the mapped account: {first_line(exc)}",
-                                code="STORE_FAILED",
-                            ),
-                            account_id,
-                        )
         out.skipped = sorted(a for a in bad_accounts if a)
         return out
 
@@ -384,7 +388,7 @@ class Mapper:
             risk_flags_actual=a.risk_flags,
         )
         mapped = map_account(inputs, self.mapping)
-        return MappedItem(inputs, mapped, company_pair[1] if company_pair is not None else None)
+        return MappedItem(inputs, mapped)
 
     # --- loading helpers ------------------------------------------------------------------
     def _by_parent(self, s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[RawRecord]:
@@ -446,6 +450,40 @@ class Mapper:
         return hist
 
     # --- persisting -----------------------------------------------------------------------
+    def record(self, chunk: MappedChunk) -> set[str]:
+        """Record a chunk's mapped accounts and any new health observation (never on a dry
+        run); returns the accounts the store refused (quarantined, taken out of the chunk)."""
+        now = chunk.mapped_at
+        try:
+            self._store(chunk, now)
+            return set()
+        except SQLAlchemyError:
+            pass
+        # A statement refused for one account's data: store them one by one and quarantine
+        # the ones the store refuses (a store that is down raises StoreUnavailable instead,
+        # which is not caught here).
+        self._store(MappedChunk(now, deleted=chunk.deleted), now)
+        refused: set[str] = set()
+        for item in list(chunk.items):
+            try:
+                self._store(MappedChunk(now, items=[item]), now)
+            except SQLAlchemyError as exc:
+                chunk.items.remove(item)
+                account_id = item.mapped.account_id
+                refused.add(account_id)
+                chunk.invalid.append(
+                    InvalidRecord(
+                        self.streams.sf_account.system,
+                        "Account",
+                        account_id,
+                        f"the store refused the mapped account: {first_line(exc)}",
+                        code="STORE_FAILED",
+                        account_id=account_id,
+                    )
+                )
+        chunk.skipped = sorted(set(chunk.skipped) | refused)
+        return refused
+
     def _store(self, chunk: MappedChunk, now: datetime) -> None:
         values = [_account_values(i.mapped, now, self.run_id) for i in chunk.items]
         with self.store.session() as s:
@@ -494,6 +532,21 @@ def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:
         if prefer(c):
             return c
     return candidates[0]
+
+
+def _open_ctas(s: Session, gsids: list[str]) -> dict[str, list[OpenCta]]:
+    """Company -> the open CTAs teamsync opened or adopted there."""
+    out: dict[str, list[OpenCta]] = {}
+    for start in range(0, len(gsids), 500):
+        for link in s.scalars(
+            select(CtaLink).where(
+                CtaLink.company_gsid.in_(gsids[start : start + 500]), CtaLink.status == "open"
+            )
+        ):
+            out.setdefault(link.company_gsid, []).append(
+                OpenCta(link.cta_gsid, link.flag, link.origin)
+            )
+    return out
 
 
 def _raw(stream: Stream[Any]) -> Select[RawRecord]:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from mappings.rules import AccountInput, MappedAccount, join_flags, split_flags
+from mappings.rules import AccountInput, MappedAccount, TeamRow, join_flags, split_flags
 from mappings.schema import MappingFile
+from sync.types import Action, OpenCta, System
 
-SF = "salesforce"
-GS = "gainsight"
+SF = System.SALESFORCE
+GS = System.GAINSIGHT
 ATM = "AccountTeamMember"
 ACCOUNT = "Account"
 COMPANY = "Company"
@@ -30,25 +31,15 @@ CTA = "CallToAction"
 
 @dataclass
 class Op:
-    system: str
+    system: System
     object: str
-    action: str  # create / update / delete / close
+    action: Action
     target_id: str | None
     account_id: str | None
     payload: dict[str, Any]
     reason: str
     previous: dict[str, Any] | None = None
     destructive: bool = False  # takes away an existing managed assignment
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class OpenCta:
-    cta_gsid: str
-    flag: str
-    origin: str  # opened / adopted
 
 
 @dataclass
@@ -100,7 +91,7 @@ class Planner:
         self,
         account_id: str,
         desired: dict[str, tuple[str, str]],
-        rows: Sequence[Any],
+        rows: Sequence[TeamRow],
         mapped: MappedAccount | None = None,
     ) -> list[Op]:
         """Create / change / delete team rows of managed roles so that ``desired`` holds.
@@ -124,7 +115,7 @@ class Planner:
                     Op(
                         SF,
                         ATM,
-                        "create",
+                        Action.CREATE,
                         None,
                         account_id,
                         {
@@ -141,7 +132,7 @@ class Planner:
                     Op(
                         SF,
                         ATM,
-                        "update",
+                        Action.UPDATE,
                         row.id,
                         account_id,
                         {"Id": row.id, "TeamMemberRole": team_role},
@@ -159,7 +150,7 @@ class Planner:
                     Op(
                         SF,
                         ATM,
-                        "delete",
+                        Action.DELETE,
                         row.id,
                         account_id,
                         {"Id": row.id},
@@ -208,7 +199,7 @@ class Planner:
                 Op(
                     SF,
                     ACCOUNT,
-                    "update",
+                    Action.UPDATE,
                     inp.id,
                     inp.id,
                     {"Id": inp.id, **changes},
@@ -251,7 +242,7 @@ class Planner:
                 Op(
                     GS,
                     COMPANY,
-                    "update",
+                    Action.UPDATE,
                     company.gsid,
                     inp.id,
                     {"Gsid": company.gsid, **gs_changes},
@@ -293,7 +284,7 @@ class Planner:
                     Op(
                         GS,
                         CTA,
-                        "create",
+                        Action.CREATE,
                         None,
                         inp.id,
                         record,
@@ -310,7 +301,7 @@ class Planner:
                         Op(
                             GS,
                             CTA,
-                            "close",
+                            Action.CLOSE,
                             c.cta_gsid,
                             inp.id,
                             {"Gsid": c.cta_gsid, "status": cta.closed_status},

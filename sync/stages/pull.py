@@ -40,7 +40,7 @@ from sync.store import RawRow, Store
 from sync.store.models import RawRecord, Watermark
 from sync.store.watermarks import lower_bound, next_watermark
 from sync.streams import Stream, catalogue
-from sync.types import System
+from sync.types import PullMode, System
 
 log = structlog.get_logger("teamsync.pull")
 
@@ -95,10 +95,22 @@ class StreamStats:
     pages: int = 0
     deleted: int = 0
     resumed: bool = False
-    mode: str = "incremental"
+    mode: PullMode = "incremental"
     seconds: float = 0.0
     watermark: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """As recorded in the run's stats."""
+        return {
+            "mode": self.mode,
+            "records": self.records,
+            "pages": self.pages,
+            "deleted": self.deleted,
+            "resumed": self.resumed,
+            "watermark": self.watermark,
+            **self.extra,
+        }
 
 
 ProgressFn = Callable[[str, int, int | None], None]  # stream, records so far, total if known
@@ -333,10 +345,13 @@ class Puller:
         ):
             yield [_row(stream, rec) for rec in page]
 
-    def refresh_team_members(self, account_ids: Sequence[str]) -> None:
+    def refresh_team_members(self, account_ids: Sequence[str]) -> set[str]:
         """Re-read the team rows of these accounts (their actual team, right before planning
-        the writes) and drop from the store the rows that no longer exist."""
+        the writes) and return the accounts whose team changed since the pull: rows new or
+        different are stored, rows gone are collected as vanished (deleted once the plan
+        passes the safeguard)."""
         stream = self.streams.sf_team_member
+        changed: set[str] = set()
         for start in range(0, len(account_ids), 200):
             chunk = list(account_ids[start : start + 200])
             query = soql.select(
@@ -348,25 +363,37 @@ class Puller:
             fresh = [
                 _row(stream, rec) for page in self.sf.query(query, allow_bulk=False) for rec in page
             ]
-            seen = {r.record_id for r in fresh}
+            known_gone = self.vanished.of(stream.system, stream.object)
             with self.store.session() as s:
-                self.store.upsert_raw(s, stream.system, stream.object, fresh)
-                stale = [
-                    rid
-                    for rid in s.scalars(
-                        select(RawRecord.record_id).where(
+                stored = {
+                    r.record_id: r
+                    for r in s.scalars(
+                        select(RawRecord).where(
                             RawRecord.system == stream.system,
                             RawRecord.object == stream.object,
                             RawRecord.parent_id.in_(chunk),
                             RawRecord.is_deleted.is_(False),
                         )
                     )
-                    if rid not in seen
-                ]
+                }
+                for row in fresh:
+                    before = stored.get(row.record_id)
+                    if (
+                        before is None
+                        or row.record_id in known_gone
+                        or _fields(stream, before.data) != _fields(stream, row.data)
+                    ):
+                        changed.add(row.parent_id or "")
+                seen = {r.record_id for r in fresh}
+                stale = [rid for rid in stored if rid not in seen]
+                changed.update(stored[rid].parent_id or "" for rid in stale if rid not in known_gone)
+                self.store.upsert_raw(s, stream.system, stream.object, fresh)
             if stale:
                 # Gone since the last pull: deleted once the plan passes the safeguard.
                 self.vanished.add(stream, stale)
                 log.info("team rows gone since last pull", rows=len(stale))
+        changed.discard("")
+        return changed
 
     def _reconcile_hard_deletes(self, stream: Stream[Any], stats: StreamStats) -> int:
         """Find hard-deleted rows: compare counts, scan Ids only when they differ.  Rows the
@@ -477,6 +504,11 @@ class Puller:
         after = cursor[1] if cursor is not None and cursor[1] else None
         for page in self.gs.query(stream.object, stream.fields, conditions=conditions, after=after):
             yield [_row(stream, rec) for rec in page]
+
+
+def _fields(stream: Stream[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What the stream reads of a record (the rest, e.g. ``attributes``, may differ by API)."""
+    return {f: data.get(f) for f in stream.fields}
 
 
 def _row(stream: Stream[Any], pulled: dict[str, Any]) -> RawRow:

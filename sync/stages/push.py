@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from connectors.sfid import InvalidId, normalize
 from mappings.schema import MappingFile
@@ -25,18 +25,19 @@ from sync.ports import GainsightPort, SalesforcePort, WriteOutcome
 from sync.stages.plan import ACCOUNT, ATM, COMPANY, CTA, GS, SF, Op
 from sync.store import Store, quarantine
 from sync.store.models import CtaLink, Operation, QuarantinedRecord
+from sync.types import Action, CtaOrigin, OpStatus, System
 
 log = structlog.get_logger("teamsync.push")
 
 # Execution order: free team slots before filling them; close CTAs before opening new ones.
-ORDER: tuple[tuple[str, str, str], ...] = (
-    (SF, ATM, "delete"),
-    (SF, ATM, "update"),
-    (SF, ATM, "create"),
-    (SF, ACCOUNT, "update"),
-    (GS, COMPANY, "update"),
-    (GS, CTA, "close"),
-    (GS, CTA, "create"),
+ORDER: tuple[tuple[System, str, Action], ...] = (
+    (SF, ATM, Action.DELETE),
+    (SF, ATM, Action.UPDATE),
+    (SF, ATM, Action.CREATE),
+    (SF, ACCOUNT, Action.UPDATE),
+    (GS, COMPANY, Action.UPDATE),
+    (GS, CTA, Action.CLOSE),
+    (GS, CTA, Action.CREATE),
 )
 
 
@@ -120,7 +121,7 @@ class Pusher:
                 size = 50
             waiting: list[Operation] = []  # CTAs to open after the duplicate check
             for batch in self._batches(system, obj, action, size):
-                if system == GS and obj == CTA and action == "create":
+                if system == GS and obj == CTA and action == Action.CREATE:
                     waiting.extend(self._adopt_existing(batch, stats))
                     while len(waiting) >= size:
                         self._open_ctas(waiting[:size], stats)
@@ -150,13 +151,13 @@ class Pusher:
         return stats
 
     # --- reading the plan -----------------------------------------------------------------
-    def _where(self, system: str, obj: str, action: str) -> Any:
+    def _where(self, system: str, obj: str, action: str) -> ColumnElement[bool]:
         return and_(
             Operation.run_id == self.run_id,
             Operation.system == system,
             Operation.object == obj,
             Operation.action == action,
-            Operation.status == "planned",
+            Operation.status == OpStatus.PLANNED,
         )
 
     def _count(self, system: str, obj: str, action: str) -> int:
@@ -189,15 +190,15 @@ class Pusher:
     ) -> Sequence[WriteOutcome]:
         payloads = [dict(op.payload) for op in batch]
         if system == SF:
-            if action == "create":
+            if action == Action.CREATE:
                 return self.sf.create(obj, payloads)
-            if action == "update":
+            if action == Action.UPDATE:
                 return self.sf.update(obj, payloads)
-            if action == "delete":
+            if action == Action.DELETE:
                 return self.sf.delete(obj, [str(op.target_id) for op in batch])
         elif obj == COMPANY:
             return self.gs.update(obj, payloads, keys=("Gsid",))
-        elif obj == CTA and action == "close":
+        elif obj == CTA and action == Action.CLOSE:
             return self.gs.cta_update(payloads)
         raise ValueError(f"no way to send {system} {obj} {action}")
 
@@ -240,7 +241,7 @@ class Pusher:
                 s.execute(
                     update(Operation)
                     .where(Operation.id == op.id)
-                    .values(status="adopted", result_id=gsid)
+                    .values(status=OpStatus.ADOPTED, result_id=gsid)
                 )
                 stats.adopted += 1
         return to_create
@@ -249,7 +250,7 @@ class Pusher:
         results = self.gs.cta_create([dict(op.payload) for op in ops])
         self._record(ops, results, stats)
 
-    def _link(self, s: Any, op: Operation, gsid: str, origin: str, now: datetime) -> None:
+    def _link(self, s: Session, op: Operation, gsid: str, origin: CtaOrigin, now: datetime) -> None:
         flag = str((op.previous or {}).get("flag"))
         existing = s.get(CtaLink, gsid)
         if existing is None:
@@ -287,7 +288,7 @@ class Pusher:
                     update(Operation)
                     .where(Operation.id == op.id)
                     .values(
-                        status="done" if ok else "failed",
+                        status=OpStatus.DONE if ok else OpStatus.FAILED,
                         result_id=result.id if result is not None else None,
                         error=None if ok else f"{code}: {message}"[:2000],
                     )
@@ -296,9 +297,9 @@ class Pusher:
                 if ok:
                     self._resolve(s, op.system, op.object, key, now)
                     self._write_through(s, op, result, now)
-                    if op.object == CTA and op.action == "create" and result is not None:
+                    if op.object == CTA and op.action == Action.CREATE and result is not None:
                         self._link(s, op, str(result.id), "opened", now)
-                    if op.object == CTA and op.action == "close" and op.target_id:
+                    if op.object == CTA and op.action == Action.CLOSE and op.target_id:
                         link = s.get(CtaLink, op.target_id)
                         if link is not None:
                             link.status = "closed"
@@ -307,16 +308,16 @@ class Pusher:
                     self._quarantine(s, op, key, code, message, now)
 
     def _write_through(
-        self, s: Any, op: Operation, result: WriteOutcome | None, now: datetime
+        self, s: Session, op: Operation, result: WriteOutcome | None, now: datetime
     ) -> None:
         """Record in the store's copy of the record what this successful write changed."""
         payload = dict(op.payload or {})
         if op.system == SF and op.object in (ACCOUNT, ATM):
-            if op.action == "delete":
+            if op.action == Action.DELETE:
                 if op.target_id:
                     self.store.mark_raw_deleted(s, SF, op.object, [op.target_id])
                 return
-            if op.action == "create":
+            if op.action == Action.CREATE:
                 new_id = _sf_id(result.id if result is not None else None)
                 if new_id is None:
                     return
@@ -334,7 +335,7 @@ class Pusher:
 
     def _quarantine(
         self,
-        s: Any,
+        s: Session,
         op: Operation,
         key: str,
         code: str | None,
@@ -363,7 +364,7 @@ class Pusher:
             code=code,
         )
 
-    def _resolve(self, s: Any, system: str, obj: str, key: str, now: datetime) -> None:
+    def _resolve(self, s: Session, system: str, obj: str, key: str, now: datetime) -> None:
         s.execute(
             update(QuarantinedRecord)
             .where(

@@ -9,12 +9,23 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config.errors import SafeguardRefused
+from config.settings import Settings
 from emulators.runner import RunningEmulators
+from mappings.schema import load_mapping
+from sync.engine import Engine, RunOptions, build_clients
 from sync.store import Store
-from sync.store.models import CtaLink, Operation, QuarantinedRecord
+from sync.store.models import (
+    Account,
+    AlertOutbox,
+    AlertState,
+    CtaLink,
+    HealthObservation,
+    Operation,
+    QuarantinedRecord,
+)
 
 RunFn = Callable[..., Any]
 
@@ -161,7 +172,7 @@ def test_second_run_makes_zero_writes(converged: RunningEmulators, run: RunFn) -
     before = writes(converged)
     result = run()
     assert result.exit_code == 0
-    assert result.stats["plan"] == {}
+    assert result.stats.plan == {}
     assert writes(converged) == before
 
 
@@ -207,7 +218,7 @@ def test_hand_removed_member_is_repaired(
     assert [r["TeamMemberRole"] for r in again] == ["Customer Success Manager"]
     assert again[0]["Id"] != csm_row["Id"]
     before = writes(emu)
-    assert run().stats["plan"] == {}
+    assert run().stats.plan == {}
     assert writes(emu) == before
 
 
@@ -230,15 +241,61 @@ def test_dry_run_and_plan_make_no_writes(emu: RunningEmulators, run: RunFn, stor
     result = run(dry_run=True)
     assert result.status == "dry_run"
     assert writes(emu) == before
-    assert sum(result.stats["plan"].values()) > 0
+    assert sum(result.stats.plan.values()) > 0
     with store.session() as s:
         ops = list(s.scalars(select(Operation).where(Operation.run_id == result.run_id)))
     assert ops
     assert {op.status for op in ops} == {"planned"}
+    # Nothing lands in the model tables: no mapped accounts, no health history, no alerts.
+    with store.session() as s:
+        for table in (Account, HealthObservation, AlertOutbox, AlertState):
+            assert s.scalar(select(func.count()).select_from(table)) == 0, table.__tablename__
     # The plan is stable: a second dry run plans the same operations.
     again = run(dry_run=True)
-    assert again.stats["plan"] == result.stats["plan"]
+    assert again.stats.plan == result.stats.plan
     assert writes(emu) == before
+
+
+def test_team_changed_after_the_pull_is_planned_from_the_re_read(
+    converged: RunningEmulators, settings: Settings, store: Store
+) -> None:
+    """A team row put back by hand between the pull and the plan is seen by the re-read: the
+    account is planned again from its actual team, so the row is not created twice."""
+    emu = converged
+    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
+    csm = next(
+        r for r in team(emu, ref.account_id) if r["TeamMemberRole"] == "Customer Success Manager"
+    )
+    emu.salesforce.delete("AccountTeamMember", csm["Id"])  # the pull sees the row gone
+    sf, gs = build_clients(settings)
+    reread: list[str] = []
+
+    class PutBackBeforeReRead:
+        """The real client; the first team re-read finds the row put back by a human."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sf, name)
+
+        def query(self, soql: str, **kw: Any) -> Any:
+            if "AccountId IN" in soql and not reread:
+                reread.append(soql)
+                fields = ("AccountId", "UserId", "TeamMemberRole", "AccountAccessLevel")
+                emu.salesforce.create("AccountTeamMember", {k: csm[k] for k in fields})
+            return sf.query(soql, **kw)
+
+    engine = Engine(
+        settings,
+        load_mapping(settings.mapping),
+        store,
+        PutBackBeforeReRead(),
+        gs,  # type: ignore[arg-type]
+    )
+    result = engine.run(RunOptions())
+    assert reread, "the plan re-read the team"
+    assert result.exit_code == 0
+    assert "salesforce.AccountTeamMember.create" not in (result.stats.plan or {})
+    rows = [r for r in team(emu, ref.account_id) if r["UserId"] == csm["UserId"]]
+    assert [r["TeamMemberRole"] for r in rows] == ["Customer Success Manager"]
 
 
 def test_mass_change_is_refused_with_exit_4(converged: RunningEmulators, run: RunFn) -> None:
@@ -318,7 +375,7 @@ def test_record_failures_are_quarantined_and_retried_next_run(
     assert {r.stage for r in failed} == {"push"}
     assert all("UNABLE_TO_LOCK_ROW" in r.reason for r in failed)
     # Gainsight writes were not affected by Salesforce's row locks.
-    assert result.stats["pushed"]["succeeded"].get("gainsight.Company.update", 0) > 0
+    assert result.stats.pushed.succeeded.get("gainsight.Company.update", 0) > 0
     emu.salesforce.faults.configure(lock_row_rate=0.0)
     second = run(allow_mass_change=True)
     assert second.exit_code == 0
@@ -327,7 +384,7 @@ def test_record_failures_are_quarantined_and_retried_next_run(
             s.scalars(select(QuarantinedRecord).where(QuarantinedRecord.resolved_at.is_(None)))
         )
     assert still == []
-    assert run().stats["plan"] == {}
+    assert run().stats.plan == {}
 
 
 def test_existing_open_cta_is_adopted_not_duplicated(

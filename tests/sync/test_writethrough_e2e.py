@@ -38,7 +38,7 @@ def test_backfills_right_after_a_run_plan_nothing_then_a_real_change_is_written(
     ):
         result = _backfill(run, objects)
         assert result.exit_code == 0, (objects, result.stats)
-        assert result.stats["plan"] == {}, objects
+        assert result.stats.plan == {}, objects
     # A past window (nothing in it was touched by the run), as a dry run and for real.
     now = utcnow()
     for dry_run in (True, False):
@@ -49,7 +49,7 @@ def test_backfills_right_after_a_run_plan_nothing_then_a_real_change_is_written(
             backfill_until=now - timedelta(days=200),
             dry_run=dry_run,
         )
-        assert past.stats["plan"] == {}
+        assert past.stats.plan == {}
     assert emu.log.count(kind="write") == writes
 
     # The store's copy holds what was written (from the API's answer).
@@ -75,6 +75,6 @@ def test_backfills_right_after_a_run_plan_nothing_then_a_real_change_is_written(
     emu.log.reset()
     changed = _backfill(run, ["gainsight.Company"], since=now - timedelta(days=1))
     assert changed.exit_code == 0
-    assert changed.stats["plan"].get("salesforce.Account.update") == 1
+    assert changed.stats.plan.get("salesforce.Account.update") == 1
     assert emu.salesforce.get("Account", ref.account_id)["Health_Status__c"] == "Green"
-    assert run().stats["plan"] == {}
+    assert run().stats.plan == {}

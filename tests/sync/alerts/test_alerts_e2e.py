@@ -333,12 +333,12 @@ def test_receiver_failing_with_500_gets_every_alert_on_a_later_run(
     result = run()
     assert result.exit_code == 0  # a broken sink never fails the sync
     reds = red_accounts(emu)
-    assert result.stats["alerts"]["webhook"] == {
+    assert result.stats.alerts["webhook"] == {
         "sent": 0,
         "failed": 1,
         "deferred": len(reds) - 1,
     }
-    assert result.stats["alerts"]["log"]["sent"] == len(reds)
+    assert result.stats.alerts["log"]["sent"] == len(reds)
     assert len(rx.at("/hook", delivered_only=False)) == 3  # the retry policy's 3 attempts
     pending = outbox(store, "webhook")
     assert {r.status for r in pending} == {"pending"}

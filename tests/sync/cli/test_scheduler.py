@@ -132,11 +132,11 @@ def test_interrupted_run_records_progress_and_next_run_finishes(
     first = stop_after_first_page.run(RunOptions(allow_mass_change=True))
     assert first.status == "interrupted"
     assert first.exit_code == 75  # interrupted, the next run resumes (DESIGN section 4)
-    assert first.stats["interrupted_at"] == (
+    assert first.stats.interrupted_at == (
         "pull, in or after stream salesforce.User "
-        f"({first.stats['pulled']['salesforce.User']['records']} records read)"
+        f"({first.stats.pulled['salesforce.User']['records']} records read)"
     )
-    assert "plan" not in first.stats
+    assert first.stats.plan is None
     with store.session() as s:
         run_row = s.get(Run, first.run_id)
         assert run_row is not None
@@ -147,7 +147,7 @@ def test_interrupted_run_records_progress_and_next_run_finishes(
     assert all(m.value is None for m in marks)
     second = Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
     assert second.status == "succeeded"
-    assert second.stats["pulled"]["salesforce.User"]["resumed"] is True  # picked up, not redone
+    assert second.stats.pulled["salesforce.User"]["resumed"] is True  # picked up, not redone
 
 
 def test_daemon_process_stops_on_sigterm(emu: Any, database_url: str) -> None:
