@@ -57,7 +57,7 @@ class PushStats:
         return sum(self.failed.values())
 
 
-def _sf_id(value: Any) -> str | None:
+def _sf_id(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     try:
