@@ -348,7 +348,7 @@ def _print_summary(result: RunResult) -> None:
     render_run_summary(out, result)
     if result.status == "interrupted":
         # Exit 75: say where it stopped (the next run resumes there).
-        err.print(f"teamsync: {result.stats.get('error') or 'interrupted'}", highlight=False)
+        err.print(f"teamsync: {result.stats.error or 'interrupted'}", highlight=False)
 
 
 # --- commands -----------------------------------------------------------------------------
