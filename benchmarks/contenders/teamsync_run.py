@@ -124,7 +124,7 @@ def main() -> int:
             RunOptions(dry_run=args.dry_run, allow_mass_change=args.allow_mass_change)
         )
         exit_code = result.exit_code
-        stats = result.stats
+        stats = result.stats.as_json()
     except TeamsyncError as exc:
         exit_code = exc.exit_code
         stats = {"error": str(exc)}
