@@ -491,7 +491,7 @@ def plan(
             written = write_plan_file(engine, result, out_file)
         print_plan(out, engine, result, filt, fmt=chosen, limit=limit, written=written)
         if detailed_exitcode:
-            if result.refused or result.stats.get("safeguard"):
+            if result.refused or result.stats.safeguard:
                 return 4
             return 2 if result.counts.total else 0
         return result.exit_code

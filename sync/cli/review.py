@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -33,6 +33,9 @@ from sync.cli.planview import (
 from sync.stages.approval import build_document
 from sync.store import Store
 from sync.store.models import Account, HealthObservation, Operation, QuarantinedRecord, Run
+
+if TYPE_CHECKING:
+    from sync.engine import Engine, RunResult
 
 
 def _default(value: Any) -> Any:
@@ -58,11 +61,11 @@ def when(value: datetime | None) -> str:
 
 
 # --- plan -------------------------------------------------------------------------------------
-def plan_notes(result: Any, filt: PlanFilter, total: int, written: Path | None) -> list[str]:
+def plan_notes(result: RunResult, filt: PlanFilter, total: int, written: Path | None) -> list[str]:
     notes = []
     if filt.active:
         notes.append(f"Filtered ({filt.describe()}): showing part of a plan of {total} operations.")
-    refusal = list(result.stats.get("safeguard") or result.refused or [])
+    refusal = list(result.stats.safeguard or result.refused or [])
     if refusal:
         notes.append("The mass-change safeguard would refuse this plan:")
         notes.extend(f"  - {r}" for r in refusal)
@@ -70,7 +73,7 @@ def plan_notes(result: Any, filt: PlanFilter, total: int, written: Path | None) 
             "To apply it after review: teamsync plan --out plan.json, then "
             "teamsync run --plan plan.json"
         )
-    invalid = int(result.stats.get("invalid_records") or 0)
+    invalid = int(result.stats.invalid_records or 0)
     if invalid:
         notes.append(
             f"{invalid} records failed validation; their accounts are left out "
@@ -86,8 +89,8 @@ def plan_notes(result: Any, filt: PlanFilter, total: int, written: Path | None) 
 
 def print_plan(
     console: Console,
-    engine: Any,
-    result: Any,
+    engine: Engine,
+    result: RunResult,
     filt: PlanFilter,
     *,
     fmt: str,
@@ -112,7 +115,7 @@ def print_plan(
         ],
         "destructive": result.counts.destructive,
         "managed_known": result.counts.managed_known,
-        "safeguard": list(result.stats.get("safeguard") or result.refused or []),
+        "safeguard": list(result.stats.safeguard or result.refused or []),
         "plan_file": str(written) if written else None,
     }
     render_plan_lines(
@@ -127,7 +130,7 @@ def print_plan(
     )
 
 
-def write_plan_file(engine: Any, result: Any, path: Path) -> Path:
+def write_plan_file(engine: Engine, result: RunResult, path: Path) -> Path:
     records = operation_records(engine.store, result.run_id)
     lines = describe(engine.store, engine.mapping, records)
     ops = []
@@ -153,7 +156,7 @@ def write_plan_file(engine: Any, result: Any, path: Path) -> Path:
         run_id=result.run_id,
         fingerprint_doc=engine.input_fingerprint(),
         operations=ops,
-        safeguard=list(result.stats.get("safeguard") or result.refused or []),
+        safeguard=list(result.stats.safeguard or result.refused or []),
     )
     write_private(path, json.dumps(doc, indent=2, default=_default) + "\n")
     return path
