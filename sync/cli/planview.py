@@ -21,11 +21,13 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
-from config.errors import ConfigurationError
+from config.errors import ConfigurationError, InvalidRecord
+from mappings.rules import segment_of
 from mappings.schema import MappingFile
 from sync.stages.plan import ACCOUNT, ATM, COMPANY, CTA
 from sync.store import Store
 from sync.store.models import Account, Operation, RawRecord
+from sync.streams import catalogue
 
 FORMATS = ("table", "json", "markdown", "csv")
 OBJECT_ALIASES = {
@@ -192,8 +194,9 @@ def operation_records(
 class _Directory:
     """Names for the Ids operations carry: accounts, Salesforce users, Gainsight users."""
 
-    def __init__(self, store: Store, ops: Sequence[OpRecord]) -> None:
+    def __init__(self, store: Store, mapping: MappingFile, ops: Sequence[OpRecord]) -> None:
         account_ids = {o.account_id for o in ops if o.account_id}
+        accounts = catalogue(mapping).sf_account
         sf_users: set[str] = set()
         gs_users: set[str] = set()
         for o in ops:
@@ -213,9 +216,18 @@ class _Directory:
                 for a in s.scalars(select(Account).where(Account.account_id.in_(chunk))):
                     self.accounts[a.account_id] = (a.name, a.segment)
             missing = sorted(account_ids - set(self.accounts))
-            for chunk in _chunks(missing):  # not mapped yet: the raw record has the name
+            # Not mapped yet (a first plan; a dry run records no accounts): the raw record has
+            # the name, and the rules give the segment.
+            for chunk in _chunks(missing):
                 for r in s.scalars(_raw("salesforce", "Account", chunk)):
-                    self.accounts[r.record_id] = (str(r.data.get("Name") or r.record_id), None)
+                    name = str(r.data.get("Name") or r.record_id)
+                    try:
+                        raw = accounts.parse(r.data)
+                    except InvalidRecord:
+                        self.accounts[r.record_id] = (name, None)
+                        continue
+                    segment, _ = segment_of(raw.segment, raw.employees, mapping)
+                    self.accounts[r.record_id] = (name, segment)
             for chunk in _chunks(sorted(sf_users)):
                 for r in s.scalars(_raw("salesforce", "User", chunk)):
                     self.sf[r.record_id] = Who(
@@ -281,7 +293,7 @@ def describe(
 ) -> list[PlanLine]:
     """Readable lines for ``ops``, grouped by account (by name) in a stable order (or in the
     order given, with ``sort=False``)."""
-    directory = _Directory(store, ops)
+    directory = _Directory(store, mapping, ops)
     role_by_team_role = {r.team_role: r.name for r in mapping.roles.values()}
     sf = mapping.salesforce
     sf_labels = {
