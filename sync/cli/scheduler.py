@@ -10,6 +10,7 @@ follow that zone's rules); the start-up log line says which.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from config.settings import Settings
 
 if TYPE_CHECKING:
     from sync.engine import RunOptions, RunResult
+    from sync.store import Store
 from connectors.errors import FatalError
 from sync.metrics import Metrics, MetricsServer
 from sync.version import VERSION
@@ -165,7 +167,7 @@ def run_daemon(
     return 0
 
 
-def _wait(event: Any, delay: float, health: DaemonHealth) -> bool:
+def _wait(event: threading.Event | None, delay: float, health: DaemonHealth) -> bool:
     """Wait ``delay`` seconds in slices, beating; True when told to stop."""
     end = time.monotonic() + delay
     while True:
@@ -181,7 +183,7 @@ def _wait(event: Any, delay: float, health: DaemonHealth) -> bool:
 
 
 def _one_run(
-    engine: Any, options: Any, metrics: Metrics, health: DaemonHealth, settings: Settings
+    engine: Runner, options: RunOptions, metrics: Metrics, health: DaemonHealth, settings: Settings
 ) -> None:
     from sync.heartbeat import ping
 
@@ -215,7 +217,7 @@ def _one_run(
         metrics.observe(store)
 
 
-def _last_status(store: Any) -> str | None:
+def _last_status(store: Store) -> str | None:
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 

@@ -3,8 +3,9 @@
 For every chunk the mapper loads only what those accounts reference (their opportunities,
 team rows, linked company, the users involved and recent health history), validates each
 record at the boundary and calls :func:`mappings.rules.map_account`; :meth:`Mapper.record`
-stores the mapped model and any new health observation (a dry run records nothing).  Records that do not validate are quarantined, and the account
-they belong to is left untouched for this run.
+stores the mapped model and any new health observation (a dry run records nothing).
+Records that do not validate are quarantined, and the account they belong to is left
+untouched for this run.
 
 Poison is never fatal: a record that fails to parse, to map or to be stored is quarantined
 with its account id and a reason (so are two Gainsight companies linked to one account: the

@@ -386,7 +386,9 @@ class Puller:
                         changed.add(row.parent_id or "")
                 seen = {r.record_id for r in fresh}
                 stale = [rid for rid in stored if rid not in seen]
-                changed.update(stored[rid].parent_id or "" for rid in stale if rid not in known_gone)
+                changed.update(
+                    stored[rid].parent_id or "" for rid in stale if rid not in known_gone
+                )
                 self.store.upsert_raw(s, stream.system, stream.object, fresh)
             if stale:
                 # Gone since the last pull: deleted once the plan passes the safeguard.
