@@ -210,11 +210,11 @@ def test_a_run_prunes_at_its_end(store: Store, run: Any, settings: Any) -> None:
             )
         )
     keep = run(settings.model_copy(update={"retention_days": 0}), allow_mass_change=True)
-    assert "pruned" not in keep.stats
+    assert keep.stats.pruned is None
     result = run(allow_mass_change=True)
     assert result.status == "succeeded"
-    assert result.stats["pruned"]["runs"] == 1
-    assert result.stats["pruned"]["more"] is False
-    assert "retention" in result.stats["phases"]
+    assert result.stats.pruned["runs"] == 1
+    assert result.stats.pruned["more"] is False
+    assert "retention" in result.stats.phases
     with store.session() as s:
         assert s.get(Run, old) is None
