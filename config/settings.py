@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     gainsight_access_key: SecretStr | None = None
     gainsight_rate_limit_per_minute: int = Field(100, ge=1)
     gainsight_page_size: int = Field(5000, ge=1, le=5000)
+    # Gainsight reads date filters in a time zone it does not document (G3): its incremental
+    # reads look back a day (not minutes), and can be backed by a periodic full read of the
+    # Gainsight streams only (0: never; e.g. 24 for daily).
+    gainsight_lookback_seconds: int = Field(86_400, ge=0)
+    gainsight_full_read_hours: float = Field(0, ge=0)
 
     # --- both APIs --------------------------------------------------------------------
     ca_bundle: Path | None = None
@@ -187,6 +192,9 @@ class Settings(BaseSettings):
     lock_lease_seconds: int = Field(900, ge=30)
     # `run --plan`: an approved plan older than this is refused (exit 4).
     plan_max_age_seconds: int = Field(86_400, ge=60)
+    # A run re-checks the cheap preflight (describes, org defaults, Cockpit picklists) when
+    # its stored report is older than this, or after a field error.
+    preflight_max_age_hours: float = Field(24, ge=0)
     daemon_cron: str = "*/15 * * * *"
 
     # --- alerts -----------------------------------------------------------------------

@@ -30,13 +30,18 @@ FLAG_NAMES = (
     "MISSING_<ROLE>",
     "INACTIVE_MEMBER",
     "OVERSTAFFED",
+    "TEAM_WIPED",
 )
 _SF_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _GS_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _ROLE_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 
+_GS_LOOKUP_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}__gr\.[A-Za-z][A-Za-z0-9_]{0,79}$")
+
 SfField = Annotated[str, Field(pattern=_SF_FIELD.pattern)]
 GsField = Annotated[str, Field(pattern=_GS_FIELD.pattern)]
+# A path through one Gainsight lookup: ``CurrentScore__gr.Score``.
+GsLookupPath = Annotated[str, Field(pattern=_GS_LOOKUP_PATH.pattern)]
 
 
 class _Strict(BaseModel):
@@ -111,6 +116,10 @@ class Flags(_Strict):
     health_drop_days: int = Field(30, ge=1)
     renewal_at_risk_bands: list[str]
     overstaffed_roles: list[str] = []
+    # TEAM_WIPED: every human-maintained team row of an account disappeared at once (since
+    # Winter '21 an owner change through the API deletes the account team); raised until a
+    # human-maintained row is back, or for at most this many days.
+    team_wiped_days: int = Field(14, ge=1)
 
 
 class SalesforceFields(_Strict):
@@ -135,6 +144,11 @@ class Cta(_Strict):
     due_in_days: int = Field(7, ge=0)
     close_adopted: bool = True
     flags: dict[str, CtaFlag] = {}
+    # Every CTA is sent with an owner: the first of these roles whose person has an active
+    # Gainsight user, else the fallback owner (checked by preflight); no owner at all: the
+    # CTA is not opened and the account is quarantined with the reason.
+    owner_roles: list[str] = ["CSM", "SAE", "AE"]
+    fallback_owner_email: str | None = None
 
 
 class GainsightFields(_Strict):
@@ -142,11 +156,29 @@ class GainsightFields(_Strict):
     csm_field: GsField
     score_field: GsField
     previous_score_field: GsField
+    # Scorecards 2.0: when describe says a score field is a lookup to the scoring scheme, the
+    # number is read through it (no configuration needed for the default names).
+    score_lookup_path: GsLookupPath = "CurrentScore__gr.Score"
+    previous_score_lookup_path: GsLookupPath = "PreviousScore__gr.Score"
     trend_field: GsField
     arr_field: GsField
     renewal_date_field: GsField
     risk_flags_field: GsField
     cta: Cta = Cta()
+
+    @model_validator(mode="after")
+    def _lookup_paths(self) -> GainsightFields:
+        problems = [
+            f"gainsight.{name}_lookup_path {path!r} must start with {field}__gr."
+            for name, field, path in (
+                ("score", self.score_field, self.score_lookup_path),
+                ("previous_score", self.previous_score_field, self.previous_score_lookup_path),
+            )
+            if not path.lower().startswith(f"{field.lower()}__gr.")
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class CsmBook(_Strict):
@@ -279,6 +311,9 @@ class MappingFile(_Strict):
                 "OVERSTAFFED",
             ):
                 problems.append(f"gainsight.cta.flags: unsupported flag {flag!r}")
+        for key in self.gainsight.cta.owner_roles:
+            if key not in roles:
+                problems.append(f"gainsight.cta.owner_roles: unknown role {key!r}")
         for activity, row in self.dci.items():
             for key in row:
                 if key not in roles:

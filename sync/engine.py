@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.errors import Interrupted, SafeguardRefused, StoreUnavailable, TeamsyncError
 from config.settings import Settings
+from connectors.errors import RequestRejected
 from mappings.schema import MappingFile, load_mapping
 from sync.clock import utcnow
 from sync.logging import bind_run, phase
@@ -34,11 +35,26 @@ from sync.ports import GainsightPort, SalesforcePort
 from sync.stages.approval import ApprovedPlan, describe_beyond, fingerprint, reconcile
 from sync.stages.map import MappedChunk, Mapper
 from sync.stages.plan import Op, PlanCounts, Planner, safeguard_refusal
+from sync.stages.preflight import (
+    Facts,
+    Preflight,
+    PreflightFailed,
+    Report,
+    store_preflight,
+)
+from sync.stages.preflight import fingerprint as preflight_fingerprint
 from sync.stages.pull import ProgressFn, Puller, Vanished
 from sync.stages.push import Pusher, quarantine_key
 from sync.store import Store, quarantine
 from sync.store.errors import store_unavailable
-from sync.store.models import Operation, QuarantinedRecord, RawRecord, Run
+from sync.store.models import (
+    Operation,
+    PreflightReport,
+    QuarantinedRecord,
+    RawRecord,
+    Run,
+    Watermark,
+)
 from sync.types import OpStatus, PushSummary, RunStats, RunStatus, System
 from sync.version import VERSION
 
@@ -47,6 +63,20 @@ if TYPE_CHECKING:
     from sync.alerts.health import SyncHealth
 
 log = structlog.get_logger("teamsync.engine")
+
+# Errors that mean a field is not what the mapping expects (missing, no access, a picklist
+# value the org lacks): they drop the stored preflight report so the next run re-checks.
+FIELD_ERROR_CODES = frozenset(
+    {
+        "INVALID_FIELD",
+        "INVALID_TYPE",
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "FIELD_INTEGRITY_EXCEPTION",
+        "GSOBJ_1002",
+        "GSOBJ_1012",
+    }
+)
 
 
 @contextmanager
@@ -75,6 +105,7 @@ class RunOptions:
     approved: ApprovedPlan | None = None
     # `--allow-mass-change --max-changes N`: refuse a plan of more than N operations.
     max_changes: int | None = None
+    full_gainsight: bool = False  # read the Gainsight streams in full (the others as usual)
 
 
 @dataclass
@@ -101,9 +132,15 @@ class Engine:
         progress: ProgressFn | None = None,
         alerts: Alerter | None = None,
         health: SyncHealth | None = None,
+        preflight: bool = True,
     ) -> None:
         self.settings = settings
+        # ``base_mapping`` is the file as written; ``mapping`` is what this tenant needs (the
+        # score read through a lookup when describe says so: see _apply_facts).
+        self.base_mapping = mapping
         self.mapping = mapping
+        self.preflight = preflight
+        self.facts: Facts | None = None
         self.store = store
         self.sf = salesforce
         self.gs = gainsight
@@ -242,6 +279,13 @@ class Engine:
                 self.clock(), timedelta(seconds=self.settings.plan_max_age_seconds)
             )
             options.approved.check_fingerprint(self.input_fingerprint())
+        # 0. Preflight (cheap part, cached in the store): refuse before writing anything.
+        full_gainsight = options.full_gainsight
+        if self.preflight:
+            with phase("preflight"), timed(stats, "preflight"):
+                full_gainsight = self._run_preflight(stats) or full_gainsight
+        if not options.full and self._gainsight_full_read_due():
+            full_gainsight = True
         # 1. Pull
         if not options.skip_pull:
             with phase("pull"), timed(stats, "pull"):
@@ -249,8 +293,20 @@ class Engine:
                 window = None
                 if options.backfill_since is not None:
                     window = (options.backfill_since, options.backfill_until)
-                pulled = puller.pull(full=options.full, window=window, only=options.streams)
+                try:
+                    pulled = puller.pull(
+                        full=options.full,
+                        window=window,
+                        only=options.streams,
+                        full_systems=[System.GAINSIGHT] if full_gainsight and not window else [],
+                    )
+                except RequestRejected as exc:
+                    if exc.code in FIELD_ERROR_CODES:
+                        self._forget_preflight(f"{exc.code} while pulling")
+                    raise
                 stats.pulled = {k: v.as_json() for k, v in pulled.items()}
+                if window is None and (options.full or full_gainsight):
+                    stats.gainsight_full = True
                 renew()
             if self.should_stop():
                 result.status = RunStatus.INTERRUPTED
@@ -262,6 +318,8 @@ class Engine:
                 )
                 return
 
+        self.planner.fallback_owner = self._fallback_owner()
+        self.planner.unowned = []
         # 2. Map and plan, one pass over the accounts in chunks.  The actual team of every
         # account in the plan is re-read right before its operations are stored; accounts
         # whose team rows changed are mapped and planned again.  Alerts see the final team.
@@ -319,6 +377,10 @@ class Engine:
                 if self.alerts is not None and not options.dry_run:
                     self.alerts.observe(chunk, run_id)
                 renew()
+            unowned = sorted(set(self.planner.unowned))
+            invalid += self._quarantine_unowned(unowned, run_id)
+            if unowned:
+                stats.ctas_without_owner = len(unowned)
             stats.mapped = mapped_total
             stats.segments = segments
             stats.flags = flags
@@ -410,6 +472,10 @@ class Engine:
             stats.pushed = PushSummary(
                 succeeded=pushed.succeeded, failed=pushed.failed, adopted_ctas=pushed.adopted
             )
+        if self._field_errors(run_id):
+            # A field refused by the API: the stored preflight no longer holds (FLS, picklist
+            # values or sharing changed); the next run checks again before writing.
+            self._forget_preflight("a write was refused for a field")
         # 4. Alerts
         self._deliver_alerts(run_id, stats)
         failures = pushed.failures + invalid
@@ -535,6 +601,108 @@ class Engine:
                 log.error("alert delivery failed", error=str(exc))
                 stats.alerts = {"error": str(exc)}
 
+    # --- preflight and what it tells the run ---------------------------------------------------
+    def _run_preflight(self, stats: RunStats) -> bool:
+        """The cheap preflight (stored report when fresh); apply its facts; raise
+        PreflightFailed (exit 2) when something is missing.  True when the Gainsight streams
+        must be read in full (how the score is read changed since the last report)."""
+        fp = preflight_fingerprint(self.settings, self.base_mapping)
+        previous = self._stored_reports()
+        fresh = [
+            r
+            for r in previous
+            if r.fingerprint == fp
+            and self.clock() - r.checked_at < timedelta(hours=self.settings.preflight_max_age_hours)
+        ]
+        report = max(fresh, key=lambda r: r.checked_at) if fresh else None
+        if report is None:
+            report = Preflight(
+                self.settings,
+                self.base_mapping,
+                self.sf,
+                self.gs,
+                clock=self.clock,
+                raise_upstream=True,
+            ).run(full=False)
+            self._store_report("cheap", report)
+        stats.preflight = {
+            "checked_at": report.checked_at.isoformat(),
+            "cached": report in fresh,
+            "risky": [c.key for c in report.risky],
+            "missing": [c.key for c in report.blocking],
+        }
+        if not report.ok:
+            raise PreflightFailed(report)
+        before = max(previous, key=lambda r: r.checked_at).facts if previous else None
+        self._apply_facts(report.facts)
+        changed = before is None or (
+            (before.score_field, before.previous_score_field)
+            != (report.facts.score_field, report.facts.previous_score_field)
+        )
+        return changed and self._has_watermark("gainsight.Company")
+
+    def _apply_facts(self, facts: Facts) -> None:
+        self.facts = facts
+        g = self.base_mapping.gainsight
+        paths = {
+            "score_field": facts.score_field or g.score_field,
+            "previous_score_field": facts.previous_score_field or g.previous_score_field,
+        }
+        self.mapping = self.base_mapping.model_copy(
+            update={"gainsight": g.model_copy(update=paths)}
+        )
+        set_sortable = getattr(self.gs, "set_gsid_sortable", None)
+        if set_sortable is not None:
+            for obj, sortable in facts.gsid_sortable.items():
+                set_sortable(obj, sortable)
+        self.planner = Planner(self.mapping, access=facts.access)
+
+    def _stored_reports(self) -> list[Report]:
+        with self.store.session() as s:
+            rows = list(s.scalars(select(PreflightReport)))
+        out = []
+        for row in rows:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                out.append(Report.from_dict(row.report))
+        return out
+
+    def _store_report(self, kind: str, report: Report) -> None:
+        store_preflight(self.store, kind, report)
+
+    def _forget_preflight(self, why: str) -> None:
+        with self.store.session() as s:
+            s.execute(delete(PreflightReport))
+        log.warning("preflight report dropped; the next run checks again", reason=why)
+
+    def _has_watermark(self, stream: str) -> bool:
+        with self.store.session() as s:
+            wm = s.get(Watermark, stream)
+            return wm is not None and wm.value is not None
+
+    def _field_errors(self, run_id: str) -> bool:
+        with self.store.session() as s:
+            errors = s.scalars(
+                select(Operation.error).where(
+                    Operation.run_id == run_id, Operation.status == "failed"
+                )
+            )
+            return any(e is not None and e.split(":", 1)[0] in FIELD_ERROR_CODES for e in errors)
+
+    def _gainsight_full_read_due(self) -> bool:
+        """The scheduled full read of the Gainsight streams (TEAMSYNC_GAINSIGHT_FULL_READ_HOURS)."""
+        hours = self.settings.gainsight_full_read_hours
+        if hours <= 0 or not self._has_watermark("gainsight.Company"):
+            return False
+        with self.store.session() as s:
+            recent = s.execute(
+                select(Run.started_at, Run.stats)
+                .where(Run.status.in_(("succeeded", "partial")))
+                .order_by(Run.started_at.desc())
+                .limit(500)
+            ).all()
+        last = next((started for started, st in recent if (st or {}).get("gainsight_full")), None)
+        return last is None or self.clock() - last >= timedelta(hours=hours)
+
     def _puller(self) -> Puller:
         return Puller(
             self.store,
@@ -542,6 +710,7 @@ class Engine:
             self.gs,
             self.mapping,
             lookback=timedelta(seconds=self.settings.lookback_seconds),
+            gainsight_lookback=timedelta(seconds=self.settings.gainsight_lookback_seconds),
             clock=self.clock,
             should_stop=self.should_stop,
             progress=self.progress,
@@ -578,6 +747,48 @@ class Engine:
         if rows:
             with self.store.session() as s:
                 s.add_all(rows)
+
+    def _fallback_owner(self) -> str | None:
+        """The Gsid of the active Gainsight user ``gainsight.cta.fallback_owner_email`` names."""
+        email = self.mapping.gainsight.cta.fallback_owner_email
+        if not email:
+            return None
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(RawRecord).where(
+                    RawRecord.system == System.GAINSIGHT,
+                    RawRecord.object == "GsUser",
+                    RawRecord.match_key == email.strip().lower(),
+                    RawRecord.is_deleted.is_(False),
+                )
+            ).all()
+        active = [r.record_id for r in rows if (r.data or {}).get("IsActiveUser") is not False]
+        return active[0] if active else None
+
+    def _quarantine_unowned(self, unowned: list[tuple[str, str]], run_id: str) -> int:
+        """CTAs not opened because nobody could own them: quarantined with the fix."""
+        if not unowned:
+            return 0
+        now = self.clock()
+        roles = "/".join(self.mapping.gainsight.cta.owner_roles)
+        with self.store.session() as s:
+            for account_id, flag in unowned:
+                quarantine(
+                    s,
+                    system=System.GAINSIGHT,
+                    object_name="CallToAction",
+                    record_id=f"{account_id}:{flag}",
+                    stage="plan",
+                    code="NO_CTA_OWNER",
+                    reason=f"{flag} CTA not opened: no {roles} with an active Gainsight user, "
+                    "and gainsight.cta.fallback_owner_email is not set (or not an active "
+                    "Gainsight user)",
+                    now=now,
+                    run_id=run_id,
+                    account_id=account_id,
+                )
+        log.warning("CTAs without an owner not opened", count=len(unowned))
+        return len(unowned)
 
     def _quarantine_invalid(self, chunk: MappedChunk, run_id: str) -> int:
         if not chunk.invalid:
@@ -653,7 +864,7 @@ class Engine:
                 s.execute(
                     update(QuarantinedRecord)
                     .where(
-                        QuarantinedRecord.stage == "map",
+                        QuarantinedRecord.stage.in_(("map", "plan")),
                         QuarantinedRecord.resolved_at.is_(None),
                         QuarantinedRecord.run_id != run_id,
                     )
@@ -698,20 +909,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
-    """The real connectors, configured from settings."""
-    from connectors.gainsight import GainsightClient, GainsightConfig
+def _retry(settings: Settings) -> Any:
     from connectors.retry import RetryPolicy
-    from connectors.salesforce import SalesforceClient, SalesforceConfig
 
-    retry = RetryPolicy(
+    return RetryPolicy(
         max_attempts=settings.retry_max_attempts,
         max_total_wait=settings.retry_max_wait_seconds,
     )
+
+
+def build_salesforce(settings: Settings) -> Any:
+    """The Salesforce connector, configured from settings (ConfigurationError when refused)."""
+    from connectors.salesforce import SalesforceClient, SalesforceConfig
+
     assert settings.salesforce_instance_url
-    assert settings.gainsight_base_url
-    assert settings.gainsight_access_key is not None
-    sf = SalesforceClient(
+    return SalesforceClient(
         SalesforceConfig(
             instance_url=settings.salesforce_instance_url,
             api_version=settings.salesforce_api_version,
@@ -732,25 +944,46 @@ def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
             ca_bundle=settings.ca_bundle,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
-            retry=retry,
+            retry=_retry(settings),
             api_budget=settings.salesforce_api_budget,
             bulk_threshold=settings.salesforce_bulk_threshold,
             bulk_query_threshold=settings.salesforce_bulk_query_threshold,
         )
     )
-    gs = GainsightClient(
+
+
+def build_gainsight(settings: Settings) -> Any:
+    """The Gainsight connector, configured from settings."""
+    from connectors.gainsight import GainsightClient, GainsightConfig
+
+    assert settings.gainsight_base_url
+    assert settings.gainsight_access_key is not None
+    return GainsightClient(
         GainsightConfig(
             base_url=settings.gainsight_base_url,
             access_key=settings.gainsight_access_key.get_secret_value(),
             ca_bundle=settings.ca_bundle,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
-            retry=retry,
+            retry=_retry(settings),
             rate_limit_per_minute=settings.gainsight_rate_limit_per_minute,
             page_size=settings.gainsight_page_size,
         )
     )
+
+
+def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
+    """The real connectors, configured from settings."""
+    sf: SalesforcePort = build_salesforce(settings)
+    gs: GainsightPort = build_gainsight(settings)
     return sf, gs
 
 
-__all__ = ["Engine", "RunOptions", "RunResult", "build_clients"]
+__all__ = [
+    "Engine",
+    "RunOptions",
+    "RunResult",
+    "build_clients",
+    "build_gainsight",
+    "build_salesforce",
+]

@@ -98,6 +98,10 @@ class RunStats:
     api: dict[str, Any] | None = None
     quarantined_open: int | None = None
     pruned: dict[str, Any] | None = None  # retention: rows pruned per table
+    preflight: dict[str, Any] | None = None  # when checked, cached or not, risky / missing
+    gainsight_full: bool | None = None  # the Gainsight streams were read in full
+    ctas_without_owner: int | None = None  # CTAs not opened: nobody could own them
+    team_wipes: int | None = None  # accounts whose human-maintained team rows all vanished
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -374,10 +374,18 @@ def run(
         int | None,
         typer.Option("--max-changes", min=0, help="Refuse a plan of more operations than this."),
     ] = None,
+    full_gainsight: Annotated[
+        bool,
+        typer.Option(
+            "--full-gainsight",
+            help="Re-read the Gainsight streams in full (e.g. daily; the rest incrementally).",
+        ),
+    ] = False,
 ) -> None:
     """One sync run (what cron calls)."""
     from sync.engine import Engine, RunOptions
     from sync.stages.approval import ApprovedPlan
+    from sync.stages.preflight import PreflightFailed
 
     flag = StopFlag()
 
@@ -404,9 +412,16 @@ def run(
                         allow_mass_change=allow_mass_change,
                         max_changes=max_changes,
                         approved=approved,
+                        full_gainsight=full_gainsight,
                     )
                 )
             outcome = result.status
+        except PreflightFailed as exc:
+            from sync.cli.reports import render_preflight
+
+            render_preflight(err, exc.report)
+            outcome = "failed"
+            raise
         except LockHeld:
             outcome = "lock_held"
             raise
@@ -652,6 +667,24 @@ def audit(
 
 
 @app.command()
+def preflight(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check every prerequisite of the org and tenant; exit 2 when a run would be refused."""
+    from mappings.schema import load_mapping
+    from sync.cli.reports import render_preflight
+    from sync.stages.preflight import preflight_from_settings
+
+    def go() -> int:
+        settings = _settings()
+        report = preflight_from_settings(settings, load_mapping(settings.mapping), full=True)
+        render_preflight(out, report, as_json=as_json)
+        return 0 if report.ok else 2
+
+    raise typer.Exit(_guard(go))
+
+
+@app.command()
 def emulate(
     accounts: Annotated[int, typer.Option("--accounts", min=0, help="Accounts in the org.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic org.")] = 7,
@@ -661,13 +694,26 @@ def emulate(
     tls_dir: Annotated[
         Path | None, typer.Option("--tls-dir", help="Where to write the CA and key files.")
     ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="strict (what real orgs and tenants do; the default) or lenient (the old, "
+            "forgiving answers).",
+        ),
+    ] = "strict",
 ) -> None:
     """Serve the Salesforce and Gainsight emulators with a synthetic org for manual tries."""
 
     def go() -> int:
         require_emulators()
+        from emulators.profile import PROFILE_NAMES
         from emulators.serve import serve_forever
 
+        if profile not in PROFILE_NAMES:
+            raise ConfigurationError(
+                f"--profile: {profile!r} is not one of {', '.join(PROFILE_NAMES)}"
+            )
         serve_forever(
             accounts=accounts,
             seed=seed,
@@ -675,6 +721,7 @@ def emulate(
             sf_port=sf_port,
             gs_port=gs_port,
             tls_dir=tls_dir,
+            profile=profile,
         )
         return 0
 
@@ -688,14 +735,22 @@ def demo(
     keep: Annotated[
         Path | None, typer.Option("--workdir", help="Keep the store and certificates here.")
     ] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Emulator profile: strict (default) or lenient.")
+    ] = "strict",
 ) -> None:
     """Start the emulators, run a full sync into a fresh SQLite store, then a no-op run."""
 
     def go() -> int:
         require_emulators()
+        from emulators.profile import PROFILE_NAMES
         from sync.cli.demo import run_demo
 
-        return run_demo(out, accounts=accounts, seed=seed, workdir=keep)
+        if profile not in PROFILE_NAMES:
+            raise ConfigurationError(
+                f"--profile: {profile!r} is not one of {', '.join(PROFILE_NAMES)}"
+            )
+        return run_demo(out, accounts=accounts, seed=seed, workdir=keep, profile=profile)
 
     raise typer.Exit(_guard(go))
 

@@ -29,9 +29,43 @@ def _settings_from_env(env: dict[str, str], database_url: str) -> dict[str, Any]
     return out
 
 
-def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None) -> int:
+def _fallback_owner(emu: Any) -> str | None:
+    """An active Gainsight user of the synthetic tenant to own CTAs nobody else can."""
+    table = emu.gainsight.tables["gsuser"]
+    emails = sorted(
+        str(row["Email"])
+        for gsid in table.ids()
+        if (row := table.get(gsid)) and row.get("IsActiveUser") and row.get("Email")
+    )
+    return emails[0] if emails else None
+
+
+def _demo_mapping(base: Path, owner: str) -> str:
+    """The shipped mapping plus a fallback CTA owner, written to the demo's workdir."""
+    from config.settings import _DEFAULT_MAPPING
+
+    text = Path(_DEFAULT_MAPPING).read_text(encoding="utf-8")
+    marker = "# fallback_owner_email = "
+    line = f'fallback_owner_email = "{owner}"'
+    text = text.replace(next(ln for ln in text.splitlines() if ln.startswith(marker)), line)
+    path = base / "mapping.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def run_demo(
+    console: Console,
+    *,
+    accounts: int,
+    seed: int,
+    workdir: Path | None,
+    profile: str = "strict",
+) -> int:
     from emulators.runner import start_emulators
+    from mappings.schema import load_mapping
+    from sync.cli.reports import render_preflight
     from sync.engine import Engine, RunOptions
+    from sync.stages.preflight import preflight_from_settings
     from sync.store import Store
     from sync.store.models import Account, AlertOutbox
 
@@ -41,13 +75,21 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
     if db_path.exists():
         db_path.unlink()
     console.print(f"[bold]teamsync demo[/] — workdir {base}")
-    with start_emulators(accounts=accounts, seed=seed, workdir=base / "emulators") as emu:
+    with start_emulators(
+        accounts=accounts, seed=seed, workdir=base / "emulators", profile=profile
+    ) as emu:
         console.print(
             f"Salesforce emulator {emu.salesforce_url} · Gainsight emulator {emu.gainsight_url}"
-            f" · {accounts} synthetic accounts (seed {seed})"
+            f" · {accounts} synthetic accounts (seed {seed}) · {profile} profile"
         )
         overrides = _settings_from_env(emu.env(), f"sqlite:///{db_path}")
         overrides.setdefault("log_level", os.environ.get("TEAMSYNC_DEMO_LOG_LEVEL", "WARNING"))
+        owner = _fallback_owner(emu)
+        if owner:
+            # A real tenant names its CS operations lead here; the demo picks a Gainsight user
+            # so that accounts whose CSM and owner have no Gainsight user still get their CTAs.
+            overrides["mapping"] = _demo_mapping(base, owner)
+            console.print(f"CTA fallback owner (gainsight.cta.fallback_owner_email): {owner}")
         settings = load_settings(**overrides)
         # The report stays free of log lines: they go to a file in the workdir.
         log_path = base / "teamsync.log"
@@ -55,6 +97,13 @@ def run_demo(console: Console, *, accounts: int, seed: int, workdir: Path | None
         configure_logging("json", settings.log_level, stream=log_file)
         store = Store(settings.database_url)
         store.upgrade()
+
+        # What `teamsync preflight` prints for this org and tenant (the strict emulators are
+        # set up the way the README's admin checklist asks).
+        report = preflight_from_settings(settings, load_mapping(settings.mapping), full=True)
+        render_preflight(console, report)
+        if not report.ok:
+            return 2
 
         writes_before = emu.log.count(kind="write")
         calls_before = emu.log.count()

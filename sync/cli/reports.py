@@ -616,3 +616,35 @@ def render_check(console: Console, result: CheckResult, *, as_json: bool = False
         return
     for reason in result.reasons:
         console.print(f"FAIL: {reason}", highlight=False)
+
+
+_PREFLIGHT_MARKS = {"ok": "[green]ok[/]", "risky": "[yellow]risky[/]", "missing": "[red]missing[/]"}
+
+
+def render_preflight(console: Console, report: Any, *, as_json: bool = False) -> None:
+    """The preflight checklist: each line ok / risky / missing, with the admin's fix."""
+    if as_json:
+        console.print_json(_dump(report.to_dict()))
+        return
+    table = Table(title="teamsync preflight", title_justify="left", show_lines=False)
+    table.add_column("status")
+    table.add_column("check")
+    table.add_column("found")
+    table.add_column("fix")
+    for check in report.checks:
+        table.add_row(
+            _PREFLIGHT_MARKS.get(check.status, check.status),
+            check.title,
+            check.detail,
+            check.fix or "",
+        )
+    console.print(table)
+    counts = {s: sum(1 for c in report.checks if c.status == s) for s in ("ok", "risky", "missing")}
+    verdict = (
+        "[green]ready: a run can start[/]"
+        if report.ok
+        else f"[red]{counts['missing']} missing: a run would stop with exit 2 before writing[/]"
+    )
+    console.print(
+        f"{counts['ok']} ok, {counts['risky']} risky, {counts['missing']} missing - {verdict}"
+    )

@@ -12,7 +12,7 @@ adopted.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -82,9 +82,25 @@ UNKNOWN_BAND = "Unknown"
 
 
 class Planner:
-    def __init__(self, mapping: MappingFile) -> None:
+    def __init__(
+        self,
+        mapping: MappingFile,
+        access: Mapping[str, str] | None = None,
+        *,
+        fallback_owner: str | None = None,
+    ) -> None:
+        """``access``: the levels new team rows get (from the org's sharing defaults, S1);
+        None sends the mapping's ``team.access``.  ContactAccessLevel is never sent.
+        ``fallback_owner``: the Gsid of ``gainsight.cta.fallback_owner_email``."""
         self.mapping = mapping
+        self.fallback_owner = fallback_owner
+        # (account id, flag) of CTAs not opened for want of an owner (the engine reports them).
+        self.unowned: list[tuple[str, str]] = []
         self.managed_values = mapping.managed_team_roles()
+        chosen = access if access is not None else mapping.team.access
+        self.access: dict[str, str] = {
+            str(k): str(v) for k, v in chosen.items() if str(k) != "ContactAccessLevel"
+        }
 
     # --- Salesforce team rows -------------------------------------------------------------
     def team_ops(
@@ -102,7 +118,7 @@ class Planner:
         """
         ops: list[Op] = []
         by_user = {r.user_id: r for r in rows}
-        access: dict[str, Any] = {str(k): v for k, v in self.mapping.team.access.items()}
+        access = self.access
         team = mapped.team if mapped is not None else {}
         for user_id, (key, team_role) in sorted(desired.items()):
             row = by_user.get(user_id)
@@ -161,6 +177,19 @@ class Planner:
                     )
                 )
         return ops
+
+    def cta_owner(self, mapped: MappedAccount) -> str | None:
+        """The Gsid a new CTA is owned by: the first of ``gainsight.cta.owner_roles`` whose
+        person has an active Gainsight user (the CSM, else the account owner), else the
+        configured fallback owner."""
+        for key in self.mapping.gainsight.cta.owner_roles:
+            member = mapped.team.get(key)
+            if member is None or member.inactive:
+                continue
+            person = member.person
+            if person.gs_user_id and person.gs_active is not False:
+                return str(person.gs_user_id)
+        return self.fallback_owner
 
     # --- everything for one account -------------------------------------------------------
     def account_ops(
@@ -259,16 +288,11 @@ class Planner:
             active = flag in mapped.flags
             linked = [c for c in open_ctas if c.flag == flag]
             if active and not linked:
-                owner = mapped.team.get("CSM")
-                owner_gsid = None
-                if owner is not None and not owner.inactive and owner.person.gs_active is not False:
-                    owner_gsid = owner.person.gs_user_id
+                owner_gsid = self.cta_owner(mapped)
                 if owner_gsid is None:
-                    for key in ("SAE", "AE"):
-                        member = mapped.team.get(key)
-                        if member and member.person.gs_user_id and member.person.gs_active:
-                            owner_gsid = member.person.gs_user_id
-                            break
+                    # Every CTA carries an owner (a tenant may refuse one without): none found.
+                    self.unowned.append((inp.id, flag))
+                    continue
                 record: dict[str, Any] = {
                     "Name": cfg.name.format(account=mapped.name),
                     "CompanyId": company.gsid,
@@ -277,9 +301,8 @@ class Planner:
                     "priority": cta.priority,
                     "status": cta.status,
                     "DueDate": (day + timedelta(days=cta.due_in_days)).isoformat(),
+                    "OwnerId": owner_gsid,
                 }
-                if owner_gsid:
-                    record["OwnerId"] = owner_gsid
                 ops.append(
                     Op(
                         GS,

@@ -132,6 +132,7 @@ class Puller:
         progress: ProgressFn | None = None,
         batch_size: int = 2000,
         vanished: Vanished | None = None,
+        gainsight_lookback: timedelta | None = None,
     ) -> None:
         self.store = store
         self.vanished = vanished if vanished is not None else Vanished()
@@ -140,6 +141,8 @@ class Puller:
         self.gs = gainsight
         self.mapping = mapping
         self.lookback = lookback
+        # Gainsight reads date filters in an undocumented time zone (G3): a lookback of its own.
+        self.gainsight_lookback = lookback if gainsight_lookback is None else gainsight_lookback
         self.clock = clock
         self.should_stop = should_stop
         self.progress = progress
@@ -155,17 +158,22 @@ class Puller:
         full: bool = False,
         window: Window | None = None,
         only: Iterable[str] | None = None,
+        full_systems: Iterable[System] = (),
     ) -> dict[str, StreamStats]:
         """Pull every stream (or ``only`` these): incremental, ``full``, or a backfill of
-        ``window`` = [since, until) that does not move the main watermarks.  Resumable."""
+        ``window`` = [since, until) that does not move the main watermarks.  Resumable.
+        ``full_systems``: read these systems' streams in full (the others incrementally)."""
         wanted = {self.stream(n).name for n in only} if only else None
+        full_for = set(full_systems)
         out: dict[str, StreamStats] = {}
         for stream in self.streams:
             if wanted is not None and stream.name not in wanted:
                 continue
             if self.should_stop():
                 break
-            out[stream.name] = self._pull_stream(stream, full=full, window=window)
+            out[stream.name] = self._pull_stream(
+                stream, full=full or stream.system in full_for, window=window
+            )
         return out
 
     # --- one stream -----------------------------------------------------------------------
@@ -204,7 +212,12 @@ class Puller:
                 elif full:
                     wm.pull_lower, wm.pull_upper = None, None
                 else:
-                    wm.pull_lower = lower_bound(wm.value, self.lookback)
+                    lookback = (
+                        self.gainsight_lookback
+                        if stream.system == System.GAINSIGHT
+                        else self.lookback
+                    )
+                    wm.pull_lower = lower_bound(wm.value, lookback)
                     wm.pull_upper = None
                 wm.cursor_stamp = None
                 wm.cursor_id = None
@@ -234,8 +247,11 @@ class Puller:
                 self.store.upsert_raw(s, stream.system, stream.object, rows)
                 wm = s.get(Watermark, key)
                 assert wm is not None
-                wm.cursor_stamp = last.stamp
-                wm.cursor_id = last.record_id
+                if getattr(rows, "ordered", True):
+                    wm.cursor_stamp = last.stamp
+                    wm.cursor_id = last.record_id
+                # Unordered pages (Bulk 2.0 without ORDER BY) give no position to resume
+                # from: an interrupted pull reads its window again (upserts, nothing lost).
                 wm.pulled_in_flight = (wm.pulled_in_flight or 0) + len(rows)
                 wm.updated_at = self.clock()
                 in_flight = wm.pulled_in_flight
@@ -343,7 +359,9 @@ class Puller:
         for page in self.sf.query(
             query, include_deleted=stream.include_deleted, batch_size=self.batch_size
         ):
-            yield [_row(stream, rec) for rec in page]
+            rows = Rows(_row(stream, rec) for rec in page)
+            rows.ordered = getattr(page, "ordered", True)
+            yield rows
 
     def refresh_team_members(self, account_ids: Sequence[str]) -> set[str]:
         """Re-read the team rows of these accounts (their actual team, right before planning
@@ -511,6 +529,12 @@ class Puller:
 def _fields(stream: Stream[Any], data: dict[str, Any]) -> dict[str, Any]:
     """What the stream reads of a record (the rest, e.g. ``attributes``, may differ by API)."""
     return {f: data.get(f) for f in stream.fields}
+
+
+class Rows(list[RawRow]):
+    """A page of rows; ``ordered`` False when they came in no order (Bulk without ORDER BY)."""
+
+    ordered = True
 
 
 def _row(stream: Stream[Any], pulled: dict[str, Any]) -> RawRow:

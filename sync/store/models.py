@@ -13,6 +13,8 @@ Tables:
 - ``locks``         the SQLite run lock (PostgreSQL uses an advisory lock)
 - ``alert_outbox``  alerts recorded before they are sent (idempotency key)
 - ``alert_state``   per-account alerting state (in red since, last reminder)
+- ``preflight``     the last preflight report per kind (cheap / full) and what it depends on
+- ``team_wipes``    accounts whose human-maintained team rows all vanished at once
 """
 
 from __future__ import annotations
@@ -275,3 +277,33 @@ class AlertState(Base):
     red_since: Mapped[datetime | None]
     last_alert_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class PreflightReport(Base):
+    """The last preflight report of a kind: ``cheap`` (what ``run`` checks) or ``full``."""
+
+    __tablename__ = "preflight"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))  # mapping + connection settings
+    ok: Mapped[bool] = mapped_column(Boolean)
+    report: Mapped[dict[str, Any]]
+    checked_at: Mapped[datetime]
+
+
+class TeamWipe(Base):
+    """Every human-maintained team row of an account gone at once (an owner change through
+    the API deletes the account team, S7): flagged TEAM_WIPED and alerted until resolved."""
+
+    __tablename__ = "team_wipes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(18))
+    detected_at: Mapped[datetime]
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    # The rows lost: [{"row_id", "user_id", "role", "name", "email"}]
+    lost: Mapped[list[Any]]
+    alerted_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_team_wipes_account", "account_id", "resolved_at"),)
