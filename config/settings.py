@@ -19,7 +19,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -123,6 +123,70 @@ class _SecretFileSource(PydanticBaseSettingsSource):
                         f"cannot read {ENV_PREFIX}{name.upper()}_FILE ({path}): {exc.strerror}"
                     ) from exc
         return out
+
+
+SalesforceAuth = Literal["token", "client_credentials", "jwt"]
+
+
+def salesforce_auth(
+    *,
+    access_token: bool,
+    client_id: bool,
+    client_secret: bool,
+    username: bool,
+    private_key_file: bool,
+) -> SalesforceAuth | None:
+    """How the first Salesforce session is obtained, from which credentials are given (the one
+    rule: the settings check and the connector's configuration both use it).  A ready token
+    wins; JWT bearer takes username + private key (+ client id); client credentials take
+    client id + secret."""
+    if access_token:
+        return "token"
+    return salesforce_oauth_flow(
+        client_id=client_id,
+        client_secret=client_secret,
+        username=username,
+        private_key_file=private_key_file,
+    )
+
+
+def salesforce_oauth_flow(
+    *, client_id: bool, client_secret: bool, username: bool, private_key_file: bool
+) -> Literal["client_credentials", "jwt"] | None:
+    """The OAuth flow the credentials allow (it also renews an expired token), if any."""
+    if username and private_key_file:
+        return "jwt"
+    if client_id and client_secret:
+        return "client_credentials"
+    return None
+
+
+def salesforce_credential_problems(
+    *,
+    access_token: bool,
+    client_id: bool,
+    client_secret: bool,
+    username: bool,
+    private_key_file: bool,
+    name: Callable[[str], str],
+) -> list[str]:
+    """What is wrong with the given Salesforce credentials; ``name(field)`` names a setting
+    (``client_id`` -> ``TEAMSYNC_SALESFORCE_CLIENT_ID`` or ``client_id``)."""
+    flow = salesforce_oauth_flow(
+        client_id=client_id,
+        client_secret=client_secret,
+        username=username,
+        private_key_file=private_key_file,
+    )
+    if flow == "jwt" and not client_id:
+        return [f"the JWT bearer flow also needs {name('client_id')}"]
+    if flow is None and not access_token:
+        return [
+            f"no Salesforce credentials: set {name('access_token')}, or {name('client_id')} + "
+            f"{name('client_secret')}, or {name('username')} + {name('private_key_file')} + "
+            f"{name('client_id')}"
+        ]
+    return []
 
 
 class Settings(BaseSettings):
@@ -341,14 +405,14 @@ class Settings(BaseSettings):
         """True when someone set the store (environment, ``_FILE``, settings file, argument)."""
         return "database_url" in self.model_fields_set
 
-    def salesforce_auth_mode(self) -> Literal["token", "client_credentials", "jwt"] | None:
-        if self.salesforce_access_token is not None:
-            return "token"
-        if self.salesforce_username and self.salesforce_private_key_file:
-            return "jwt"
-        if self.salesforce_client_id and self.salesforce_client_secret is not None:
-            return "client_credentials"
-        return None
+    def salesforce_auth_mode(self) -> SalesforceAuth | None:
+        return salesforce_auth(
+            access_token=self.salesforce_access_token is not None,
+            client_id=bool(self.salesforce_client_id),
+            client_secret=self.salesforce_client_secret is not None,
+            username=bool(self.salesforce_username),
+            private_key_file=self.salesforce_private_key_file is not None,
+        )
 
     def require(self, *systems: str) -> None:
         """Raise ConfigurationError listing every missing setting for these systems."""
@@ -356,15 +420,14 @@ class Settings(BaseSettings):
         if "salesforce" in systems:
             if not self.salesforce_instance_url:
                 problems.append(f"{ENV_PREFIX}SALESFORCE_INSTANCE_URL is not set")
-            mode = self.salesforce_auth_mode()
-            if mode is None:
-                problems.append(
-                    "no Salesforce credentials: set TEAMSYNC_SALESFORCE_ACCESS_TOKEN, or "
-                    "TEAMSYNC_SALESFORCE_CLIENT_ID + _CLIENT_SECRET, or "
-                    "TEAMSYNC_SALESFORCE_USERNAME + _PRIVATE_KEY_FILE + _CLIENT_ID"
-                )
-            elif mode == "jwt" and not self.salesforce_client_id:
-                problems.append("the JWT bearer flow also needs TEAMSYNC_SALESFORCE_CLIENT_ID")
+            problems += salesforce_credential_problems(
+                access_token=self.salesforce_access_token is not None,
+                client_id=bool(self.salesforce_client_id),
+                client_secret=self.salesforce_client_secret is not None,
+                username=bool(self.salesforce_username),
+                private_key_file=self.salesforce_private_key_file is not None,
+                name=lambda field: f"{ENV_PREFIX}SALESFORCE_{field.upper()}",
+            )
         if "gainsight" in systems:
             if not self.gainsight_base_url:
                 problems.append(f"{ENV_PREFIX}GAINSIGHT_BASE_URL is not set")

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import tenacity
 
+from config.settings import Settings
 from connectors.errors import RetryableError, UpstreamUnavailable
 
 T = TypeVar("T")
@@ -34,6 +35,14 @@ class RetryPolicy:
     max_backoff: float = 30.0
     max_retry_after: float = 90.0  # a longer Retry-After is capped to this
     jitter: float = 0.25  # fraction of the backoff added at random
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The policy ``TEAMSYNC_RETRY_MAX_ATTEMPTS`` / ``_MAX_WAIT_SECONDS`` describe."""
+        return cls(
+            max_attempts=settings.retry_max_attempts,
+            max_total_wait=settings.retry_max_wait_seconds,
+        )
 
 
 def _wait(policy: RetryPolicy, rng: random.Random) -> Callable[[tenacity.RetryCallState], float]:

@@ -59,6 +59,8 @@ from sync.types import OpStatus, PushSummary, RunStats, RunStatus, System
 from sync.version import VERSION
 
 if TYPE_CHECKING:
+    from connectors.gainsight import GainsightClient
+    from connectors.salesforce import SalesforceClient
     from sync.alerts import Alerter
     from sync.alerts.health import SyncHealth
 
@@ -909,73 +911,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _retry(settings: Settings) -> Any:
-    from connectors.retry import RetryPolicy
-
-    return RetryPolicy(
-        max_attempts=settings.retry_max_attempts,
-        max_total_wait=settings.retry_max_wait_seconds,
-    )
-
-
-def build_salesforce(settings: Settings) -> Any:
+def build_salesforce(settings: Settings) -> SalesforceClient:
     """The Salesforce connector, configured from settings (ConfigurationError when refused)."""
     from connectors.salesforce import SalesforceClient, SalesforceConfig
 
-    assert settings.salesforce_instance_url
-    return SalesforceClient(
-        SalesforceConfig(
-            instance_url=settings.salesforce_instance_url,
-            api_version=settings.salesforce_api_version,
-            access_token=(
-                settings.salesforce_access_token.get_secret_value()
-                if settings.salesforce_access_token
-                else None
-            ),
-            client_id=settings.salesforce_client_id,
-            client_secret=(
-                settings.salesforce_client_secret.get_secret_value()
-                if settings.salesforce_client_secret
-                else None
-            ),
-            username=settings.salesforce_username,
-            private_key_file=settings.salesforce_private_key_file,
-            jwt_audience=settings.salesforce_jwt_audience,
-            ca_bundle=settings.ca_bundle,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-            retry=_retry(settings),
-            api_budget=settings.salesforce_api_budget,
-            bulk_threshold=settings.salesforce_bulk_threshold,
-            bulk_query_threshold=settings.salesforce_bulk_query_threshold,
-        )
-    )
+    return SalesforceClient(SalesforceConfig.from_settings(settings))
 
 
-def build_gainsight(settings: Settings) -> Any:
+def build_gainsight(settings: Settings) -> GainsightClient:
     """The Gainsight connector, configured from settings."""
     from connectors.gainsight import GainsightClient, GainsightConfig
 
-    assert settings.gainsight_base_url
-    assert settings.gainsight_access_key is not None
-    return GainsightClient(
-        GainsightConfig(
-            base_url=settings.gainsight_base_url,
-            access_key=settings.gainsight_access_key.get_secret_value(),
-            ca_bundle=settings.ca_bundle,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-            retry=_retry(settings),
-            rate_limit_per_minute=settings.gainsight_rate_limit_per_minute,
-            page_size=settings.gainsight_page_size,
-        )
-    )
+    return GainsightClient(GainsightConfig.from_settings(settings))
 
 
 def build_clients(settings: Settings) -> tuple[SalesforcePort, GainsightPort]:
     """The real connectors, configured from settings."""
-    sf: SalesforcePort = build_salesforce(settings)
-    gs: GainsightPort = build_gainsight(settings)
+    sf = build_salesforce(settings)
+    gs = build_gainsight(settings)
     return sf, gs
 
 

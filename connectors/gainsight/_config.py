@@ -6,10 +6,11 @@ import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from config.errors import ConfigurationError
+from config.settings import Settings
 from connectors.retry import RetryPolicy
 
 MAX_PAGE_SIZE = 5000  # rows per read call (OBSERVED in two summaries of the docs)
@@ -57,6 +58,28 @@ class GainsightConfig:
         if problems:
             raise ConfigurationError("invalid Gainsight connector settings", problems)
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, retry: RetryPolicy | None = None) -> Self:
+        """The connector's configuration from teamsync's settings (the one place they are
+        read; call ``settings.require("gainsight")`` first)."""
+        problems = []
+        if not settings.gainsight_base_url:
+            problems.append("TEAMSYNC_GAINSIGHT_BASE_URL is not set")
+        if settings.gainsight_access_key is None:
+            problems.append("TEAMSYNC_GAINSIGHT_ACCESS_KEY is not set")
+        if problems or not settings.gainsight_base_url or settings.gainsight_access_key is None:
+            raise ConfigurationError("incomplete settings", problems)
+        return cls(
+            base_url=settings.gainsight_base_url,
+            access_key=settings.gainsight_access_key.get_secret_value(),
+            ca_bundle=settings.ca_bundle,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            retry=retry or RetryPolicy.from_settings(settings),
+            rate_limit_per_minute=settings.gainsight_rate_limit_per_minute,
+            page_size=settings.gainsight_page_size,
+        )
 
     def __repr__(self) -> str:
         shown = ", ".join(

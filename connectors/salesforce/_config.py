@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from config.errors import ConfigurationError
+from config.settings import (
+    Settings,
+    salesforce_credential_problems,
+    salesforce_oauth_flow,
+)
 from connectors.retry import RetryPolicy
 
 AuthMode = Literal["token", "client_credentials", "jwt"]
@@ -73,18 +80,19 @@ class SalesforceConfig:
         except ValueError:
             problems.append(f"api_version must look like 62.0, not {self.api_version!r}")
         host = (parts.hostname or "").lower()
+        problems += salesforce_credential_problems(
+            access_token=bool(self.access_token),
+            client_id=bool(self.client_id),
+            client_secret=bool(self.client_secret),
+            username=bool(self.username),
+            private_key_file=self.private_key_file is not None,
+            name=str,
+        )
         if self.oauth_mode == "client_credentials" and host in LOGIN_HOSTS:
             # S5: the flow only works against the org's My Domain token endpoint.
             problems.append(
                 f"client credentials need the org's My Domain URL (https://<domain>.my."
                 f"salesforce.com), not https://{host}: set the instance URL to My Domain"
-            )
-        if self.username and self.private_key_file and not self.client_id:
-            problems.append("the JWT bearer flow also needs client_id")
-        elif self.oauth_mode is None and not self.access_token:
-            problems.append(
-                "no credentials: give access_token, or client_id + client_secret, "
-                "or client_id + username + private_key_file"
             )
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             problems.append("timeouts must be positive")
@@ -105,11 +113,12 @@ class SalesforceConfig:
     @property
     def oauth_mode(self) -> Literal["client_credentials", "jwt"] | None:
         """The OAuth flow these credentials allow (used for renewal too), if any."""
-        if self.client_id and self.username and self.private_key_file:
-            return "jwt"
-        if self.client_id and self.client_secret:
-            return "client_credentials"
-        return None
+        return salesforce_oauth_flow(
+            client_id=bool(self.client_id),
+            client_secret=bool(self.client_secret),
+            username=bool(self.username),
+            private_key_file=self.private_key_file is not None,
+        )
 
     @property
     def auth_mode(self) -> AuthMode:
@@ -119,6 +128,32 @@ class SalesforceConfig:
         mode = self.oauth_mode
         assert mode is not None  # guaranteed by __post_init__
         return mode
+
+    @classmethod
+    def from_settings(cls, settings: Settings, retry: RetryPolicy | None = None) -> Self:
+        """The connector's configuration from teamsync's settings (the one place they are
+        read; call ``settings.require("salesforce")`` first)."""
+        if not settings.salesforce_instance_url:
+            raise ConfigurationError(
+                "incomplete settings", ["TEAMSYNC_SALESFORCE_INSTANCE_URL is not set"]
+            )
+        return cls(
+            instance_url=settings.salesforce_instance_url,
+            api_version=settings.salesforce_api_version,
+            access_token=_secret(settings.salesforce_access_token),
+            client_id=settings.salesforce_client_id,
+            client_secret=_secret(settings.salesforce_client_secret),
+            username=settings.salesforce_username,
+            private_key_file=settings.salesforce_private_key_file,
+            jwt_audience=settings.salesforce_jwt_audience,
+            ca_bundle=settings.ca_bundle,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            retry=retry or RetryPolicy.from_settings(settings),
+            api_budget=settings.salesforce_api_budget,
+            bulk_threshold=settings.salesforce_bulk_threshold,
+            bulk_query_threshold=settings.salesforce_bulk_query_threshold,
+        )
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -141,6 +176,10 @@ class SalesforceConfig:
         return f"SalesforceConfig({', '.join(shown)})"
 
     __str__ = __repr__
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 @dataclass(frozen=True)

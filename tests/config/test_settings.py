@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import ConfigurationError
-from config.settings import load_settings
+from config.settings import load_settings, salesforce_auth, salesforce_credential_problems
 
 
 @pytest.fixture(autouse=True)
@@ -217,3 +217,33 @@ def test_daemon_tz_and_heartbeat_defaults(monkeypatch: pytest.MonkeyPatch) -> No
     s = load_settings()
     assert s.daemon_tz == "Europe/Berlin"
     assert "abc-123" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("given", "mode", "problem"),
+    [
+        ({"access_token": True}, "token", None),
+        ({"access_token": True, "client_id": True, "client_secret": True}, "token", None),
+        ({"client_id": True, "client_secret": True}, "client_credentials", None),
+        ({"client_id": True, "username": True, "private_key_file": True}, "jwt", None),
+        ({"username": True, "private_key_file": True}, "jwt", "JWT bearer flow also needs"),
+        ({"client_id": True}, None, "no Salesforce credentials"),
+        ({}, None, "no Salesforce credentials"),
+    ],
+)
+def test_one_salesforce_credential_rule(
+    given: dict[str, bool], mode: str | None, problem: str | None
+) -> None:
+    """Which credentials make which flow, and what is missing: one rule, used by the settings
+    check and the connector's configuration alike."""
+    flags = {
+        k: given.get(k, False)
+        for k in ("access_token", "client_id", "client_secret", "username", "private_key_file")
+    }
+    assert salesforce_auth(**flags) == mode
+    problems = salesforce_credential_problems(**flags, name=str)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1
+        assert problem in problems[0]

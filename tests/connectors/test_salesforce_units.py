@@ -243,7 +243,7 @@ def test_config_auth_modes(kwargs: dict[str, Any], mode: str) -> None:
     ("kwargs", "problem"),
     [
         ({"instance_url": "http://x.example", "access_token": "t"}, "https://"),
-        ({"instance_url": "https://x.example"}, "no credentials"),
+        ({"instance_url": "https://x.example"}, "no Salesforce credentials"),
         ({"instance_url": "https://x.example", "username": "u", "private_key_file": Path("k")},
          "needs client_id"),
         ({"instance_url": "https://x.example", "access_token": "t", "api_budget": 1.5},
