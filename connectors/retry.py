@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,6 +36,16 @@ class RetryPolicy:
     max_retry_after: float = 90.0  # a longer Retry-After is capped to this
     jitter: float = 0.25  # fraction of the backoff added at random
 
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The wait before re-trying after failure number ``attempt`` (0-based): exponential
+        from ``initial_backoff``, capped at ``max_backoff``, plus jitter when ``rng`` is given.
+
+        >>> [RetryPolicy().backoff(n) for n in range(4)]
+        [0.5, 1.0, 2.0, 4.0]
+        """
+        wait = min(self.initial_backoff * 2.0**attempt, self.max_backoff)
+        return wait * (1 + self.jitter * rng.random()) if rng is not None else wait
+
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
         """The policy ``TEAMSYNC_RETRY_MAX_ATTEMPTS`` / ``_MAX_WAIT_SECONDS`` describe."""
@@ -45,14 +55,34 @@ class RetryPolicy:
         )
 
 
+@dataclass(frozen=True)
+class PollPolicy:
+    """Waiting for a remote job to finish: waits grow from ``first`` by ``growth`` up to
+    ``largest``, and add up to at most ``budget`` seconds before the caller gives up.
+
+    >>> list(PollPolicy(first=1, growth=2, largest=3, budget=6).waits())
+    [1, 2, 3]
+    """
+
+    first: float = 0.5
+    largest: float = 10.0
+    growth: float = 1.5
+    budget: float = 3600.0
+
+    def waits(self) -> Iterator[float]:
+        waited, wait = 0.0, self.first
+        while waited < self.budget:
+            yield wait
+            waited += wait
+            wait = min(wait * self.growth, self.largest)
+
+
 def _wait(policy: RetryPolicy, rng: random.Random) -> Callable[[tenacity.RetryCallState], float]:
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
             return max(0.0, min(float(exc.retry_after), policy.max_retry_after))
-        growth: float = 2.0 ** (state.attempt_number - 1)
-        backoff = min(policy.initial_backoff * growth, policy.max_backoff)
-        return backoff * (1 + policy.jitter * rng.random())
+        return policy.backoff(state.attempt_number - 1, rng)
 
     return wait
 

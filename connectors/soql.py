@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from connectors.batching import batched
 from connectors.sfid import normalize
 
 __all__ = [
@@ -158,8 +159,8 @@ def id_chunks(
     one = encoded_length(render(id_list(ids[:1])))
     per_id = encoded_length(",'000000000000000AAA'")
     size = max(1, (budget - one) // per_id + 1)
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
+    for part in batched(ids, size):
+        yield list(part)
 
 
 def field(name: str) -> str:

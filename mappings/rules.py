@@ -138,10 +138,6 @@ class MappedAccount:
     desired_gs_fields: dict[str, str | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things the plan cannot do (unresolved users)
 
-    @property
-    def flags_value(self) -> str | None:
-        return join_flags(self.flags)
-
 
 def join_flags(flags: Iterable[str]) -> str | None:
     """Flags sorted and joined by ``;`` (None when there are none)."""

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -217,14 +217,3 @@ def phase(name: str, **values: Any) -> Iterator[None]:
         yield
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
-
-
-def get_logger(**initial: Any) -> Any:
-    return structlog.get_logger(**initial)
-
-
-def redact_mapping(data: MutableMapping[str, Any]) -> dict[str, Any]:
-    """A copy with secret-looking keys masked (for storing payloads or error context)."""
-    cleaned = masker._clean(dict(data))
-    assert isinstance(cleaned, dict)
-    return cleaned

@@ -251,7 +251,7 @@ def catalogue(mapping: MappingFile) -> Catalogue:
                 *_cols(
                     ("Gsid", "gsid"),
                     ("Name", "name"),
-                    (gs.account_link_field, "account_link"),
+                    (gs.account_link_field, None),  # the parent: RawRow.parent_id
                     (gs.arr_field, "arr"),
                     (gs.renewal_date_field, "renewal_date"),
                     (gs.csm_field, "csm"),

@@ -29,6 +29,7 @@ from simple_salesforce.bulk2 import (
 from structlog.typing import FilteringBoundLogger
 
 from connectors import soql as soqlmod
+from connectors.batching import batched
 from connectors.contract import refuse_redirects, renamed
 from connectors.errors import (
     AuthenticationError,
@@ -112,11 +113,6 @@ class SalesforceClient:
     One client serves one thread.
     """
 
-    # Bulk 2.0 job polling: the wait grows from the first interval to the largest; the
-    # waits of one job add up to at most the budget, then the job is aborted.
-    bulk_poll_interval: float = 0.5
-    bulk_poll_max_interval: float = 10.0
-    bulk_poll_budget: float = 3600.0
     bulk_result_chunk: int = 50_000  # maxRecords per Bulk query results call
     # Salesforce takes 100 MB of CSV per upload; keep a margin for the encoding.
     bulk_upload_bytes: int = MAX_INGEST_JOB_FILE_SIZE - 1024 * 1024
@@ -540,9 +536,10 @@ class SalesforceClient:
             ) from exc
 
     def _wait_for_job(self, job_id: str, is_query: bool, object_name: str) -> dict[str, Any]:
-        """Poll a Bulk 2.0 job until it ends; bounded by ``bulk_poll_budget`` of waiting."""
+        """Poll a Bulk 2.0 job until it ends; ``config.bulk_poll`` bounds the waiting."""
         kind = "query" if is_query else "ingest"
-        waited, interval = 0.0, self.bulk_poll_interval
+        waited = 0.0
+        waits = self.config.bulk_poll.waits()
         poll = Call(f"bulk2.{kind}.poll", object_name)
         while True:
             info = contract.job_info(
@@ -560,7 +557,8 @@ class SalesforceClient:
                     api=API,
                     code=f"BULK_JOB_{state.upper()}",
                 )
-            if waited >= self.bulk_poll_budget:
+            wait = next(waits, None)
+            if wait is None:
                 self._abort_job(job_id, is_query, object_name)
                 raise UpstreamUnavailable(
                     f"{API} bulk2.{kind} {object_name} job {job_id} still {state} after "
@@ -568,9 +566,8 @@ class SalesforceClient:
                     api=API,
                     code="BULK_JOB_TIMEOUT",
                 )
-            self._sleep(interval)
-            waited += interval
-            interval = min(interval * 1.5, self.bulk_poll_max_interval)
+            self._sleep(wait)
+            waited += wait
 
     def _abort_job(self, job_id: str, is_query: bool, object_name: str) -> None:
         """Best effort: a job we give up on should not go on running."""
@@ -620,8 +617,7 @@ class SalesforceClient:
                     locked.append((index, prepared))
             if not locked or attempt >= self.config.lock_retries:
                 break
-            policy = self.config.retry
-            wait = min(policy.initial_backoff * 2**attempt, policy.max_backoff)
+            wait = self.config.retry.backoff(attempt)
             self._log.info(
                 "salesforce.write.lock_retry",
                 operation=op,
@@ -655,8 +651,7 @@ class SalesforceClient:
         out: dict[int, WriteResult] = {}
         timeout = self.config.timeout
         call = Call(f"collections.{op}", object_name, idempotent=op != "create")
-        for start in range(0, len(pending), COLLECTION_SIZE):
-            chunk = pending[start : start + COLLECTION_SIZE]
+        for chunk in batched(pending, COLLECTION_SIZE):
             send = partial(_send_collection, op, object_name, chunk, timeout)
             response = self._call(call, send)
             items = contract.collection_results(response, len(chunk), call)

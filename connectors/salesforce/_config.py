@@ -16,7 +16,7 @@ from config.settings import (
     salesforce_credential_problems,
     salesforce_oauth_flow,
 )
-from connectors.retry import RetryPolicy
+from connectors.retry import PollPolicy, RetryPolicy
 
 AuthMode = Literal["token", "client_credentials", "jwt"]
 
@@ -68,6 +68,7 @@ class SalesforceConfig:
     bulk_threshold: int = 2000  # more records than this in one write call -> Bulk 2.0 ingest
     bulk_query_threshold: int = 20_000  # a query matching more rows -> Bulk 2.0 query
     lock_retries: int = 3  # re-submissions of records that failed UNABLE_TO_LOCK_ROW
+    bulk_poll: PollPolicy = field(default_factory=PollPolicy)  # waiting for Bulk 2.0 jobs
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -222,10 +223,3 @@ class ApiUsage:
     used: int | None = None
     max: int | None = None
     calls: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def share(self) -> float | None:
-        """used / max, when known."""
-        if self.used is None or not self.max:
-            return None
-        return self.used / self.max

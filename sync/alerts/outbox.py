@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import TeamsyncError
 from config.settings import Settings
+from connectors.batching import batched
 from mappings.rules import MappedAccount
 from mappings.schema import MappingFile
 from sync.alerts.health import FIRING, RESOLVED
@@ -21,7 +22,7 @@ from sync.alerts.sinks import DeliveryError, Sink, build_sinks
 from sync.alerts.transitions import Transition, transition
 from sync.clock import utcnow
 from sync.stages.map import MappedChunk
-from sync.store import Store
+from sync.store import IN_LIST, Store
 from sync.store.models import AlertOutbox, AlertState
 
 log = structlog.get_logger("teamsync.alerts")
@@ -111,10 +112,8 @@ class Alerter:
             first_run = self._baseline[1]
             ids = [i.mapped.account_id for i in items]
             states: dict[str, AlertState] = {}
-            for start in range(0, len(ids), 500):
-                for st in s.scalars(
-                    select(AlertState).where(AlertState.account_id.in_(ids[start : start + 500]))
-                ):
+            for part in batched(ids, IN_LIST):
+                for st in s.scalars(select(AlertState).where(AlertState.account_id.in_(part))):
                     states[st.account_id] = st
             for item in items:
                 mapped = item.mapped
@@ -348,8 +347,6 @@ class Alerter:
     @staticmethod
     def _rows(s: Session, ids: list[int]) -> list[AlertOutbox]:
         out: list[AlertOutbox] = []
-        for start in range(0, len(ids), 500):
-            out.extend(
-                s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(ids[start : start + 500])))
-            )
+        for part in batched(ids, IN_LIST):
+            out.extend(s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(part))))
         return out

@@ -12,7 +12,6 @@ Conventions: ``-h`` / ``--help`` everywhere, ``--version``; the global options (
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -948,16 +947,6 @@ def main() -> None:
     except ConfigurationError as exc:  # raised while parsing options
         err.print(f"teamsync: {exc}")
         sys.exit(2)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, indent=2, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from config.errors import ConfigurationError, InvalidRecord
+from connectors.batching import batched
 from mappings.rules import segment_of
 from mappings.schema import MappingFile
 from sync.stages.plan import ACCOUNT, ATM, COMPANY, CTA
-from sync.store import Store
+from sync.store import IN_LIST, Store
 from sync.store.models import Account, Operation, RawRecord
 from sync.streams import catalogue
 
@@ -212,13 +213,13 @@ class _Directory:
         self.sf: dict[str, Who] = {}
         self.gs: dict[str, Who] = {}
         with store.session() as s:
-            for chunk in _chunks(sorted(account_ids)):
+            for chunk in batched(sorted(account_ids), IN_LIST):
                 for a in s.scalars(select(Account).where(Account.account_id.in_(chunk))):
                     self.accounts[a.account_id] = (a.name, a.segment)
             missing = sorted(account_ids - set(self.accounts))
             # Not mapped yet (a first plan; a dry run records no accounts): the raw record has
             # the name, and the rules give the segment.
-            for chunk in _chunks(missing):
+            for chunk in batched(missing, IN_LIST):
                 for r in s.scalars(_raw("salesforce", "Account", chunk)):
                     name = str(r.data.get("Name") or r.record_id)
                     try:
@@ -228,12 +229,12 @@ class _Directory:
                         continue
                     segment, _ = segment_of(raw.segment, raw.employees, mapping)
                     self.accounts[r.record_id] = (name, segment)
-            for chunk in _chunks(sorted(sf_users)):
+            for chunk in batched(sorted(sf_users), IN_LIST):
                 for r in s.scalars(_raw("salesforce", "User", chunk)):
                     self.sf[r.record_id] = Who(
                         r.data.get("Name"), _lower(r.data.get("Email")), sf_user_id=r.record_id
                     )
-            for chunk in _chunks(sorted(gs_users)):
+            for chunk in batched(sorted(gs_users), IN_LIST):
                 for r in s.scalars(_raw("gainsight", "GsUser", chunk)):
                     self.gs[r.record_id] = Who(
                         r.data.get("Name"), _lower(r.data.get("Email")), gs_user_id=r.record_id
@@ -259,12 +260,7 @@ def _lower(value: Any) -> str | None:
     return str(value).lower() if value else None
 
 
-def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _raw(system: str, obj: str, ids: list[str]) -> Any:
+def _raw(system: str, obj: str, ids: Sequence[str]) -> Any:
     return select(RawRecord).where(
         RawRecord.system == system, RawRecord.object == obj, RawRecord.record_id.in_(ids)
     )

@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, or_, select
 
 from config.errors import ConfigurationError
+from connectors.batching import batched
 from mappings.schema import MappingFile
 from sync.cli.planview import (
     OpRecord,
@@ -31,7 +32,7 @@ from sync.cli.planview import (
     summary_counts,
 )
 from sync.stages.approval import build_document
-from sync.store import Store
+from sync.store import IN_LIST, Store
 from sync.store.models import Account, HealthObservation, Operation, QuarantinedRecord, Run
 
 if TYPE_CHECKING:
@@ -490,10 +491,8 @@ def quarantine_rows(store: Store, *, include_dismissed: bool) -> list[dict[str, 
         rows = list(s.scalars(q.order_by(QuarantinedRecord.last_seen.desc())))
         ids = sorted({r.account_id for r in rows if r.account_id})
         names: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            for a in s.scalars(
-                select(Account).where(Account.account_id.in_(ids[start : start + 500]))
-            ):
+        for part in batched(ids, IN_LIST):
+            for a in s.scalars(select(Account).where(Account.account_id.in_(part))):
                 names[a.account_id] = a.name
     return [
         {

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from config.errors import InvalidRecord
+from connectors.batching import batched
 from mappings.rules import (
     AccountInput,
     CompanyInput,
@@ -40,7 +41,7 @@ from mappings.rules import (
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.stages import records as rec
-from sync.store import Store
+from sync.store import IN_LIST, Store
 from sync.store.errors import first_line
 from sync.store.models import Account, CtaLink, HealthObservation, RawRecord
 from sync.streams import Stream, catalogue
@@ -123,13 +124,11 @@ class Mapper:
         """
         if account_ids is not None:
             ids = sorted(set(account_ids))
-            for start in range(0, len(ids), self.chunk_size):
+            for part in batched(ids, self.chunk_size):
                 with self.store.session() as s:
                     rows = list(
                         s.scalars(
-                            _raw(self.streams.sf_account).where(
-                                RawRecord.record_id.in_(ids[start : start + self.chunk_size])
-                            )
+                            _raw(self.streams.sf_account).where(RawRecord.record_id.in_(part))
                         )
                     )
                 yield self._map_chunk(rows)
@@ -401,10 +400,8 @@ class Mapper:
         found: dict[str, U] = {}
         gone = self._hidden(stream.system, stream.object)
         id_list = sorted(ids)
-        for start in range(0, len(id_list), 500):
-            for r in s.scalars(
-                _raw(stream).where(RawRecord.record_id.in_(id_list[start : start + 500]))
-            ):
+        for part in batched(id_list, IN_LIST):
+            for r in s.scalars(_raw(stream).where(RawRecord.record_id.in_(part))):
                 if r.record_id in gone:
                     continue
                 try:
@@ -419,11 +416,9 @@ class Mapper:
         found: dict[str, list[U]] = defaultdict(list)
         gone = self._hidden(stream.system, stream.object)
         keys = sorted(e for e in emails if e)
-        for start in range(0, len(keys), 500):
+        for part in batched(keys, IN_LIST):
             for r in s.scalars(
-                _raw(stream)
-                .where(RawRecord.match_key.in_(keys[start : start + 500]))
-                .order_by(RawRecord.record_id)
+                _raw(stream).where(RawRecord.match_key.in_(part)).order_by(RawRecord.record_id)
             ):
                 if r.is_deleted or r.record_id in gone:
                     continue
@@ -438,11 +433,11 @@ class Mapper:
     ) -> dict[str, list[tuple[datetime, float | None]]]:
         hist: dict[str, list[tuple[datetime, float | None]]] = defaultdict(list)
         since = now - timedelta(days=max(HISTORY_DAYS, self.mapping.flags.health_drop_days))
-        for start in range(0, len(ids), 500):
+        for part in batched(ids, IN_LIST):
             for h in s.scalars(
                 select(HealthObservation)
                 .where(
-                    HealthObservation.account_id.in_(ids[start : start + 500]),
+                    HealthObservation.account_id.in_(part),
                     HealthObservation.observed_at >= since,
                 )
                 .order_by(HealthObservation.account_id, HealthObservation.observed_at)
@@ -490,14 +485,14 @@ class Mapper:
         with self.store.session() as s:
             self.store.upsert(s, Account, values, ["account_id"])
             if chunk.deleted:
-                for start in range(0, len(chunk.deleted), 500):
-                    s.query(Account).filter(
-                        Account.account_id.in_(chunk.deleted[start : start + 500])
-                    ).update({"deleted": True}, synchronize_session=False)
+                for part in batched(chunk.deleted, IN_LIST):
+                    s.query(Account).filter(Account.account_id.in_(part)).update(
+                        {"deleted": True}, synchronize_session=False
+                    )
             # A health observation is appended when the score or band changed.
             latest: dict[str, tuple[float | None, str]] = {}
             ids = [i.mapped.account_id for i in chunk.items]
-            for start in range(0, len(ids), 500):
+            for part in batched(ids, IN_LIST):
                 sub = (
                     select(
                         HealthObservation.account_id,
@@ -505,7 +500,7 @@ class Mapper:
                         HealthObservation.band,
                         HealthObservation.observed_at,
                     )
-                    .where(HealthObservation.account_id.in_(ids[start : start + 500]))
+                    .where(HealthObservation.account_id.in_(part))
                     .order_by(HealthObservation.account_id, HealthObservation.observed_at)
                 )
                 for account_id, score, band, _ in s.execute(sub):
@@ -538,11 +533,9 @@ def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:
 def _open_ctas(s: Session, gsids: list[str]) -> dict[str, list[OpenCta]]:
     """Company -> the open CTAs teamsync opened or adopted there."""
     out: dict[str, list[OpenCta]] = {}
-    for start in range(0, len(gsids), 500):
+    for part in batched(gsids, IN_LIST):
         for link in s.scalars(
-            select(CtaLink).where(
-                CtaLink.company_gsid.in_(gsids[start : start + 500]), CtaLink.status == "open"
-            )
+            select(CtaLink).where(CtaLink.company_gsid.in_(part), CtaLink.status == "open")
         ):
             out.setdefault(link.company_gsid, []).append(
                 OpenCta(link.cta_gsid, link.flag, link.origin)
@@ -561,11 +554,11 @@ def _by_parent(
     s: Session, stream: Stream[Any], parent_ids: list[str], gone: frozenset[str] = frozenset()
 ) -> list[RawRecord]:
     rows: list[RawRecord] = []
-    for start in range(0, len(parent_ids), 500):
+    for part in batched(parent_ids, IN_LIST):
         rows.extend(
             s.scalars(
                 _raw(stream).where(
-                    RawRecord.parent_id.in_(parent_ids[start : start + 500]),
+                    RawRecord.parent_id.in_(part),
                     RawRecord.is_deleted.is_(False),
                 )
             )

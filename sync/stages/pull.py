@@ -30,13 +30,14 @@ import structlog
 from sqlalchemy import func, select, update
 
 from connectors import soql
+from connectors.batching import batched
 from connectors.dates import parse_datetime
 from connectors.sfid import InvalidId, normalize
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort
 from sync.stages.records import UNSTORABLE, storable
-from sync.store import RawRow, Store
+from sync.store import IN_LIST, RawRow, Store
 from sync.store.models import RawRecord, Watermark
 from sync.store.watermarks import lower_bound, next_watermark
 from sync.streams import Stream, catalogue
@@ -370,8 +371,7 @@ class Puller:
         passes the safeguard)."""
         stream = self.streams.sf_team_member
         changed: set[str] = set()
-        for start in range(0, len(account_ids), 200):
-            chunk = list(account_ids[start : start + 200])
+        for chunk in batched(account_ids, 200):
             query = soql.select(
                 stream.object,
                 stream.fields,
@@ -442,8 +442,7 @@ class Puller:
             ids = [_norm_id(r.get("Id")) or str(r.get("Id")) for r in page]
             seen += len(ids)
             with self.store.session() as s:
-                for start in range(0, len(ids), 500):
-                    part = ids[start : start + 500]
+                for part in batched(ids, IN_LIST):
                     s.execute(
                         update(RawRecord)
                         .where(
@@ -480,8 +479,7 @@ class Puller:
     def _reread(self, stream: Stream[Any], record_ids: Sequence[str]) -> int:
         """Read these records again by Id and store them as they are now (live again)."""
         count = 0
-        for start in range(0, len(record_ids), 200):
-            chunk = list(record_ids[start : start + 200])
+        for chunk in batched(record_ids, 200):
             query = soql.select(stream.object, stream.fields, where=f"Id IN {soql.id_list(chunk)}")
             rows = [_row(stream, rec) for page in self.sf.query(query, allow_bulk=False)
                     for rec in page]  # fmt: skip

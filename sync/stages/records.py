@@ -204,7 +204,6 @@ class GsUser(Record):
 class GsCompany(Record):
     gsid: str
     name: OptStr = None
-    account_link: OptStr = None
     csm: OptStr = None
     csm_email: Email = None
     score: Score = None

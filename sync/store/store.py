@@ -31,10 +31,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigurationError, StoreUnavailable
 from config.settings import normalize_database_url
+from connectors.batching import batched
 from sync.clock import utcnow
 from sync.store.errors import store_errors
 from sync.store.lock import RunLock, hold
 from sync.store.models import RawRecord
+
+IN_LIST = 500  # ids per SQL IN (...): far below every driver's parameter limit
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -236,8 +239,8 @@ class Store:
         insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Stay below SQLite's bound-parameter limit.
         step = 500 if dialect == "sqlite" else 2000
-        for start in range(0, len(values), step):
-            stmt = insert_fn(table).values(values[start : start + step])
+        for part in batched(values, step):
+            stmt = insert_fn(table).values(part)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["system", "object", "record_id"],
                 set_={
@@ -262,8 +265,8 @@ class Store:
         insert_fn: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         columns = [c for c in values[0] if c not in keys]
         step = max(1, (900 if self.dialect == "sqlite" else 20000) // max(1, len(values[0])))
-        for start in range(0, len(values), step):
-            stmt = insert_fn(table).values(list(values[start : start + step]))
+        for part in batched(values, step):
+            stmt = insert_fn(table).values(list(part))
             stmt = stmt.on_conflict_do_update(
                 index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
             )
@@ -274,13 +277,13 @@ class Store:
     ) -> int:
         ids = list(record_ids)
         total = 0
-        for start in range(0, len(ids), 500):
+        for part in batched(ids, IN_LIST):
             result = session.execute(
                 update(RawRecord)
                 .where(
                     RawRecord.system == system,
                     RawRecord.object == object_name,
-                    RawRecord.record_id.in_(ids[start : start + 500]),
+                    RawRecord.record_id.in_(part),
                 )
                 .values(is_deleted=True)
             )
@@ -417,12 +420,3 @@ def quarantine(
     current.attempts = (current.attempts or 0) + 1
     current.resolved_at = None
     current.run_id = run_id
-
-
-def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def select_raw(system: str, object_name: str) -> Any:
-    return select(RawRecord).where(RawRecord.system == system, RawRecord.object == object_name)

@@ -17,7 +17,6 @@ again next time rather than skipped).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
@@ -42,17 +41,3 @@ def next_watermark(
     if candidate is not None and candidate > pull_started:
         candidate = pull_started
     return candidate
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Position inside an ordered pull: the last (stamp, id) stored."""
-
-    stamp: datetime
-    record_id: str
-
-    def after(self, stamp: datetime | None, record_id: str) -> bool:
-        """True if (stamp, id) comes strictly after this cursor in (stamp, id) order."""
-        if stamp is None:
-            return False
-        return (stamp, record_id) > (self.stamp, self.record_id)

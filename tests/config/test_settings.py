@@ -97,18 +97,25 @@ def test_require_lists_missing_credentials() -> None:
 
 
 def test_auth_mode_detection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Static token, client credentials and JWT are told apart."""
+    """Static token, client credentials and JWT are told apart, in the connector's
+    configuration read from the settings."""
+    from connectors.salesforce import SalesforceConfig
+
+    def mode() -> str:
+        return SalesforceConfig.from_settings(load_settings()).auth_mode
+
     key = tmp_path / "key.pem"
     key.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("TEAMSYNC_SALESFORCE_INSTANCE_URL", "https://acme.my.salesforce.com")
     monkeypatch.setenv("TEAMSYNC_SALESFORCE_CLIENT_ID", "cid")
     monkeypatch.setenv("TEAMSYNC_SALESFORCE_CLIENT_SECRET", "secret")
-    assert load_settings().salesforce_auth_mode() == "client_credentials"
+    assert mode() == "client_credentials"
     monkeypatch.delenv("TEAMSYNC_SALESFORCE_CLIENT_SECRET")
     monkeypatch.setenv("TEAMSYNC_SALESFORCE_USERNAME", "u@example.com")
     monkeypatch.setenv("TEAMSYNC_SALESFORCE_PRIVATE_KEY_FILE", str(key))
-    assert load_settings().salesforce_auth_mode() == "jwt"
+    assert mode() == "jwt"
     monkeypatch.setenv("TEAMSYNC_SALESFORCE_ACCESS_TOKEN", "tok")
-    assert load_settings().salesforce_auth_mode() == "token"
+    assert mode() == "token"
 
 
 def test_alert_sinks_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,7 @@ from connectors.errors import (
     RetryableError,
     UpstreamUnavailable,
 )
+from connectors.retry import PollPolicy
 from connectors.salesforce import SalesforceConfig, WriteResult, jwt_audience_for
 from connectors.salesforce._auth import JWT_GRANT, token_form
 from connectors.salesforce._client import _prepare
@@ -451,14 +452,17 @@ def test_prepare_refuses_bad_records_locally() -> None:
 # --- Bulk job polling ----------------------------------------------------------------------
 
 
-def polling_client(states: list[str], waits: list[float]) -> tuple[Any, list[str]]:
+def polling_client(
+    states: list[str], waits: list[float], poll: PollPolicy | None = None
+) -> tuple[Any, list[str]]:
     """A client whose API calls answer a scripted sequence of Bulk job states."""
     from connectors.salesforce import SalesforceClient
 
     calls: list[str] = []
-    client = SalesforceClient(
-        SalesforceConfig(instance_url="https://x.example", access_token="t"), sleep=waits.append
+    config = SalesforceConfig(
+        instance_url="https://x.example", access_token="t", bulk_poll=poll or PollPolicy()
     )
+    client = SalesforceClient(config, sleep=waits.append)
 
     def fake_call(call: Call, fn: Any) -> Any:
         calls.append(call.operation)
@@ -487,14 +491,13 @@ def test_bulk_polling_backs_off_until_complete() -> None:
 def test_bulk_polling_is_bounded_and_aborts() -> None:
     """A job that never finishes is aborted once the polling budget is spent."""
     waits: list[float] = []
-    client, calls = polling_client([], waits)
-    client.bulk_poll_budget = 30.0
+    client, calls = polling_client([], waits, PollPolicy(budget=30.0))
     with pytest.raises(UpstreamUnavailable, match="aborted") as info:
         client._wait_for_job("750x", True, "Account")
     assert info.value.code == "BULK_JOB_TIMEOUT"
     assert calls[-1] == "bulk2.abort"
-    assert 30.0 <= sum(waits) < 30.0 + client.bulk_poll_max_interval
-    assert max(waits) == client.bulk_poll_max_interval
+    assert 30.0 <= sum(waits) < 30.0 + PollPolicy().largest
+    assert max(waits) == PollPolicy().largest
 
 
 def test_failed_bulk_job_names_the_reason() -> None:

@@ -1,0 +1,23 @@
+"""One chunking helper: consecutive slices of a sequence (API batches, SQL ``IN`` lists).
+
+>>> [list(b) for b in batched([1, 2, 3, 4, 5], 2)]
+[[1, 2], [3, 4], [5]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Slices of at most ``size`` items, in order (``itertools.batched`` for sequences)."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+__all__ = ["batched"]
