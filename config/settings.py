@@ -405,6 +405,16 @@ class Settings(BaseSettings):
         """True when someone set the store (environment, ``_FILE``, settings file, argument)."""
         return "database_url" in self.model_fields_set
 
+    def salesforce_auth_mode(self) -> SalesforceAuth | None:
+        """How the first Salesforce session is obtained (:func:`salesforce_auth`)."""
+        return salesforce_auth(
+            access_token=self.salesforce_access_token is not None,
+            client_id=bool(self.salesforce_client_id),
+            client_secret=self.salesforce_client_secret is not None,
+            username=bool(self.salesforce_username),
+            private_key_file=self.salesforce_private_key_file is not None,
+        )
+
     def require(self, *systems: str) -> None:
         """Raise ConfigurationError listing every missing setting for these systems."""
         problems: list[str] = []
