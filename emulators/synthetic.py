@@ -79,7 +79,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from connectors.sfid import to18
 from emulators.gainsight.schema import COMPANY, CTA, GSUSER
 from emulators.salesforce.schema import (
     ACCOUNT,
@@ -88,6 +87,7 @@ from emulators.salesforce.schema import (
     OPPORTUNITY_STAGES,
     USER,
 )
+from emulators.sfid import to18
 from emulators.store import GsidFactory, SalesforceIdFactory
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 import trustme
 
 
@@ -40,3 +41,12 @@ class TlsMaterial:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(cert_path), str(key_path))
         return cls(ca_path, cert_path, key_path, context)
+
+
+def requests_session(ca_path: Path) -> requests.Session:
+    """A requests session that trusts the emulator CA, whatever ``REQUESTS_CA_BUNDLE`` or
+    ``SSL_CERT_FILE`` say (``trust_env`` off: no environment CA bundle, no proxies)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(ca_path)
+    return session

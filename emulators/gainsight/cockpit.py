@@ -188,7 +188,7 @@ def _owner_by_email(tenant: Tenant, raw: Any) -> str | None:
 
 
 def _company_by_sfdc_id(tenant: Tenant, raw: Any) -> str | None:
-    from connectors.sfid import InvalidId, to18
+    from emulators.sfid import InvalidId, to18
 
     if raw is None:
         return None

@@ -19,12 +19,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from connectors.sfid import InvalidId, normalize
 from emulators.http import Response
 from emulators.salesforce.context import ApiError, Call
 from emulators.salesforce.org import ErrorItem, RecordFailure
 from emulators.salesforce.rest import lock_error
 from emulators.salesforce.soql import QueryPlan, format_datetime
+from emulators.sfid import InvalidId, normalize
 from emulators.store import SalesforceIdFactory
 
 if TYPE_CHECKING:

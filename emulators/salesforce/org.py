@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.sfid import InvalidId, normalize, to18
 from emulators.profile import LENIENT, Profile
 from emulators.salesforce import schema as sf_schema
 from emulators.salesforce.soql import FLOAT_TYPES, STRING_TYPES, Slot, render_object
+from emulators.sfid import InvalidId, normalize, to18
 from emulators.store import Clock, FieldDef, ObjectSchema, SalesforceIdFactory, Table
 
 ACCESS_RANK = {"None": 0, "Read": 1, "Edit": 2, "ReadEditTransfer": 2, "All": 3}

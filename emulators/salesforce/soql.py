@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sfid import InvalidId, normalize
+from emulators.sfid import InvalidId, normalize
 from emulators.store import FieldDef, ObjectSchema, Table
 
 Row = list[Any]

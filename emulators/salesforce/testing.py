@@ -18,11 +18,10 @@ from typing import Any
 import requests
 from simple_salesforce.api import Salesforce
 
-from connectors.tls import requests_session
 from emulators.http import EmulatorServer
 from emulators.salesforce.app import SalesforceEmulator
 from emulators.salesforce.auth import SalesforceCredentials
-from emulators.tls import TlsMaterial
+from emulators.tls import TlsMaterial, requests_session
 
 API_VERSION = "62.0"
 
