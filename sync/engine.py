@@ -341,6 +341,7 @@ class Engine:
                 s.execute(delete(Operation).where(Operation.run_id == run_id))
             mapper = self._mapper(run_id)
             puller = self._puller()
+            walked = 0  # Account records seen: mapped, skipped or deleted
             for chunk in mapper.chunks():
                 ops = self._plan(chunk)
                 changed = puller.refresh_team_members(sorted(ops))
@@ -355,8 +356,9 @@ class Engine:
                 invalid += self._quarantine_invalid(chunk, run_id)
                 skipped.extend(chunk.skipped)
                 mapped_total += len(chunk.items)
+                walked += len(chunk.items) + len(chunk.skipped) + len(chunk.deleted)
                 if self.progress is not None:
-                    self.progress("map accounts", mapped_total, total_accounts)
+                    self.progress("map and plan accounts", walked, total_accounts)
                 counts.managed_known[System.SALESFORCE] += chunk.managed_sf_rows
                 counts.managed_known[System.GAINSIGHT] += chunk.managed_gs_fields
                 for item in chunk.items:

@@ -402,3 +402,31 @@ def test_quarantine_list_dismiss_retry(emu: RunningEmulators, database_url: str)
     assert json.loads(invoke(["quarantine", "list", "--all", "--json"], env)[1]) == []
     assert invoke(["quarantine", "dismiss", "99999"], env)[0] == 2
     assert invoke(["quarantine", "retry"], env)[0] == 2
+
+
+def test_progress_reported_for_every_long_phase(emu: RunningEmulators, database_url: str) -> None:
+    """The engine reports progress for pull (per stream), map and plan (one pass) and push,
+    which the CLI draws as bars on a terminal; the run summary prints no raw dicts."""
+    from sync.engine import Engine, RunOptions
+    from tests.sync.conftest import make_settings
+
+    seen: dict[str, tuple[int, int | None]] = {}
+    store = Store(database_url)
+    store.upgrade()
+    engine = Engine.from_settings(
+        make_settings(emu, database_url),
+        store=store,
+        progress=lambda phase, done, total: seen.__setitem__(phase, (done, total)),
+    )
+    result = engine.run(RunOptions(allow_mass_change=True))
+    assert result.exit_code == 0
+    assert {"salesforce.Account", "gainsight.Company"} <= set(seen)
+    for phase in ("map and plan accounts", "push operations"):
+        done, total = seen[phase]
+        assert total is not None
+        assert 0 < done == total, phase
+    store.dispose()
+    code, out = invoke(["run"], cli_env(emu, database_url))
+    assert code == 0
+    assert "{" not in out
+    assert "plan: nothing to change" in out
