@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+def batched(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     """Slices of at most ``size`` items, in order (``itertools.batched`` for sequences)."""
     if size < 1:
         raise ValueError("size must be at least 1")

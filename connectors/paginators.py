@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-Row = TypeVar("Row", bound=Mapping[str, Any])
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
 
 
 class PagingError(ValueError):
@@ -82,11 +82,11 @@ class PageNumberPaginator:
     _seen: set[str] = field(default_factory=set)
     _stale: int = 0
 
-    def update(self, rows: Sequence[Row]) -> list[Row]:
+    def update(self, rows: Sequence[_Row]) -> list[_Row]:
         """The rows not seen before; moves to the next page (or stops)."""
         if len(rows) > self.page_size:
             raise PagingError(f"{len(rows)} rows on a page of at most {self.page_size}")
-        fresh: list[Row] = []
+        fresh: list[_Row] = []
         for row in rows:
             key = _key_of(row, self.key)
             if isinstance(key, str):
@@ -128,7 +128,7 @@ class OffsetPaginator:
     _seen: set[str] = field(default_factory=set)
     _steps_back: int = 0
 
-    def update(self, rows: Sequence[Row]) -> list[Row]:
+    def update(self, rows: Sequence[_Row]) -> list[_Row]:
         """The rows not seen before; moves the offset on (or back, or stops)."""
         keys = []
         for row in rows:
@@ -141,7 +141,7 @@ class OffsetPaginator:
         # covered by the overlap.  When none of the overlap rows was seen before, the shift
         # was larger and rows may have slipped past: step a page back.
         shifted = bool(head) and not any(k in self._seen for k in head)
-        fresh: list[Row] = []
+        fresh: list[_Row] = []
         for row, key in zip(rows, keys, strict=True):
             if key in self._seen:
                 continue

@@ -28,8 +28,10 @@ from connectors.sfid import normalize
 __all__ = [
     "bulk_incompatibility",
     "count_query",
+    "encoded_length",
     "field",
     "from_object",
+    "id_chunks",
     "id_list",
     "id_literal",
     "like",
@@ -38,6 +40,7 @@ __all__ = [
     "select",
     "select_fields",
     "sobject_name",
+    "without_order_by",
 ]
 
 # Backslash first, so the escapes added for the other characters are not escaped again.

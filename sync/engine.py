@@ -82,7 +82,7 @@ FIELD_ERROR_CODES = frozenset(
 
 
 @contextmanager
-def timed(stats: RunStats, name: str) -> Iterator[None]:
+def _timed(stats: RunStats, name: str) -> Iterator[None]:
     """Add the block's wall time to ``stats.phases[name]`` (seconds; the metrics read it)."""
     start = time.monotonic()
     try:
@@ -284,13 +284,13 @@ class Engine:
         # 0. Preflight (cheap part, cached in the store): refuse before writing anything.
         full_gainsight = options.full_gainsight
         if self.preflight:
-            with phase("preflight"), timed(stats, "preflight"):
+            with phase("preflight"), _timed(stats, "preflight"):
                 full_gainsight = self._run_preflight(stats) or full_gainsight
         if not options.full and self._gainsight_full_read_due():
             full_gainsight = True
         # 1. Pull
         if not options.skip_pull:
-            with phase("pull"), timed(stats, "pull"):
+            with phase("pull"), _timed(stats, "pull"):
                 puller = self._puller()
                 window = None
                 if options.backfill_since is not None:
@@ -325,7 +325,7 @@ class Engine:
         # 2. Map and plan, one pass over the accounts in chunks.  The actual team of every
         # account in the plan is re-read right before its operations are stored; accounts
         # whose team rows changed are mapped and planned again.  Alerts see the final team.
-        with phase("map"), timed(stats, "map"):
+        with phase("map"), _timed(stats, "map"):
             counts = PlanCounts()
             planned_accounts = 0
             invalid = 0
@@ -391,7 +391,7 @@ class Engine:
             stats.invalid_records = invalid
             stats.skipped_accounts = len(skipped)
 
-        with phase("plan"), timed(stats, "plan"):
+        with phase("plan"), _timed(stats, "plan"):
             counts.vanished = {system: self._vanished.count(system) for system in System}
             if self._vanished.count():
                 stats.vanished = self._vanished.by_object()
@@ -459,7 +459,7 @@ class Engine:
             stats.marked_deleted = self._vanished.apply(self.store)
 
         # 3. Push
-        with phase("push"), timed(stats, "push"):
+        with phase("push"), _timed(stats, "push"):
             pusher = Pusher(
                 self.store,
                 self.sf,
@@ -583,7 +583,7 @@ class Engine:
         from sync.store.retention import prune
 
         try:
-            with timed(result.stats, "retention"):
+            with _timed(result.stats, "retention"):
                 pruned = prune(
                     self.store,
                     older_than=timedelta(days=days),
@@ -598,7 +598,7 @@ class Engine:
     def _deliver_alerts(self, run_id: str, stats: RunStats) -> None:
         if self.alerts is None:
             return
-        with phase("alert"), timed(stats, "alert"):
+        with phase("alert"), _timed(stats, "alert"):
             try:
                 stats.alerts = self.alerts.deliver(run_id)
             except TeamsyncError as exc:  # a broken sink must not fail the sync

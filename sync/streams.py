@@ -34,7 +34,7 @@ from sync.stages.records import (
 )
 from sync.types import System
 
-R = TypeVar("R", bound=Record)
+_R = TypeVar("_R", bound=Record)
 
 # The names ``teamsync backfill --objects`` takes -> stream names.
 OPTIONS = {
@@ -60,13 +60,13 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Stream(Generic[R]):
+class Stream(Generic[_R]):
     system: System
     object: str
     key: str  # "Id" / "Gsid"
     stamp_field: str
     columns: tuple[Column, ...]
-    model: type[R]
+    model: type[_R]
     include_deleted: bool = False  # queryAll: deleted rows come back with IsDeleted
     parent_field: str | None = None  # the Salesforce Account the record belongs to
     match_field: str | None = None  # e-mail: people are matched across systems by it
@@ -81,7 +81,7 @@ class Stream(Generic[R]):
         """The fields to select, in declaration order, each once."""
         return tuple(dict.fromkeys(c.field for c in self.columns))
 
-    def parse(self, data: Mapping[str, Any]) -> R:
+    def parse(self, data: Mapping[str, Any]) -> _R:
         """The typed record of one raw row; :class:`InvalidRecord` when it does not validate."""
         unstorable = data.get(UNSTORABLE)
         if unstorable:
