@@ -23,6 +23,7 @@ kind            when     answer
 ``truncate``    after    the body cut to half its bytes (a matching Content-Length)
 ``drop``        after    the JSON key at ``path`` removed (``data``, ``records``, ``done``, …)
 ``set``         after    the JSON key at ``path`` set to ``value`` (null, a string, a number …)
+``merge``       after    the keys of ``value`` (an object) set at the top of the JSON body
 ``empty_page``  after    a well-formed empty answer: Salesforce ``{"totalSize": 0, "done":
                          true, "records": []}`` / ``[]``; Gainsight ``data: []`` (``value:
                          "no_data"``: the documented "No data found" failure instead)
@@ -46,7 +47,17 @@ from typing import Any
 from emulators.http import Response
 
 KINDS = frozenset(
-    {"redirect", "html", "truncate", "drop", "set", "empty_page", "wrong_count", "csv_header"}
+    {
+        "redirect",
+        "html",
+        "truncate",
+        "drop",
+        "set",
+        "merge",
+        "empty_page",
+        "wrong_count",
+        "csv_header",
+    }
 )
 HTML_PAGE = (
     "<!DOCTYPE html><html><head><title>Sign in</title></head>"
@@ -77,6 +88,8 @@ class Tamper:
             raise ValueError("a redirect needs a location")
         if self.kind in ("drop", "set") and not self.path:
             raise ValueError(f"{self.kind} needs a path")
+        if self.kind == "merge" and not isinstance(self.value, dict):
+            raise ValueError("merge needs an object value")
         if self.when not in (None, "before", "after"):
             raise ValueError("when is 'before' or 'after'")
 
@@ -170,6 +183,8 @@ def rewrite(rule: Tamper, response: Response, api: str) -> Response:
         _at_path(body, str(rule.path), drop=True)
     elif rule.kind == "set":
         _at_path(body, str(rule.path), value=rule.value)
+    elif rule.kind == "merge" and isinstance(body, dict):
+        body.update(rule.value)
     elif rule.kind == "empty_page":
         body = _empty(body, api, rule.value)
     elif rule.kind == "wrong_count":

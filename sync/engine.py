@@ -240,6 +240,8 @@ class Engine:
                 )
                 result.exit_code = exc.exit_code
                 result.stats.error = str(exc)
+                if isinstance(exc, SafeguardRefused) and options.backfill_since is None:
+                    self._reread_next_time(result.stats)
                 self._finish_run(run_id, result, started, error=str(exc))
                 log.error(
                     "run failed",
@@ -594,6 +596,23 @@ class Engine:
             log.warning("retention failed; the next run tries again", error=type(exc).__name__)
             return
         result.stats.pruned = {**pruned.counts, "more": pruned.more}
+
+    def _reread_next_time(self, stats: RunStats) -> None:
+        """A refused run may have stored what a lying upstream answered (valid in shape, wrong
+        in content: every score null, say).  Its streams are read again in full by the next
+        run, so the store holds what is true, not what the refused run was told."""
+        streams = sorted(stats.pulled or {})
+        if not streams:
+            return
+        with self.store.session() as s:
+            s.execute(
+                update(Watermark)
+                .where(Watermark.stream.in_(streams))
+                .values(value=None, pull_started_at=None, pull_mode=None, cursor_stamp=None,
+                        cursor_id=None, pulled_in_flight=0)
+            )  # fmt: skip
+        stats.reread_next_run = streams
+        log.warning("refused run: its streams are read again in full next run", streams=streams)
 
     def _deliver_alerts(self, run_id: str, stats: RunStats) -> None:
         if self.alerts is None:

@@ -89,6 +89,7 @@ class RunStats:
     safeguard: list[str] | None = None  # a dry run: why a real run would be refused
     approved_plan: dict[str, Any] | None = None  # run --plan: what was applied / skipped
     marked_deleted: int | None = None  # vanished records marked deleted (plan passed)
+    reread_next_run: list[str] | None = None  # refused: streams read again in full next run
     pushed: PushSummary | None = None
     alerts: dict[str, Any] | None = None  # sink -> counts, or {"error": ...}
     interrupted_at: str | None = None  # SIGTERM: where the run stopped

@@ -24,7 +24,15 @@ from connectors.errors import (
     RetryableError,
     UpstreamUnavailable,
 )
-from connectors.gainsight._classify import API, Verdict, breach, classify, describe, shorten
+from connectors.gainsight._classify import (
+    API,
+    Verdict,
+    breach,
+    classify,
+    describe,
+    is_no_data,
+    shorten,
+)
 from connectors.gainsight._config import (
     MAX_CTA_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -698,6 +706,9 @@ class GainsightClient:
         if verdict.kind == "refused":
             if verdict.no_data:
                 return []
+            if verdict.has_data and is_no_data(verdict.code, verdict.desc):
+                # "No data found" that carries rows contradicts itself.
+                raise breach(operation, "a no-data answer that carries rows", verdict.status)
             raise verdict.error(operation)
         body = verdict.body if isinstance(verdict.body, dict) else {}
         if "data" not in body:

@@ -48,13 +48,25 @@ from sync.alerts.sinks import (
 )
 from sync.alerts.slack import slack_message
 from sync.alerts.transitions import Transition, transition
-from sync.alerts.webhook import SIGNATURE_HEADER, sign, verify
+from sync.alerts.webhook import (
+    SIGNATURE_HEADER,
+    WEBHOOK_ID,
+    WEBHOOK_SIGNATURE,
+    WEBHOOK_TIMESTAMP,
+    sign,
+    standard_headers,
+    verify,
+    verify_standard,
+)
 
 __all__ = [
     "FIRST_BACKOFF",
     "IDEMPOTENCY_HEADER",
     "MAX_BACKOFF",
     "SIGNATURE_HEADER",
+    "WEBHOOK_ID",
+    "WEBHOOK_SIGNATURE",
+    "WEBHOOK_TIMESTAMP",
     "Alerter",
     "DeliveryError",
     "HttpSink",
@@ -68,6 +80,8 @@ __all__ = [
     "send_test_alerts",
     "sign",
     "slack_message",
+    "standard_headers",
     "transition",
     "verify",
+    "verify_standard",
 ]

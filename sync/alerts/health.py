@@ -325,7 +325,10 @@ def write_spool(path: Path, data: dict[str, Any]) -> None:
             path.unlink(missing_ok=True)
             return
         tmp = path.with_name(f"{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner only
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data))
         tmp.replace(path)
     except OSError as exc:  # a read-only file system: no dedupe, still no failure
         log.warning("sync health spool not written", error=exc.strerror or type(exc).__name__)

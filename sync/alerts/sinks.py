@@ -16,7 +16,7 @@ from connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 from connectors.tls import ssl_context
 from mappings.schema import load_mapping
 from sync.alerts.slack import slack_message
-from sync.alerts.webhook import SIGNATURE_HEADER, sign
+from sync.alerts.webhook import SIGNATURE_HEADER, sign, standard_headers
 from sync.clock import utcnow
 
 log = structlog.get_logger("teamsync.alerts")
@@ -87,6 +87,8 @@ class HttpSink(Sink):
             IDEMPOTENCY_HEADER: str(alert.get("idempotency_key")),
         }
         if self._secret is not None:
+            # Standard Webhooks (id, timestamp, v1 signature); the old header for one release.
+            headers.update(standard_headers(str(alert.get("idempotency_key")), body, self._secret))
             headers[SIGNATURE_HEADER] = sign(body, self._secret)
 
         def post() -> None:

@@ -652,10 +652,9 @@ def audit(
             "gainsight_url": settings.gainsight_base_url,
         }
         if output is not None:
-            # Reports hold names, e-mails and ARR: only the owner may read the file.
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            from sync.cli.review import open_private
+
+            with open_private(output) as fh:  # 0600: the audit names people
                 render_audit(out, store, mapping, fmt.lower(), fh, **links)
             out.print(f"audit written to {output}")
         else:

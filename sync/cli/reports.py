@@ -477,10 +477,13 @@ def render_audit(
     roles = list(mapping.roles)
     columns = [*AUDIT_COLUMNS, *roles]
     if fmt == "csv":
+        from sync.cli.planview import csv_cell
+
         writer = csv.DictWriter(stream, fieldnames=columns)
         writer.writeheader()
         for row in _audit_rows(store, mapping):
-            writer.writerow(row)
+            # Names come from the CRM: a cell starting = + - @ TAB CR is text, not a formula.
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
         return
     from sync.cli.audit import AuditReport, render_html, render_table
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -51,10 +51,15 @@ def dump_json(console: Console, doc: Any) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (plans and reports hold names and e-mails)."""
+    with open_private(path) as fh:
+        fh.write(text)
+
+
+def open_private(path: Path) -> IO[str]:
+    """A text file opened for writing that only its owner can read (0600, whatever the umask)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
 def when(value: datetime | None) -> str:

@@ -12,6 +12,7 @@ production store (an advisory lock held on a dedicated connection).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -81,6 +82,8 @@ class Store:
         self.url = url
         if must_exist:
             _require_existing_sqlite(url)
+        else:
+            _create_private_sqlite(url)
         try:
             self.engine: Engine = _make_engine(url, echo=echo, busy_timeout=busy_timeout)
         except ImportError as exc:
@@ -343,6 +346,25 @@ def _require_existing_sqlite(url: str) -> None:
             f"no store at {Path(database).resolve()}: nothing has run against it yet, or "
             "TEAMSYNC_DATABASE_URL points elsewhere (this command never creates a store)"
         )
+
+
+def _create_private_sqlite(url: str) -> None:
+    """Create a new SQLite file as 0600 (its -wal and -shm files take the same mode): the
+    store holds names, e-mails and health scores."""
+    from sync.store.lock import lock_path
+
+    lock = lock_path(url)
+    if lock is None:
+        return
+    database = lock.with_name(lock.name[: -len(".lock")])
+    if database.exists() or not database.parent.is_dir():
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return  # created by another process meanwhile, or not creatable: SQLite reports it
+    os.fchmod(fd, 0o600)
+    os.close(fd)
 
 
 def _make_engine(url: str, *, echo: bool, busy_timeout: float = 30.0) -> Engine:

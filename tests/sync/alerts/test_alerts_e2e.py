@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from emulators.http import EmulatorServer, Request, Response
 from emulators.runner import RunningEmulators
 from emulators.tls import TlsMaterial
 from mappings.schema import load_mapping
-from sync.alerts import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Alerter, verify
+from sync.alerts import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Alerter, verify, verify_standard
 from sync.cli.app import app
 from sync.cli.reports import status_document
 from sync.engine import Engine, RunOptions, RunResult, build_clients
@@ -193,6 +194,14 @@ def check_wire(rx: Receiver) -> None:
         assert not verify(r.body, SECRET + "x", header)
         assert not verify(r.body + b" ", SECRET, header)
         assert r.key == r.json["idempotency_key"]
+        # Standard Webhooks: id = the idempotency key, a fresh timestamp, a v1 signature.
+        assert r.headers["webhook-id"] == r.key
+        assert abs(int(r.headers["webhook-timestamp"]) - time.time()) < 300
+        assert r.headers["webhook-signature"].startswith("v1,")
+        assert verify_standard(r.headers, r.body, SECRET)
+        assert not verify_standard(r.headers, r.body, SECRET + "x")
+        assert not verify_standard(r.headers, r.body + b" ", SECRET)
+        assert not verify_standard(r.headers, r.body, SECRET, now=lambda: time.time() + 301)
         assert r.headers["content-type"] == "application/json"
     for r in rx.at("/slack", delivered_only=False):
         assert SIGNATURE_HEADER.lower() not in r.headers
