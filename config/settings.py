@@ -15,8 +15,10 @@ The TOML file may use sections: ``[salesforce] instance_url = ...`` is the same 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
+import ssl
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -187,6 +189,7 @@ def salesforce_credential_problems(
             f"{name('client_id')}"
         ]
     return []
+MAX_NUMBER = 1_000_000_000  # no setting needs more; beyond it dates and sleeps overflow
 
 
 class Settings(BaseSettings):
@@ -210,7 +213,7 @@ class Settings(BaseSettings):
     # Apply pending migrations at the start of a run (under the run lock).
     auto_migrate: bool = False
     # Runs, operations and health history older than this are pruned after a run (0: never).
-    retention_days: int = Field(180, ge=0)
+    retention_days: int = Field(180, ge=0, le=36_500)
     retention_batch_size: int = Field(5000, ge=1, le=100_000)
     mapping: Path = _DEFAULT_MAPPING
 
@@ -243,22 +246,22 @@ class Settings(BaseSettings):
 
     # --- both APIs --------------------------------------------------------------------
     ca_bundle: Path | None = None
-    connect_timeout_seconds: float = Field(10.0, gt=0)
-    read_timeout_seconds: float = Field(120.0, gt=0)
-    retry_max_attempts: int = Field(6, ge=1)
-    retry_max_wait_seconds: float = Field(120.0, ge=0)
+    connect_timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    read_timeout_seconds: float = Field(120.0, gt=0, le=3600)
+    retry_max_attempts: int = Field(6, ge=1, le=100)
+    retry_max_wait_seconds: float = Field(120.0, ge=0, le=86_400)
 
     # --- sync behaviour ---------------------------------------------------------------
-    lookback_seconds: int = Field(300, ge=0)
+    lookback_seconds: int = Field(300, ge=0, le=30 * 86_400)
     chunk_size: int = Field(500, ge=1, le=10_000)
     mass_change_percent: float = Field(10.0, ge=0, le=100)
     mass_change_min: int = Field(25, ge=0)
-    lock_lease_seconds: int = Field(900, ge=30)
+    lock_lease_seconds: int = Field(900, ge=30, le=7 * 86_400)
     # `run --plan`: an approved plan older than this is refused (exit 4).
-    plan_max_age_seconds: int = Field(86_400, ge=60)
+    plan_max_age_seconds: int = Field(86_400, ge=60, le=3650 * 86_400)
     # A run re-checks the cheap preflight (describes, org defaults, Cockpit picklists) when
     # its stored report is older than this, or after a field error.
-    preflight_max_age_hours: float = Field(24, ge=0)
+    preflight_max_age_hours: float = Field(24, ge=0, le=10 * 365 * 24)
     daemon_cron: str = "*/15 * * * *"
 
     # --- alerts -----------------------------------------------------------------------
@@ -267,7 +270,7 @@ class Settings(BaseSettings):
     alert_slack_webhook_url: SecretStr | None = None
     # Comma-separated in the environment (``log,slack``); default: log plus every configured URL.
     alert_sinks: Annotated[list[Literal["log", "slack", "webhook"]] | None, NoDecode] = None
-    alert_reminder_days: int = Field(7, ge=1)
+    alert_reminder_days: int = Field(7, ge=1, le=3650)
     alert_yellow_to_red_only: bool = False
     alert_digest_threshold: int = Field(25, ge=1)
     alert_max_attempts: int = Field(10, ge=1)
@@ -392,13 +395,46 @@ class Settings(BaseSettings):
             self.__pydantic_fields_set__.discard("database_url")
         return self
 
-    @model_validator(mode="after")
-    def _files_exist(self) -> Settings:
-        for name in ("mapping", "salesforce_private_key_file", "ca_bundle"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).exists():
-                raise ValueError(f"{name}: file not found: {path}")
-        return self
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_garbage_numbers(cls, value: Any) -> Any:
+        # inf / NaN pass "greater than 0" checks and huge numbers overflow the dates and
+        # sleeps they become: refused with the other problems, in the same pass.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+            raise ValueError(f"is too large (at most {MAX_NUMBER:,})")
+        return value
+
+    @field_validator("mapping", "salesforce_private_key_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        """An extra CA: a PEM file of certificates (or a c_rehash directory) that loads."""
+        if value is None:
+            return None
+        path = Path(value)
+        if path.is_dir():
+            return value
+        if not path.is_file():
+            raise ValueError(f"file not found: {value}")
+        try:
+            text = path.read_bytes()[:1_000_000]
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in text:
+            raise ValueError(f"{value} is not a PEM certificate bundle")
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(path))
+        except (ssl.SSLError, ValueError):
+            raise ValueError(f"{value} holds no certificate that can be loaded") from None
+        return value
 
     # --- checks used by commands ------------------------------------------------------
     def database_url_chosen(self) -> bool:

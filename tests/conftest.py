@@ -16,6 +16,17 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     return TlsMaterial.create(Path(tmp_path_factory.mktemp("tls")))
 
 
+@pytest.fixture(autouse=True)
+def _restore_log_config() -> Iterator[None]:
+    """A test that runs the CLI reconfigures logging (level, format): undo it afterwards, so
+    the next test sees what the session set up."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_logs() -> None:
     """Log lines at WARNING and above only (tests that inspect logs reconfigure)."""
