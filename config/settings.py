@@ -189,6 +189,8 @@ def salesforce_credential_problems(
             f"{name('client_id')}"
         ]
     return []
+
+
 MAX_NUMBER = 1_000_000_000  # no setting needs more; beyond it dates and sleeps overflow
 
 
