@@ -104,6 +104,17 @@ def _normalize(value: str) -> str:
     raise InvalidId(f"not a valid Salesforce Id: {value[:40]!r}")
 
 
+def normalize_or_none(value: object) -> str | None:
+    """:func:`normalize` for values that may not be Ids at all (a pulled field, an API's
+    answer): None instead of an error."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _normalize(value)
+    except InvalidId:
+        return None
+
+
 def key_prefix(value: str) -> str:
     """The object key prefix (first three characters) of an Id."""
     return normalize(value)[:3]

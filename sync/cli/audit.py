@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from mappings.schema import MappingFile
 from sync.clock import utcnow
-from sync.store import Store
-from sync.store.models import Account, Run
+from sync.store import Store, live_accounts
+from sync.store.models import Run
 
 BAND_COLOURS = {
     "Red": "#d64545",
@@ -158,47 +158,33 @@ class AuditReport:
         sf = (salesforce_url or "").rstrip("/")
         gs = (gainsight_url or "").rstrip("/")
         rows: list[AccountRow] = []
-        last = ""
-        while True:
-            with store.session() as s:
-                batch = list(
-                    s.scalars(
-                        select(Account)
-                        .where(Account.deleted.is_(False), Account.account_id > last)
-                        .order_by(Account.account_id)
-                        .limit(1000)
-                    )
+        for a in live_accounts(store):
+            rows.append(
+                AccountRow(
+                    account_id=a.account_id,
+                    name=a.name,
+                    segment=a.segment,
+                    lifecycle=a.lifecycle,
+                    arr=a.arr,
+                    qualifying=bool(a.qualifying),
+                    band=a.health_band,
+                    score=a.health_score,
+                    days_to_renewal=a.days_to_renewal,
+                    renewal_date=a.renewal_date.isoformat() if a.renewal_date else None,
+                    missing=[str(m) for m in (a.missing_roles or [])],
+                    flags=sorted(str(f) for f in (a.flags or [])),
+                    team=dict(a.team or {}),
+                    company_gsid=a.company_gsid,
+                    salesforce_link=(
+                        f"{sf}/lightning/r/Account/{a.account_id}/view" if sf else None
+                    ),
+                    gainsight_link=(
+                        f"{gs}/v1/ui/customersuccess360?cid={a.company_gsid}"
+                        if gs and a.company_gsid
+                        else None
+                    ),
                 )
-            if not batch:
-                break
-            last = batch[-1].account_id
-            for a in batch:
-                rows.append(
-                    AccountRow(
-                        account_id=a.account_id,
-                        name=a.name,
-                        segment=a.segment,
-                        lifecycle=a.lifecycle,
-                        arr=a.arr,
-                        qualifying=bool(a.qualifying),
-                        band=a.health_band,
-                        score=a.health_score,
-                        days_to_renewal=a.days_to_renewal,
-                        renewal_date=a.renewal_date.isoformat() if a.renewal_date else None,
-                        missing=[str(m) for m in (a.missing_roles or [])],
-                        flags=sorted(str(f) for f in (a.flags or [])),
-                        team=dict(a.team or {}),
-                        company_gsid=a.company_gsid,
-                        salesforce_link=(
-                            f"{sf}/lightning/r/Account/{a.account_id}/view" if sf else None
-                        ),
-                        gainsight_link=(
-                            f"{gs}/v1/ui/customersuccess360?cid={a.company_gsid}"
-                            if gs and a.company_gsid
-                            else None
-                        ),
-                    )
-                )
+            )
         with store.session() as s:
             as_of = s.scalar(
                 select(Run.finished_at)

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from config.errors import ConfigurationError
 from mappings.schema import MappingFile
 from sync.clock import utcnow
-from sync.store import Store
+from sync.store import Store, live_accounts
 from sync.store.models import Account, AlertOutbox, Operation, QuarantinedRecord, Run, Watermark
 
 if TYPE_CHECKING:
@@ -429,39 +429,25 @@ AUDIT_COLUMNS = (
 
 
 def _audit_rows(store: Store, mapping: MappingFile) -> Iterator[dict[str, Any]]:
-    last = ""
     roles = list(mapping.roles)
-    while True:
-        with store.session() as s:
-            batch = list(
-                s.scalars(
-                    select(Account)
-                    .where(Account.deleted.is_(False), Account.account_id > last)
-                    .order_by(Account.account_id)
-                    .limit(1000)
-                )
-            )
-        if not batch:
-            return
-        last = batch[-1].account_id
-        for a in batch:
-            row: dict[str, Any] = {
-                "account_id": a.account_id,
-                "name": a.name,
-                "segment": a.segment,
-                "lifecycle": a.lifecycle,
-                "arr": a.arr,
-                "qualifying": a.qualifying,
-                "health_band": a.health_band,
-                "health_score": a.health_score,
-                "days_to_renewal": a.days_to_renewal,
-                "missing_roles": ";".join(a.missing_roles or []),
-                "flags": ";".join(a.flags or []),
-            }
-            for key in roles:
-                member = (a.team or {}).get(key)
-                row[key] = (member.get("email") or member.get("name")) if member else ""
-            yield row
+    for a in live_accounts(store):
+        row: dict[str, Any] = {
+            "account_id": a.account_id,
+            "name": a.name,
+            "segment": a.segment,
+            "lifecycle": a.lifecycle,
+            "arr": a.arr,
+            "qualifying": a.qualifying,
+            "health_band": a.health_band,
+            "health_score": a.health_score,
+            "days_to_renewal": a.days_to_renewal,
+            "missing_roles": ";".join(a.missing_roles or []),
+            "flags": ";".join(a.flags or []),
+        }
+        for key in roles:
+            member = (a.team or {}).get(key)
+            row[key] = (member.get("email") or member.get("name")) if member else ""
+        yield row
 
 
 def render_audit(

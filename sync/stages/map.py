@@ -52,6 +52,7 @@ log = structlog.get_logger("teamsync.map")
 HISTORY_DAYS = 90
 
 U = TypeVar("U", rec.SfUser, rec.GsUser)
+_C = TypeVar("_C", rec.SfOpportunity, rec.SfTeamMember)
 
 
 @dataclass
@@ -179,22 +180,8 @@ class Mapper:
             atm_rows = self._by_parent(s, self.streams.sf_team_member, ids)
             company_rows = self._by_parent(s, self.streams.gs_company, ids)
 
-            opps: dict[str, list[rec.SfOpportunity]] = defaultdict(list)
-            for r in opp_rows:
-                try:
-                    o = self.streams.sf_opportunity.parse(r.data)
-                except InvalidRecord as exc:
-                    poison(exc, r.parent_id)
-                    continue
-                opps[r.parent_id or ""].append(o)
-            atms: dict[str, list[rec.SfTeamMember]] = defaultdict(list)
-            for r in atm_rows:
-                try:
-                    t = self.streams.sf_team_member.parse(r.data)
-                except InvalidRecord as exc:
-                    poison(exc, r.parent_id)
-                    continue
-                atms[r.parent_id or ""].append(t)
+            opps = _by_account(self.streams.sf_opportunity, opp_rows, poison)
+            atms = _by_account(self.streams.sf_team_member, atm_rows, poison)
             linked: dict[str, list[RawRecord]] = defaultdict(list)
             for r in sorted(company_rows, key=lambda r: r.record_id):
                 linked[r.parent_id or ""].append(r)
@@ -528,6 +515,21 @@ def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:
         if prefer(c):
             return c
     return candidates[0]
+
+
+def _by_account(
+    stream: Stream[_C],
+    rows: Iterable[RawRecord],
+    poison: Callable[[InvalidRecord, str | None], None],
+) -> dict[str, list[_C]]:
+    """Account -> its parsed child records; one that does not parse poisons its account."""
+    out: dict[str, list[_C]] = defaultdict(list)
+    for r in rows:
+        try:
+            out[r.parent_id or ""].append(stream.parse(r.data))
+        except InvalidRecord as exc:
+            poison(exc, r.parent_id)
+    return out
 
 
 def _open_ctas(s: Session, gsids: list[str]) -> dict[str, list[OpenCta]]:

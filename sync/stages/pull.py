@@ -32,7 +32,7 @@ from sqlalchemy import func, select, update
 from connectors import soql
 from connectors.batching import batched
 from connectors.dates import parse_datetime
-from connectors.sfid import InvalidId, normalize
+from connectors.sfid import normalize_or_none
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort
@@ -46,15 +46,6 @@ from sync.types import PullMode, System
 log = structlog.get_logger("teamsync.pull")
 
 Window = tuple[datetime, datetime | None]
-
-
-def _norm_id(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return normalize(value)
-    except InvalidId:
-        return None
 
 
 # --- vanished records --------------------------------------------------------------------------
@@ -439,7 +430,7 @@ class Puller:
         for page in self.sf.query(
             soql.select(stream.object, ("Id",), order_by=("Id",)), allow_bulk=True
         ):
-            ids = [_norm_id(r.get("Id")) or str(r.get("Id")) for r in page]
+            ids = [normalize_or_none(r.get("Id")) or str(r.get("Id")) for r in page]
             seen += len(ids)
             with self.store.session() as s:
                 for part in batched(ids, IN_LIST):
@@ -542,8 +533,8 @@ def _row(stream: Stream[Any], pulled: dict[str, Any]) -> RawRow:
     if problems:
         rec[UNSTORABLE] = "; ".join(problems)[:500]
     raw_id = rec.get(stream.key)
-    rid = (_norm_id(raw_id) if stream.system == System.SALESFORCE else None) or str(raw_id)
-    parent = _norm_id(rec.get(stream.parent_field)) if stream.parent_field else None
+    rid = (normalize_or_none(raw_id) if stream.system == System.SALESFORCE else None) or str(raw_id)
+    parent = normalize_or_none(rec.get(stream.parent_field)) if stream.parent_field else None
     match = None
     if stream.match_field and isinstance(rec.get(stream.match_field), str):
         match = rec[stream.match_field].strip().lower()[:255] or None

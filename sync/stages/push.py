@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from connectors.sfid import InvalidId, normalize
+from connectors.sfid import normalize_or_none
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort, WriteOutcome
@@ -55,15 +55,6 @@ class PushStats:
     @property
     def failures(self) -> int:
         return sum(self.failed.values())
-
-
-def _sf_id(value: object) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return normalize(value)
-    except InvalidId:
-        return None
 
 
 def quarantine_key(op: Operation | Op) -> str:
@@ -318,13 +309,18 @@ class Pusher:
                     self.store.mark_raw_deleted(s, SF, op.object, [op.target_id])
                 return
             if op.action == Action.CREATE:
-                new_id = _sf_id(result.id if result is not None else None)
+                new_id = normalize_or_none(result.id if result is not None else None)
                 if new_id is None:
                     return
                 payload["Id"] = new_id
                 payload.setdefault("CreatedDate", now.isoformat())
                 self.store.write_through(
-                    s, SF, op.object, new_id, payload, parent_id=_sf_id(payload.get("AccountId"))
+                    s,
+                    SF,
+                    op.object,
+                    new_id,
+                    payload,
+                    parent_id=normalize_or_none(payload.get("AccountId")),
                 )
                 return
             if op.target_id:

@@ -36,7 +36,7 @@ from connectors.batching import batched
 from sync.clock import utcnow
 from sync.store.errors import store_errors
 from sync.store.lock import RunLock, hold
-from sync.store.models import RawRecord
+from sync.store.models import Account, RawRecord
 
 IN_LIST = 500  # ids per SQL IN (...): far below every driver's parameter limit
 
@@ -442,3 +442,22 @@ def quarantine(
     current.attempts = (current.attempts or 0) + 1
     current.resolved_at = None
     current.run_id = run_id
+
+
+def live_accounts(store: Store, batch: int = 1000) -> Iterator[Account]:
+    """Every mapped account not deleted, in Id order, read in batches (reports, the audit)."""
+    last = ""
+    while True:
+        with store.session() as s:
+            rows = list(
+                s.scalars(
+                    select(Account)
+                    .where(Account.deleted.is_(False), Account.account_id > last)
+                    .order_by(Account.account_id)
+                    .limit(batch)
+                )
+            )
+        if not rows:
+            return
+        last = rows[-1].account_id
+        yield from rows
