@@ -125,6 +125,9 @@ def build_sinks(settings: Settings, *, sleep: Callable[[float], None] | None = N
         if client is None:
             client = httpx.Client(
                 verify=ssl_context(settings.ca_bundle),
+                # A redirect is a failed delivery (retried later), never followed: the body
+                # and, for Slack, the URL's token must not travel to another host.
+                follow_redirects=False,
                 timeout=httpx.Timeout(
                     settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
                 ),

@@ -137,3 +137,29 @@ def test_readme_receiver_snippet_verifies_a_real_delivery() -> None:
     assert verify(old, body, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") is False
     plain = standard_headers("key-2", body, "plain-secret")
     assert verify(plain, body, "plain-secret") is True
+
+
+def test_alert_sinks_never_follow_a_redirect(tls: Any, byte_sink: Any) -> None:
+    """A webhook answering 307 to another host is a failed delivery: nothing reaches the
+    target, the body is not re-sent anywhere."""
+    from config.settings import load_settings
+    from emulators.http import EmulatorServer, Request, Response
+    from sync.alerts.sinks import DeliveryError, build_sinks
+
+    byte_sink.reset()
+
+    def redirecting(_request: Request) -> Response:
+        return Response.empty(307, {"Location": byte_sink.url("http") + "/steal"})
+
+    with EmulatorServer(redirecting, ssl_context=tls.server_context) as server:
+        settings = load_settings(
+            alert_sinks="webhook",
+            alert_webhook_url=f"{server.url}/hook",
+            alert_webhook_secret="s3cret",
+            ca_bundle=tls.ca_path,
+        )
+        (sink,) = build_sinks(settings, sleep=lambda _s: None)
+        with pytest.raises(DeliveryError, match="307"):
+            sink.send({"idempotency_key": "k1", "kind": "entered_red", "title": "t"})
+    assert byte_sink.received == b""
+    assert byte_sink.connections == 0

@@ -220,3 +220,20 @@ def test_lock_of_a_killed_holder_is_free_at_once(tmp_path: Path) -> None:
         if holder.poll() is None:
             holder.kill()
             holder.wait(timeout=10)
+
+
+def test_cli_reports_a_corrupt_store_in_one_line(tmp_path: Path) -> None:
+    """`teamsync status` on a corrupt file: exit 5, one line naming the problem, no traceback."""
+    from typer.testing import CliRunner
+
+    from sync.cli.app import app
+
+    path = tmp_path / "teamsync.db"
+    path.write_bytes(b"garbage, not SQLite " * 100)
+    env = {k: None for k in os.environ if k.startswith("TEAMSYNC_")}
+    env.update(TEAMSYNC_DATABASE_URL=f"sqlite:///{path}", TEAMSYNC_LOG_FORMAT="console")
+    result = CliRunner().invoke(app, ["status"], env=env)
+    assert result.exit_code == 5, result.output
+    assert "is corrupt or not a teamsync store" in result.output
+    assert "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
