@@ -209,7 +209,10 @@ class Planner:
         clears = False  # a managed field that had a value is cleared: counts as a removal
         if _differs(mapped.health_score, inp.health_score_actual):
             changes[sf.health_score_field] = mapped.health_score
-            previous[sf.health_score_field] = inp.health_score_actual
+            # An unreadable value (NaN) is recorded as null: JSON (PostgreSQL) has no NaN.
+            previous[sf.health_score_field] = (
+                inp.health_score_actual if _had_value(inp.health_score_actual) else None
+            )
             clears = clears or (mapped.health_score is None and _had_value(inp.health_score_actual))
         if (inp.health_status_actual or None) != mapped.health_band:
             changes[sf.health_status_field] = mapped.health_band
