@@ -17,9 +17,11 @@ What the org contains (roughly, per account; every category appears even for 50 
 
 * Users: Strategic Account Executives, Account Executives, Solutions Architects, Customer Success
   Managers, Renewal Managers, Executive Sponsors and Sales Managers (Title = role), ~6% inactive
-  and at least one inactive per role, plus one integration user.  Salesforce e-mails are
-  ``first.last{n}@teamsync-demo.example``.  Gainsight has the same people, ~10% with the e-mail in
-  another case, ~3% missing (never a CSM), a few Gainsight-only users, ``SfdcUserId`` on ~half.
+  and at least one inactive per role, plus one integration user.  ``ManagerId``: a Sales
+  Manager for SAEs, AEs and RMs, a CSM Manager (own RNG, last Ids, always active) for CSMs.
+  Salesforce e-mails are ``first.last{n}@teamsync-demo.example``.  Gainsight has the same
+  people, ~10% with the e-mail in another case, ~3% missing (never a CSM), a few Gainsight-only
+  users, ``SfdcUserId`` on ~half.
 * Accounts: segment Enterprise 15% / Mid-Market 35% / SMB 40% / none 10% (employee counts around
   the fallback thresholds 2,000 / 1,999 / 100 / 99); ~70% customers with ``ARR__c`` log-uniform
   5,000-2,000,000 and a cluster at 49,999 / 50,000 / 50,001; owner an SAE (Enterprise by field or
@@ -46,7 +48,7 @@ score_51                   CurrentScore 51: the bottom of the Yellow band
 score_75                   CurrentScore 75: the top of the Yellow band
 score_76                   CurrentScore 76: the bottom of the Green band
 score_null                 CurrentScore null: health Unknown, no band flags
-arr_50000                  Enterprise customer, ARR exactly 50,000, no CSM: qualifies -> NO_CSM
+arr_50000                  Enterprise customer, ARR exactly 50,000, no CSM: qualifies -> OVERDUE_CSM
 arr_49999                  Enterprise customer, ARR 49,999, no CSM: not qualifying, no CSM needed
 no_segment_2000            no Sales_Segment__c, 2,000 employees: Enterprise by fallback (SAE owner)
 no_segment_99              no Sales_Segment__c, 99 employees: SMB by fallback (ARR 20,000, no CSM)
@@ -62,11 +64,13 @@ renewal_120                renewal in 120 days, Yellow score 60: the window's ed
 renewal_121                renewal in 121 days, Yellow score 60: outside the window
 prospect_open_opps         prospect with two open New Business opportunities and no Closed Won
 handoff_due                first Closed Won 10 days ago, ARR 150,000, no CSM -> HANDOFF_DUE
+                           (a Handoff CTA; the CSM is not overdue before 14 days)
 overstaffed                SMB, ARR 20,000, carries SAE + SA + CSM rows -> OVERSTAFFED
-health_drop                PreviousScore 80 -> CurrentScore 60 (Trend Down) -> HEALTH_DROP
+health_drop                PreviousScore 80 -> CurrentScore 60 (Trend Down): the previous score
+                           is undated, so no HEALTH_DROP until teamsync's own history dates one
 unmanaged_sales_manager    a human-added "Sales Manager" row that must never be touched
 stale_ae_row               an "Account Executive" row for a former owner (not the current owner)
-inactive_owner             owned by an inactive AE: MISSING_AE / INACTIVE_MEMBER territory
+inactive_owner             owned by an inactive AE: MISSING_AE (the reason, not INACTIVE_MEMBER)
 =========================  =========================================================================
 """
 
@@ -129,6 +133,7 @@ CSM = "Customer Success Manager"
 RM = "Renewal Manager"
 EXEC = "Executive Sponsor"
 SALES_MANAGER = "Sales Manager"
+CSM_MANAGER = "CSM Manager"
 UNMANAGED_ROLES = ("Sales Manager", "Channel Manager", "Technical Sales")
 
 DAY_MS = 86_400_000
@@ -560,14 +565,34 @@ class _Run:
                 user.manager = r.choice(managers)
         integration = _User(0, "Integration", "User", "Integration User", True, in_gs=False)
         self.integration = integration
+        # CSM Managers (the CSMs' User.ManagerId): drawn from their own RNG and given the last
+        # Ids, so that the rest of the org - every Id and value in it - is what it was before
+        # they were added.
+        mgr_rng = random.Random(f"teamsync-synthetic:{self.org.seed}:csm-managers")
+        csm_managers = [
+            _User(90_000 + i, mgr_rng.choice(_FIRST), mgr_rng.choice(_LAST), CSM_MANAGER, True)
+            for i in range(max(2, n_accounts // 1000))
+        ]
+        for i, user in enumerate(self.pools[CSM]):
+            user.manager = csm_managers[i % len(csm_managers)]
+        self.pools[CSM_MANAGER] = self.active[CSM_MANAGER] = csm_managers
+        self.inactive[CSM_MANAGER] = []
+
+        def manager_stamps() -> tuple[int, int]:
+            created = self.now - mgr_rng.randint(DAY_MS, YEAR_MS)
+            created -= created % 1000
+            return created, created
 
         sf_rows: list[dict[str, Any]] = []
-        # Managers first, so that every ManagerId points at a row loaded before it.
+        # Managers first, so that every ManagerId points at a row loaded before it (the CSM
+        # Managers' Ids are taken up front, their rows come last).
         integration.sf_id = self.org.integration_user_id
-        for user in [integration, *users]:
-            if user is not integration:
-                user.sf_id = self.ids(SALESFORCE, SF_USER)
-            created, modified = self.stamps()
+        for user in users:
+            user.sf_id = self.ids(SALESFORCE, SF_USER)
+        for user in csm_managers:
+            user.sf_id = self.ids(SALESFORCE, SF_USER)
+        for user in [integration, *users, *csm_managers]:
+            created, modified = manager_stamps() if user.role == CSM_MANAGER else self.stamps()
             email = INTEGRATION_EMAIL if user is integration else user.email
             username = self.org.integration_username if user is integration else email
             sf_rows.append(
@@ -602,11 +627,11 @@ class _Run:
                 )
             )
         gs_rows: list[dict[str, Any]] = []
-        for user in [*users, *gs_only]:
+        for user in [*users, *gs_only, *csm_managers]:
             if not user.in_gs:
                 continue
             user.gsid = self.ids(GAINSIGHT, GS_USER)
-            created, modified = self.gs_stamps()
+            created, modified = manager_stamps() if user.role == CSM_MANAGER else self.gs_stamps()
             gs_rows.append(
                 {
                     "Gsid": user.gsid,
@@ -1468,7 +1493,7 @@ def _fallback_segment(employees: int) -> str:
 
 
 def _department(role: str) -> str:
-    if role in (CSM, RM):
+    if role in (CSM, RM, CSM_MANAGER):
         return "Customer Success"
     if role == EXEC:
         return "Executive"

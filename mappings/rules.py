@@ -10,7 +10,7 @@ store and calls :func:`map_account`.  Every rule is driven by the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -27,6 +27,7 @@ class Person:
     sf_active: bool | None = None  # None: no Salesforce user
     gs_user_id: str | None = None
     gs_active: bool | None = None  # None: no Gainsight user
+    manager: Person | None = None  # the Salesforce user's manager (User.ManagerId)
 
     @property
     def key(self) -> str:
@@ -52,6 +53,8 @@ class Opportunity:
     is_won: bool
     close_date: date | None
     owner: Person | None
+    stage: str | None = None
+    amount: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class CompanyInput:
     arr: float | None
     team_fields: dict[str, str | None]  # Company lookup field -> GsUser Gsid (actual)
     risk_flags: str | None  # actual value of the risk-flags field
+    previous_score_date: date | None = None  # when Gainsight's previous score was taken
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,10 @@ class AccountInput:
     health_score_actual: float | None = None
     health_status_actual: str | None = None
     risk_flags_actual: str | None = None
+    # Opportunities whose handoff is done (its Handoff CTA was closed).
+    handoffs_closed: frozenset[str] = frozenset()
+    # People the mapping names by e-mail ([managers]), lower-case e-mail -> person.
+    named_people: Mapping[str, Person] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,16 @@ class Renewal:
     owner: Person | None
 
 
+@dataclass(frozen=True)
+class HandoffDue:
+    """The pre-sales -> post-sales handoff an opportunity at the technical win calls for."""
+
+    opportunity_id: str
+    stage: str | None
+    since: date | None  # the close date of a won opportunity; unknown for an open one
+    amount: float | None
+
+
 @dataclass
 class MappedAccount:
     account_id: str
@@ -129,7 +147,15 @@ class MappedAccount:
     previous_score: float | None
     trend: str | None
     team: dict[str, Member] = field(default_factory=dict)  # role key -> member (present roles)
+    required_roles: list[str] = field(default_factory=list)  # required now (segment, conditions)
     missing_roles: list[str] = field(default_factory=list)  # required roles that are empty
+    # Empty required roles with a deadline ([coverage]): the date it falls due.
+    deadlines: dict[str, date] = field(default_factory=dict)
+    overdue_roles: list[str] = field(default_factory=list)  # empty past their deadline
+    pooled_roles: list[str] = field(default_factory=list)  # pooled in this segment
+    handoff: HandoffDue | None = None
+    # "The role's manager" for coverage and handoff escalations (resolved roles only).
+    managers: dict[str, Person] = field(default_factory=dict)
     inactive_members: list[str] = field(default_factory=list)  # descriptions
     flags: list[str] = field(default_factory=list)
     # desired Salesforce rows of managed roles: user id -> (role key, TeamMemberRole)
@@ -204,15 +230,20 @@ def health_drop(
     history: Sequence[tuple[datetime, float | None]],
     today: date,
     mapping: MappingFile,
+    previous_date: date | None = None,
 ) -> bool:
-    """Score fell by at least the threshold from the highest score seen within the window."""
+    """The score fell by at least the threshold from a dated baseline inside the window.
+
+    Baselines: teamsync's own observations dated inside the window (the store dates a score
+    when it first sees it and again each time a run sees it unchanged), and Gainsight's
+    previous score when its date is known and inside the window.  An undated previous score is
+    no baseline: it may be a year old.
+    """
     if score is None:
         return False
-    since = datetime.combine(
-        today - timedelta(days=mapping.flags.health_drop_days), datetime.min.time()
-    )
-    baseline = [s for when, s in history if s is not None and when.replace(tzinfo=None) >= since]
-    if previous_score is not None:
+    since = today - timedelta(days=mapping.flags.health_drop_days)
+    baseline = [s for when, s in history if s is not None and when.date() >= since]
+    if previous_score is not None and previous_date is not None and previous_date >= since:
         baseline.append(previous_score)
     return bool(baseline) and max(baseline) - score >= mapping.flags.health_drop_points
 
@@ -220,14 +251,96 @@ def health_drop(
 def trend_of(
     score: float | None, history: Sequence[tuple[datetime, float | None]], reported: str | None
 ) -> str | None:
-    """Up / Down / Same against the last different observation, else Gainsight's own trend."""
+    """Up / Down against the last different observation in teamsync's history; when the
+    history shows no change, Gainsight's own trend."""
     if score is not None:
         for _, earlier in reversed(history):
             if earlier is not None and earlier != score:
                 return "Up" if score > earlier else "Down"
-        if any(s is not None for _, s in history):
-            return "Same"
     return reported
+
+
+def handoff_of(
+    opps: Sequence[Opportunity],
+    segment: str,
+    arr: float | None,
+    today: date,
+    closed: frozenset[str],
+    mapping: MappingFile,
+) -> HandoffDue | None:
+    """The handoff due on an account: its earliest opportunity of a handoff type at or past
+    the technical-win stage (a won one only within the window), unless that handoff is done.
+
+    With ``qualifying_only`` the account must be CSM-qualifying by its ARR or, before the
+    sale, by the opportunity's amount.
+    """
+    h = mapping.handoff
+    if h is None:
+        return None
+    order = {stage.lower(): i for i, stage in enumerate(h.sales_process)}
+    win_at = order[h.stage.lower()]
+    types = {t.lower() for t in h.opportunity_types}
+    threshold = mapping.min_arr_for(segment)
+    found: list[Opportunity] = []
+    for o in opps:
+        if (o.type or "").lower() not in types or (o.is_closed and not o.is_won):
+            continue
+        if o.is_won:
+            if o.close_date is None or (today - o.close_date).days > h.window_days:
+                continue
+        elif order.get((o.stage or "").lower(), -1) < win_at:
+            continue
+        if h.qualifying_only and max(arr or 0.0, o.amount or 0.0) < threshold:
+            continue
+        found.append(o)
+    if not found:
+        return None
+    first = min(found, key=lambda o: (o.close_date or date.max, o.id))
+    if first.id in closed:
+        return None
+    return HandoffDue(
+        first.id, first.stage, first.close_date if first.is_won else None, first.amount
+    )
+
+
+def deadline_of(
+    role: str,
+    first_won: date | None,
+    renewal: Renewal | None,
+    mapping: MappingFile,
+) -> date | None:
+    """When an empty required role falls due ([coverage]); None: no deadline or trigger."""
+    rule = mapping.coverage.get(role)
+    if rule is None:
+        return None
+    start: date | None = None
+    if rule.after == "first_won":
+        start = first_won
+    elif rule.after == "renewal_window" and renewal is not None:
+        start = renewal.close_date - timedelta(days=mapping.renewal.window_days)
+    return start + timedelta(days=rule.days) if start is not None else None
+
+
+def manager_of(
+    role: str, team: Mapping[str, Member], inp: AccountInput, mapping: MappingFile
+) -> Person | None:
+    """ "The role's manager": the holder's manager (User.ManagerId); for an empty role the
+    first of [managers] that resolves (the account owner's manager, or a named person)."""
+
+    def usable(p: Person | None) -> bool:
+        return p is not None and p.sf_active is not False
+
+    member = team.get(role)
+    if member is not None and not member.inactive and usable(member.person.manager):
+        return member.person.manager
+    for source in mapping.managers_for(role):
+        if source == "owner_manager":
+            candidate = inp.owner.manager if inp.owner is not None else None
+        else:
+            candidate = inp.named_people.get(source.lower())
+        if usable(candidate):
+            return candidate
+    return None
 
 
 def required_roles(
@@ -319,21 +432,47 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
     # Flags describe the account as it will be once the plan is applied, so rows that the
     # plan removes (managed roles held by inactive users) do not count.
     managed_values = mapping.managed_team_roles()
+    team_keys = mapping.team_role_keys()
     remaining_rows = [r for r in inp.team_rows if r.team_role not in managed_values]
-    inactive: dict[str, str] = {}
+    inactive: dict[str, tuple[str | None, str]] = {}  # person -> (role key, description)
     for key, member in sorted(out.team.items()):
         if member.inactive:
-            inactive.setdefault(member.person.key, f"{key}: {_label(member.person)}")
+            inactive.setdefault(member.person.key, (key, f"{key}: {_label(member.person)}"))
     for row in remaining_rows:
         if row.person.sf_active is False:
             inactive.setdefault(
-                row.person.key, f"{row.team_role or 'member'}: {_label(row.person)}"
+                row.person.key,
+                (
+                    team_keys.get(row.team_role or ""),
+                    f"{row.team_role or 'member'}: {_label(row.person)}",
+                ),
             )
-    out.inactive_members = list(inactive.values())
+    out.inactive_members = [text for _, text in inactive.values()]
     active_roles = {k for k, m in out.team.items() if not m.inactive}
 
-    needed = required_roles(segment, qualifying, customer, in_window, mapping)
-    out.missing_roles = [k for k in needed if k not in active_roles]
+    # Required roles and coverage: an empty required role is missing; with a deadline
+    # ([coverage]) it is pending until the deadline and overdue after it.
+    enabled = set(mapping.flags.enabled)
+    out.required_roles = required_roles(segment, qualifying, customer, in_window, mapping)
+    out.missing_roles = [k for k in out.required_roles if k not in active_roles]
+    if "OVERDUE_<ROLE>" in enabled:
+        for key in out.missing_roles:
+            due = deadline_of(key, first_won, renewal, mapping)
+            if due is not None:
+                out.deadlines[key] = due
+                if inp.today > due:
+                    out.overdue_roles.append(key)
+    out.pooled_roles = [k for k, r in mapping.roles.items() if segment in r.pooled_segments]
+    out.handoff = handoff_of(
+        inp.opportunities, segment, inp.arr, inp.today, inp.handoffs_closed, mapping
+    )
+    wanted_managers = set(out.overdue_roles)
+    if mapping.handoff is not None:
+        wanted_managers.add(mapping.handoff.escalate_to_manager_of)
+    for key in sorted(wanted_managers):
+        manager = manager_of(key, out.team, inp, mapping)
+        if manager is not None:
+            out.managers[key] = manager
 
     # Desired Salesforce rows for managed roles: one row per person, role by precedence; a
     # person who already has a row in an unmanaged role keeps it as it is.
@@ -359,9 +498,15 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
         key = min(keys, key=lambda k: precedence.get(k, len(precedence)))
         out.desired_rows[user_id] = (key, mapping.roles[key].team_role)
 
-    # Desired Gainsight Company team fields.
+    # Desired Gainsight Company team fields (a role pooled in this segment is not written
+    # unless the mapping says so: the field is left as it is).
     if company is not None:
-        for gs_field, keys in mapping.gainsight_team_fields().items():
+        for gs_field, all_keys in mapping.gainsight_team_fields().items():
+            keys = [
+                k for k in all_keys if k not in out.pooled_roles or mapping.roles[k].write_pooled
+            ]
+            if not keys:
+                continue
             holder = next((out.team[k] for k in keys if k in out.team), None)
             if holder is None or holder.inactive:
                 out.desired_gs_fields[gs_field] = None
@@ -375,33 +520,30 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
             else:
                 out.desired_gs_fields[gs_field] = holder.person.gs_user_id
 
-    # Risk flags.
-    enabled = set(mapping.flags.enabled)
+    # Risk flags: one condition, one flag.
     flags: set[str] = set()
     if "RED_HEALTH" in enabled and band == mapping.health.red:
         flags.add("RED_HEALTH")
+    if "YELLOW_HEALTH" in enabled and band == mapping.health.yellow:
+        flags.add("YELLOW_HEALTH")
+    previous_date = company.previous_score_date if company else None
     if "HEALTH_DROP" in enabled and health_drop(
-        score, previous, inp.score_history, inp.today, mapping
+        score, previous, inp.score_history, inp.today, mapping, previous_date
     ):
         flags.add("HEALTH_DROP")
     if "RENEWAL_AT_RISK" in enabled and in_window and band in mapping.flags.renewal_at_risk_bands:
         flags.add("RENEWAL_AT_RISK")
-    no_csm = customer and qualifying and "CSM" in mapping.roles and "CSM" not in active_roles
-    if "NO_CSM" in enabled and no_csm:
-        flags.add("NO_CSM")
-    if (
-        "HANDOFF_DUE" in enabled
-        and no_csm
-        and first_won is not None
-        and (inp.today - first_won).days <= mapping.lifecycle.handoff_window_days
-    ):
+    if "HANDOFF_DUE" in enabled and out.handoff is not None:
         flags.add("HANDOFF_DUE")
     if "MISSING_<ROLE>" in enabled:
-        flags.update(f"MISSING_{k}" for k in out.missing_roles)
-    if "INACTIVE_MEMBER" in enabled and out.inactive_members:
+        flags.update(f"MISSING_{k}" for k in out.missing_roles if k not in out.deadlines)
+    flags.update(f"OVERDUE_{k}" for k in out.overdue_roles)
+    # An inactive holder of a required role is already told by that role's flag.
+    if "INACTIVE_MEMBER" in enabled and any(
+        role not in out.missing_roles for role, _ in inactive.values()
+    ):
         flags.add("INACTIVE_MEMBER")
     if "OVERSTAFFED" in enabled and not qualifying and mapping.flags.overstaffed_roles:
-        team_keys = mapping.team_role_keys()
         carried = set(active_roles)
         carried |= {
             team_keys[r.team_role]

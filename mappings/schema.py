@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -23,18 +23,45 @@ RoleSource = Literal["account_owner", "gainsight_csm", "team_member", "renewal_o
 Condition = Literal["always", "qualifying", "customer", "qualifying_customer", "renewal_window"]
 FLAG_NAMES = (
     "RED_HEALTH",
+    "YELLOW_HEALTH",
     "HEALTH_DROP",
     "RENEWAL_AT_RISK",
-    "NO_CSM",
     "HANDOFF_DUE",
     "MISSING_<ROLE>",
+    "OVERDUE_<ROLE>",
     "INACTIVE_MEMBER",
     "OVERSTAFFED",
     "TEAM_WIPED",
 )
+# Flags that are gone, and what took their place (named in the validation error).
+RETIRED_FLAGS = {
+    "NO_CSM": "merged into MISSING_<ROLE> / OVERDUE_<ROLE> (MISSING_CSM, OVERDUE_CSM), which "
+    "follow the segment's required roles",
+}
+# Flags a Gainsight CTA can be opened for.
+CTA_FLAGS = (
+    "RED_HEALTH",
+    "YELLOW_HEALTH",
+    "RENEWAL_AT_RISK",
+    "HEALTH_DROP",
+    "HANDOFF_DUE",
+    "INACTIVE_MEMBER",
+    "OVERSTAFFED",
+)
+# Kinds of signal, each routed by its own row of the DCI matrix ([alerts]).
+Signal = Literal["risk", "handoff", "coverage"]
+# In a DCI row: the manager of the role the signal is about (coverage: the overdue role;
+# handoff escalation: [handoff].escalate_to_manager_of).
+MANAGER = "MANAGER"
+# Deadline triggers: the first Closed Won opportunity, the renewal window opening, the
+# technical win (the handoff's trigger).
+DeadlineTrigger = Literal["first_won", "renewal_window", "technical_win"]
+Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
 _SF_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _GS_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _ROLE_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _GS_LOOKUP_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}__gr\.[A-Za-z][A-Za-z0-9_]{0,79}$")
 
@@ -67,6 +94,10 @@ class Role(_Strict):
     managed: bool = False
     gainsight_field: GsField | None = None
     engaged: Literal["always", "renewal_window"] = "always"
+    # Segments where the role is pooled (not aligned with account teams): a holder there is
+    # not written to gainsight_field unless write_pooled.
+    pooled_segments: list[str] = []
+    write_pooled: bool = False
 
 
 class Team(_Strict):
@@ -90,7 +121,46 @@ class CsmQualifying(_Strict):
 class Lifecycle(_Strict):
     prospect: str = "Prospect"
     customer: str = "Customer"
-    handoff_window_days: int = Field(90, ge=0)
+
+
+class Risk(_Strict):
+    # Lifecycles whose accounts get red-health alerts, Risk CTAs and the triage digest;
+    # every account keeps its flags.
+    lifecycles: list[str] = Field(default_factory=lambda: ["Customer"], min_length=1)
+
+
+class Triage(_Strict):
+    # The periodic triage digest (one per DRI of the risk row) of accounts in these bands.
+    bands: list[str] = Field(default_factory=lambda: ["Yellow"])
+    every_days: int = Field(7, ge=1)
+    weekday: Weekday = "Monday"
+
+
+class Handoff(_Strict):
+    # The org's sales process (Opportunity.StageName values) in order, and the stage at which
+    # the technical win is reached: an opportunity at or past it triggers the handoff.
+    sales_process: list[str] = Field(min_length=1)
+    stage: str
+    opportunity_types: list[str] = Field(min_length=1)
+    # A Closed Won opportunity older than this no longer opens a handoff.
+    window_days: int = Field(90, ge=0)
+    # Only for accounts that are (or, by the opportunity's amount, will be) CSM-qualifying.
+    qualifying_only: bool = True
+    escalate_after_days: int = Field(14, ge=1)
+    escalate_to_manager_of: str = "CSM"
+    checklist: list[str] = []
+
+
+class Deadline(_Strict):
+    days: int = Field(ge=0)
+    after: DeadlineTrigger
+
+
+class Managers(_Strict):
+    # For an empty role, "the role's manager" is the first of these that resolves:
+    # "owner_manager" (the account owner's manager) or an e-mail address (that Salesforce user).
+    when_unassigned: list[str] = Field(default_factory=lambda: ["owner_manager"])
+    by_role: dict[str, list[str]] = {}
 
 
 class Renewal(_Strict):
@@ -107,6 +177,7 @@ class Health(_Strict):
     bands: list[Band] = Field(min_length=1)
     unknown: str = "Unknown"
     red: str = "Red"
+    yellow: str = "Yellow"
     green: str = "Green"
 
 
@@ -134,6 +205,14 @@ class SalesforceFields(_Strict):
 class CtaFlag(_Strict):
     reason: str = Field(min_length=1)
     name: str = Field(min_length=1)
+    # The signal decides who owns the CTA (the DRI of its DCI row) and, for "risk", which
+    # lifecycles get one ([risk].lifecycles).
+    signal: Literal["risk", "handoff"] = "risk"
+    type: str | None = None  # default: [gainsight.cta].type
+    priority: str | None = None  # default: [gainsight.cta].priority
+    due_in_days: int | None = Field(None, ge=0)
+    # Lines of the CTA's Comments (e.g. "handoff.checklist" puts the handoff checklist there).
+    comments_from: Literal["handoff.checklist"] | None = None
 
 
 class Cta(_Strict):
@@ -160,6 +239,9 @@ class GainsightFields(_Strict):
     # number is read through it (no configuration needed for the default names).
     score_lookup_path: GsLookupPath = "CurrentScore__gr.Score"
     previous_score_lookup_path: GsLookupPath = "PreviousScore__gr.Score"
+    # The date Gainsight's previous score was taken (a Company date field); without it the
+    # previous score is undated and never a HEALTH_DROP baseline.
+    previous_score_date_field: GsField | None = None
     trend_field: GsField
     arr_field: GsField
     renewal_date_field: GsField
@@ -189,7 +271,17 @@ class CsmBook(_Strict):
 
 
 class Alerts(_Strict):
-    routing_activity: str
+    # Each kind of signal routes by its own row of the DCI matrix.
+    routing_activity: str  # risk: red-health alerts, the triage digest, Risk CTAs
+    handoff_activity: str | None = None  # the handoff CTA (default: routing_activity)
+    coverage_activity: str | None = None  # overdue coverage (default: MANAGER alone)
+
+    def activity(self, signal: str) -> str | None:
+        if signal == "handoff":
+            return self.handoff_activity or self.routing_activity
+        if signal == "coverage":
+            return self.coverage_activity
+        return self.routing_activity
 
 
 class MappingFile(_Strict):
@@ -200,6 +292,11 @@ class MappingFile(_Strict):
     required_roles: dict[str, list[str] | dict[str, Condition]]
     csm_qualifying: CsmQualifying
     lifecycle: Lifecycle = Lifecycle()
+    risk: Risk = Risk()
+    triage: Triage = Triage()
+    handoff: Handoff | None = None
+    coverage: dict[str, Deadline] = {}
+    managers: Managers = Managers()
     renewal: Renewal
     health: Health
     flags: Flags
@@ -215,6 +312,8 @@ class MappingFile(_Strict):
         bad = [k for k in roles if not _ROLE_KEY.match(k)]
         if bad:
             raise ValueError(f"role keys must be UPPER_SNAKE_CASE: {', '.join(bad)}")
+        if MANAGER in roles:
+            raise ValueError(f"{MANAGER} is reserved (the role's manager in a DCI row)")
         return roles
 
     @model_validator(mode="after")
@@ -295,33 +394,72 @@ class MappingFile(_Strict):
             if band not in [*names, self.health.unknown]:
                 problems.append(f"flags.renewal_at_risk_bands: unknown band {band!r}")
         for flag in self.flags.enabled:
-            if flag not in FLAG_NAMES:
+            if flag in RETIRED_FLAGS:
+                problems.append(f"flags.enabled: {flag} was {RETIRED_FLAGS[flag]}")
+            elif flag not in FLAG_NAMES:
                 problems.append(f"flags.enabled: unknown flag {flag!r} (known: {FLAG_NAMES})")
         for key in self.flags.overstaffed_roles:
             if key not in roles:
                 problems.append(f"flags.overstaffed_roles: unknown role {key!r}")
-        for flag in self.gainsight.cta.flags:
-            if flag not in (
-                "RED_HEALTH",
-                "RENEWAL_AT_RISK",
-                "HEALTH_DROP",
-                "NO_CSM",
-                "HANDOFF_DUE",
-                "INACTIVE_MEMBER",
-                "OVERSTAFFED",
-            ):
+        for flag, cfg in self.gainsight.cta.flags.items():
+            if flag not in CTA_FLAGS:
                 problems.append(f"gainsight.cta.flags: unsupported flag {flag!r}")
+            if cfg.comments_from == "handoff.checklist" and self.handoff is None:
+                problems.append(f"gainsight.cta.flags.{flag}: comments_from needs [handoff]")
         for key in self.gainsight.cta.owner_roles:
             if key not in roles:
                 problems.append(f"gainsight.cta.owner_roles: unknown role {key!r}")
         for activity, row in self.dci.items():
             for key in row:
-                if key not in roles:
+                if key not in roles and key != MANAGER:
                     problems.append(f"dci.{activity!r}: unknown role {key!r}")
-        if self.alerts.routing_activity not in self.dci:
-            problems.append(f"alerts.routing_activity {self.alerts.routing_activity!r} not in dci")
-        elif "D" not in self.dci[self.alerts.routing_activity].values():
-            problems.append(f"dci.{self.alerts.routing_activity!r} names no DRI (D)")
+        for label in ("routing_activity", "handoff_activity", "coverage_activity"):
+            activity = getattr(self.alerts, label)
+            if activity is None:
+                continue
+            if activity not in self.dci:
+                problems.append(f"alerts.{label} {activity!r} not in dci")
+            elif "D" not in self.dci[activity].values():
+                problems.append(f"dci.{activity!r} names no DRI (D)")
+        for key, role in roles.items():
+            for seg in role.pooled_segments:
+                if seg not in segs:
+                    problems.append(f"roles.{key}.pooled_segments: unknown segment {seg!r}")
+        for lifecycle in self.risk.lifecycles:
+            if lifecycle not in (self.lifecycle.prospect, self.lifecycle.customer):
+                problems.append(f"risk.lifecycles: unknown lifecycle {lifecycle!r}")
+        for band in self.triage.bands:
+            if band not in names:
+                problems.append(f"triage.bands: unknown band {band!r}")
+        if self.health.yellow not in names:
+            problems.append(f"health.yellow {self.health.yellow!r} is not one of the bands")
+        if self.handoff is not None:
+            stages = [st.lower() for st in self.handoff.sales_process]
+            if self.handoff.stage.lower() not in stages:
+                problems.append(
+                    f"handoff.stage {self.handoff.stage!r} is not in handoff.sales_process"
+                )
+            if self.handoff.escalate_to_manager_of not in roles:
+                problems.append(
+                    f"handoff.escalate_to_manager_of: unknown role "
+                    f"{self.handoff.escalate_to_manager_of!r}"
+                )
+        for key, deadline in self.coverage.items():
+            if key not in roles:
+                problems.append(f"coverage: unknown role {key!r}")
+            if deadline.after == "technical_win" and self.handoff is None:
+                problems.append(f"coverage.{key}.after = 'technical_win' needs [handoff]")
+        for key in self.managers.by_role:
+            if key not in roles:
+                problems.append(f"managers.by_role: unknown role {key!r}")
+        for source in [
+            *self.managers.when_unassigned,
+            *(x for v in self.managers.by_role.values() for x in v),
+        ]:
+            if source != "owner_manager" and not _EMAIL.match(source):
+                problems.append(
+                    f"managers: {source!r} is neither 'owner_manager' nor an e-mail address"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -363,6 +501,21 @@ class MappingFile(_Strict):
             if score <= band.upto:
                 return band.band
         return self.health.bands[-1].band
+
+    def cta_type(self, flag: str) -> str:
+        cfg = self.gainsight.cta.flags[flag]
+        return cfg.type or self.gainsight.cta.type
+
+    def dci_row(self, signal: str) -> dict[str, Literal["D", "C", "I"]]:
+        """The DCI row a kind of signal routes by (coverage without a row: the manager)."""
+        activity = self.alerts.activity(signal)
+        if activity is None:
+            return {MANAGER: "D"}
+        return dict(self.dci[activity])
+
+    def managers_for(self, role: str) -> list[str]:
+        """Where "the role's manager" comes from when the role is empty."""
+        return list(self.managers.by_role.get(role, self.managers.when_unassigned))
 
     def gainsight_team_fields(self) -> dict[str, list[str]]:
         """Company lookup field -> the role keys written into it (first present wins)."""

@@ -48,6 +48,7 @@ from sync.stages.push import Pusher, quarantine_key
 from sync.store import Store, quarantine
 from sync.store.errors import store_unavailable
 from sync.store.models import (
+    CtaLink,
     Operation,
     PreflightReport,
     QuarantinedRecord,
@@ -311,6 +312,7 @@ class Engine:
                 stats.pulled = {k: v.as_json() for k, v in pulled.items()}
                 if window is None and (options.full or full_gainsight):
                     stats.gainsight_full = True
+                self._refresh_handoff_ctas(stats)
                 renew()
             if self.should_stop():
                 result.status = RunStatus.INTERRUPTED
@@ -383,6 +385,8 @@ class Engine:
                 if self.alerts is not None and not options.dry_run:
                     self.alerts.observe(chunk, run_id)
                 renew()
+            if self.alerts is not None and not options.dry_run:
+                self.alerts.record_triage(run_id)  # [triage]: once per period, per CSM
             unowned = sorted(set(self.planner.unowned))
             invalid += self._quarantine_unowned(unowned, run_id)
             if unowned:
@@ -725,6 +729,45 @@ class Engine:
             ).all()
         last = next((started for started, st in recent if (st or {}).get("gainsight_full")), None)
         return last is None or self.clock() - last >= timedelta(hours=hours)
+
+    def _refresh_handoff_ctas(self, stats: RunStats) -> None:
+        """Read the status of the open Handoff CTAs teamsync opened or adopted: one the SA
+        closed in Gainsight completes its handoff (the flag clears, no new CTA, no escalation).
+        A read of up to 500 CTAs a call; nothing when none is open."""
+        flags = [f for f, c in self.mapping.gainsight.cta.flags.items() if c.signal == "handoff"]
+        if not flags:
+            return
+        with self.store.session() as s:
+            gsids = list(
+                s.scalars(
+                    select(CtaLink.cta_gsid).where(
+                        CtaLink.status == "open", CtaLink.flag.in_(flags)
+                    )
+                )
+            )
+        if not gsids:
+            return
+        from connectors.gainsight import Condition
+
+        still_open: set[str] = set()
+        for start in range(0, len(gsids), 500):
+            chunk = gsids[start : start + 500]
+            for page in self.gs.cta_list(
+                ["Gsid", "IsClosed"], conditions=[Condition("Gsid", "IN", chunk)]
+            ):
+                for row in page:
+                    if row.get("IsClosed") not in (True, "true"):
+                        still_open.add(str(row.get("Gsid")))
+        closed = [g for g in gsids if g not in still_open]  # closed, or deleted in Gainsight
+        if closed:
+            now = self.clock()
+            with self.store.session() as s:
+                s.execute(
+                    update(CtaLink)
+                    .where(CtaLink.cta_gsid.in_(closed))
+                    .values(status="closed", closed_at=now)
+                )
+        stats.handoff_ctas = {"open": len(still_open), "closed_in_gainsight": len(closed)}
 
     def _puller(self) -> Puller:
         return Puller(

@@ -157,6 +157,7 @@ def catalogue(mapping: MappingFile) -> Catalogue:
                 ("Email", "email"),
                 ("IsActive", "active"),
                 ("Title", "title"),
+                ("ManagerId", "manager_id"),
                 ("SystemModstamp", None),
             ),
             SfUser,
@@ -195,11 +196,11 @@ def catalogue(mapping: MappingFile) -> Catalogue:
                 ("OwnerId", "owner_id"),
                 ("Name", None),
                 ("Type", "type"),
-                ("StageName", None),
+                ("StageName", "stage"),
                 ("IsClosed", "is_closed"),
                 ("IsWon", "is_won"),
                 ("CloseDate", "close_date"),
-                ("Amount", None),
+                ("Amount", "amount"),
                 ("IsDeleted", None),
                 ("SystemModstamp", None),
             ),
@@ -260,6 +261,11 @@ def catalogue(mapping: MappingFile) -> Catalogue:
                     (gs.previous_score_field, "previous_score"),
                     (gs.trend_field, "trend"),
                     (gs.risk_flags_field, "risk_flags"),
+                ),
+                *(
+                    (Column(gs.previous_score_date_field, "previous_score_date"),)
+                    if gs.previous_score_date_field
+                    else ()
                 ),
                 *(Column(f, "team_fields", group=True) for f in mapping.gainsight_team_fields()),
                 Column("ModifiedDate", "modified"),

@@ -103,7 +103,7 @@ CTA = ObjectSchema(
         F("ClosedDate", "DATETIME", createable=False, updateable=False),
         F("IsImportant", "BOOLEAN", default=False),
         F("EntityType", "STRING", default="COMPANY"),
-        F("Comments", "STRING"),
+        F("Comments", "RICHTEXTAREA"),  # the Cockpit's comments are rich text
         F("ExternalReferenceId", "STRING"),
         *_AUDIT,
     ],
@@ -142,7 +142,15 @@ OBJECTS: dict[str, ObjectSchema] = {
 
 # Cockpit picklists: name -> (GSID, closed?) for statuses; name -> GSID for the others.
 CTA_TYPES = ("Risk", "Opportunity", "Lifecycle", "Activity", "Objective")
-CTA_REASONS = ("Red Health", "Renewal at Risk", "Support Risk", "Low Usage", "Other")
+CTA_REASONS = (
+    "Red Health",
+    "Renewal at Risk",
+    "Support Risk",
+    "Low Usage",
+    "Other",
+    "Sales to CS Handoff",
+    "Health Triage",
+)
 CTA_PRIORITIES = ("High", "Medium", "Low")
 CTA_STATUSES: dict[str, bool] = {
     "New": False,

@@ -57,6 +57,13 @@ RISK_FLAGS: tuple[str, ...] = (
     "INACTIVE_MEMBER",
     "OVERSTAFFED",
     "TEAM_WIPED",
+    "YELLOW_HEALTH",
+    "OVERDUE_SAE",
+    "OVERDUE_AE",
+    "OVERDUE_SA",
+    "OVERDUE_CSM",
+    "OVERDUE_RM",
+    "OVERDUE_EXEC_SPONSOR",
 )
 
 # Organization-wide defaults (Organization.Default*Access).  VERIFIED: field names and the

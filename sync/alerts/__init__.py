@@ -35,7 +35,7 @@ TEAMSYNC_ALERT_WEBHOOK_SECRET>``).
 
 from __future__ import annotations
 
-from sync.alerts.outbox import FIRST_BACKOFF, MAX_BACKOFF, Alerter, backoff
+from sync.alerts.outbox import FIRST_BACKOFF, MAX_BACKOFF, Alerter, backoff, triage_period
 from sync.alerts.routing import build_alert, routing
 from sync.alerts.sinks import (
     IDEMPOTENCY_HEADER,
@@ -82,6 +82,7 @@ __all__ = [
     "slack_message",
     "standard_headers",
     "transition",
+    "triage_period",
     "verify",
     "verify_standard",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -15,21 +15,28 @@ from config.errors import TeamsyncError
 from config.settings import Settings
 from connectors.batching import batched
 from mappings.rules import MappedAccount
-from mappings.schema import MappingFile
+from mappings.schema import WEEKDAYS, MappingFile
 from sync.alerts.health import FIRING, RESOLVED
-from sync.alerts.routing import build_alert
+from sync.alerts.routing import build_alert, routing_manager
 from sync.alerts.sinks import DeliveryError, Sink, build_sinks
 from sync.alerts.transitions import Transition, transition
 from sync.clock import utcnow
 from sync.stages.map import MappedChunk
 from sync.store import IN_LIST, Store
-from sync.store.models import AlertOutbox, AlertState
+from sync.store.models import Account, AlertOutbox, AlertState, CtaLink
 
 log = structlog.get_logger("teamsync.alerts")
 
 ALREADY_RED = "already_red"  # Red at the first run on an empty store (sent as one digest)
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(minutes=1)
+
+
+def triage_period(today: date, every_days: int, weekday: str) -> date:
+    """The first day of the triage period ``today`` is in: periods of ``every_days`` days,
+    starting on ``weekday`` (weekly on Mondays by default)."""
+    anchor = date(2024, 1, 1) + timedelta(days=WEEKDAYS.index(weekday))  # 2024-01-01: Monday
+    return anchor + timedelta(days=((today - anchor).days // every_days) * every_days)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -115,25 +122,33 @@ class Alerter:
             for part in batched(ids, IN_LIST):
                 for st in s.scalars(select(AlertState).where(AlertState.account_id.in_(part))):
                     states[st.account_id] = st
+            escalations = self._due_escalations(s, ids, now)
             for item in items:
                 mapped = item.mapped
                 state = states.get(mapped.account_id)
-                t = transition(
-                    band=mapped.health_band,
-                    state=state,
-                    now=now,
-                    red=red,
-                    yellow_to_red_only=self.yellow_to_red_only,
-                    yellow=self._yellow,
-                    reminder_days=self.reminder_days,
-                    unknown=self.mapping.health.unknown,
-                )
+                # Risk is for the lifecycles the mapping lists ([risk].lifecycles): the other
+                # accounts keep their flags but get no red-health alert.
+                eligible = mapped.lifecycle in self.mapping.risk.lifecycles
+                t = None
+                if eligible:
+                    t = transition(
+                        band=mapped.health_band,
+                        state=state,
+                        now=now,
+                        red=red,
+                        yellow_to_red_only=self.yellow_to_red_only,
+                        yellow=self._yellow,
+                        reminder_days=self.reminder_days,
+                        unknown=self.mapping.health.unknown,
+                    )
                 if first_run and t is not None and t.kind == "entered_red":
-                    # Already Red when teamsync first looked: not news, no alert of its own.
-                    if self.first_run == "none":
-                        self._move_state(s, state, mapped, None, now)
-                        continue
-                    t = Transition(ALREADY_RED, t.previous_band)
+                    # Already Red when teamsync first looked: not news, no alert of its own
+                    # (one digest, or nothing with first_run = "none").
+                    t = (
+                        None
+                        if self.first_run == "none"
+                        else Transition(ALREADY_RED, t.previous_band)
+                    )
                 if t is not None:
                     key = self._free_key(
                         s, f"{mapped.account_id}:{t.kind}:{now.date().isoformat()}"
@@ -150,23 +165,222 @@ class Alerter:
                         salesforce_url=self.salesforce_url,
                         gainsight_url=self.gainsight_url,
                     )
-                    for sink in self.sinks:
-                        s.add(
-                            AlertOutbox(
-                                idempotency_key=key,
-                                sink=sink.name,
-                                account_id=mapped.account_id,
-                                kind=t.kind,
-                                payload=payload,
-                                status="pending",
-                                attempts=0,
-                                next_attempt_at=now,
-                                created_at=now,
-                                run_id=run_id,
-                            )
-                        )
+                    self._record(s, key, mapped.account_id, t.kind, payload, now, run_id)
                     recorded += 1
-                self._move_state(s, state, mapped, t, now)
+                recorded += self._coverage(s, mapped, state, now, run_id)
+                for cta_gsid, opened_at in escalations.get(mapped.account_id, []):
+                    recorded += self._escalate_handoff(s, mapped, cta_gsid, opened_at, now, run_id)
+                self._move_state(s, state, mapped, t, now, eligible)
+        return recorded
+
+    def _record(
+        self,
+        s: Any,
+        key: str,
+        account_id: str | None,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        run_id: str,
+    ) -> None:
+        """One outbox row per sink, pending from now."""
+        for sink in self.sinks:
+            s.add(
+                AlertOutbox(
+                    idempotency_key=key,
+                    sink=sink.name,
+                    account_id=account_id,
+                    kind=kind,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    run_id=run_id,
+                )
+            )
+
+    # -- coverage and the handoff escalation ---------------------------------------------
+    def _coverage(
+        self, s: Any, mapped: Any, state: AlertState | None, now: datetime, run_id: str
+    ) -> int:
+        """One alert to the role's manager when a role becomes overdue ([coverage]), routed
+        by the coverage row; none while it stays overdue."""
+        seen = set(state.flags or []) if state is not None else set()
+        recorded = 0
+        for role in getattr(mapped, "overdue_roles", ()) or ():
+            if f"OVERDUE_{role}" in seen:
+                continue
+            name = self.mapping.roles[role].name
+            due = mapped.deadlines.get(role)
+            key = self._free_key(
+                s, f"{mapped.account_id}:overdue_{role.lower()}:{now.date().isoformat()}"
+            )
+            title = f"{mapped.name}: no {name} assigned" + (
+                f", due by {due.isoformat()}" if due is not None else ""
+            )
+            payload = build_alert(
+                "coverage_overdue",
+                mapped,
+                previous_band=None,
+                previous_score=mapped.previous_score,
+                key=key,
+                now=now,
+                mapping=self.mapping,
+                salesforce_url=self.salesforce_url,
+                gainsight_url=self.gainsight_url,
+                signal="coverage",
+                subject_role=role,
+                title=title,
+                extra={
+                    "coverage": {
+                        "role": role,
+                        "role_name": name,
+                        "due": due.isoformat() if due is not None else None,
+                    }
+                },
+            )
+            self._record(s, key, mapped.account_id, "coverage_overdue", payload, now, run_id)
+            recorded += 1
+        return recorded
+
+    def _due_escalations(
+        self, s: Any, ids: list[str], now: datetime
+    ) -> dict[str, list[tuple[str, datetime]]]:
+        """Open Handoff CTAs of these accounts opened ``escalate_after_days`` ago or more."""
+        handoff = self.mapping.handoff
+        flags = [f for f, c in self.mapping.gainsight.cta.flags.items() if c.signal == "handoff"]
+        out: dict[str, list[tuple[str, datetime]]] = {}
+        if handoff is None or not flags:
+            return out
+        cutoff = now - timedelta(days=handoff.escalate_after_days)
+        for part in batched(ids, IN_LIST):
+            for link in s.scalars(
+                select(CtaLink).where(
+                    CtaLink.account_id.in_(part),
+                    CtaLink.flag.in_(flags),
+                    CtaLink.status == "open",
+                    CtaLink.opened_at <= cutoff,
+                )
+            ):
+                out.setdefault(link.account_id or "", []).append((link.cta_gsid, link.opened_at))
+        return out
+
+    def _escalate_handoff(
+        self, s: Any, mapped: Any, cta_gsid: str, opened_at: datetime, now: datetime, run_id: str
+    ) -> int:
+        """Once per Handoff CTA: not closed in time, so its escalation goes to the manager of
+        [handoff].escalate_to_manager_of (the CSM's manager), with the handoff row listed."""
+        assert self.mapping.handoff is not None
+        key = f"{mapped.account_id}:handoff_overdue:{cta_gsid}"
+        exists = s.scalar(select(AlertOutbox.id).where(AlertOutbox.idempotency_key == key).limit(1))
+        if exists is not None:
+            return 0
+        role = self.mapping.handoff.escalate_to_manager_of
+        days = (now - opened_at).days
+        payload = build_alert(
+            "handoff_overdue",
+            mapped,
+            previous_band=None,
+            previous_score=mapped.previous_score,
+            key=key,
+            now=now,
+            mapping=self.mapping,
+            salesforce_url=self.salesforce_url,
+            gainsight_url=self.gainsight_url,
+            signal="handoff",
+            title=f"{mapped.name}: handoff still open {days} days after it was opened",
+            extra={
+                "escalation": {
+                    "to": routing_manager(mapped, role, self.mapping),
+                    "cta_id": cta_gsid,
+                    "opened_at": opened_at.isoformat(),
+                }
+            },
+        )
+        self._record(s, key, mapped.account_id, "handoff_overdue", payload, now, run_id)
+        return 1
+
+    # -- the triage digest ---------------------------------------------------------------
+    def record_triage(self, run_id: str) -> int:
+        """The periodic triage digest ([triage]): per DRI of the risk row (the CSM), the
+        accounts of [risk].lifecycles in the triage bands (Yellow), once per period."""
+        tri = self.mapping.triage
+        if not tri.bands:
+            return 0
+        now = self.clock()
+        period = triage_period(now.date(), tri.every_days, tri.weekday)
+        row = self.mapping.dci_row("risk")
+        dri_roles = [k for k, v in row.items() if v == "D" and k in self.mapping.roles]
+        groups: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]] = {}
+        with self.store.session() as s:
+            for acc in s.scalars(
+                select(Account)
+                .where(
+                    Account.deleted.is_(False),
+                    Account.health_band.in_(tri.bands),
+                    Account.lifecycle.in_(self.mapping.risk.lifecycles),
+                )
+                .order_by(Account.account_id)
+            ):
+                holder = None
+                for role in dri_roles:
+                    member = (acc.team or {}).get(role)
+                    if member and not member.get("inactive") and member.get("email"):
+                        holder = {
+                            "role": role,
+                            "role_name": self.mapping.roles[role].name,
+                            "name": member.get("name"),
+                            "email": member.get("email"),
+                        }
+                        break
+                group = (holder or {}).get("email") or "unassigned"
+                entry = {
+                    "id": acc.account_id,
+                    "name": acc.name,
+                    "segment": acc.segment,
+                    "arr": acc.arr,
+                    "score": acc.health_score,
+                    "band": acc.health_band,
+                    "trend": acc.trend,
+                    "days_to_renewal": acc.days_to_renewal,
+                    "flags": list(acc.flags or []),
+                    "salesforce_url": (
+                        f"{self.salesforce_url}/lightning/r/Account/{acc.account_id}/view"
+                        if self.salesforce_url
+                        else None
+                    ),
+                }
+                groups.setdefault(group, (holder, []))[1].append(entry)
+            recorded = 0
+            for group, (holder, entries) in sorted(groups.items()):
+                key = f"triage:{group}:{period.isoformat()}"
+                exists = s.scalar(
+                    select(AlertOutbox.id).where(AlertOutbox.idempotency_key == key).limit(1)
+                )
+                if exists is not None:
+                    continue
+                who = (holder or {}).get("name") or (holder or {}).get("email")
+                bands = "/".join(tri.bands)
+                title = (
+                    f"Health triage: {len(entries)} {bands} customer"
+                    + ("s" if len(entries) != 1 else "")
+                    + (f" for {who}" if who else " without a Customer Success Manager")
+                )
+                payload = {
+                    "idempotency_key": key,
+                    "kind": "triage_digest",
+                    "signal": "risk",
+                    "title": title,
+                    "occurred_at": now.isoformat(),
+                    "period_start": period.isoformat(),
+                    "activity": self.mapping.alerts.activity("risk"),
+                    "recipient": holder,
+                    "count": len(entries),
+                    "accounts": entries,
+                }
+                self._record(s, key, None, "triage_digest", payload, now, run_id)
+                recorded += 1
         return recorded
 
     @staticmethod
@@ -197,8 +411,28 @@ class Alerter:
         mapped: MappedAccount,
         t: Transition | None,
         now: datetime,
+        eligible: bool = True,
     ) -> None:
         red = mapped.health_band == self.mapping.health.red
+        flags = list(mapped.flags)
+        if not eligible:
+            # No red-health episode outside the risk lifecycles; only the flags are followed.
+            if state is None:
+                s.add(
+                    AlertState(
+                        account_id=mapped.account_id,
+                        band=self.mapping.health.unknown,
+                        score=None,
+                        red_since=None,
+                        last_alert_at=None,
+                        updated_at=now,
+                        flags=flags,
+                    )
+                )
+            else:
+                state.flags = flags
+                state.updated_at = now
+            return
         if state is None:
             state = AlertState(
                 account_id=mapped.account_id,
@@ -207,6 +441,7 @@ class Alerter:
                 red_since=now if red else None,
                 last_alert_at=None,
                 updated_at=now,
+                flags=flags,
             )
             s.add(state)
         elif mapped.health_band == self.mapping.health.unknown:
@@ -221,6 +456,7 @@ class Alerter:
             state.band = mapped.health_band
             state.score = mapped.health_score
             state.updated_at = now
+        state.flags = flags
         if t is not None and t.kind in ("entered_red", "reminder", ALREADY_RED):
             state.last_alert_at = now
 

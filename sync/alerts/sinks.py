@@ -47,7 +47,17 @@ class LogSink(Sink):
             account=(alert.get("account") or {}).get("id"),
             count=alert.get("count"),
         )
-        # A digest lists its alerts: one line each, below the digest's own warning.
+        # A triage digest lists its accounts, a digest its alerts: one line each, below the
+        # digest's own warning.
+        for entry in alert.get("accounts") or ():
+            log.info(
+                "account in triage digest",
+                account=entry.get("id"),
+                name=entry.get("name"),
+                score=entry.get("score"),
+                band=entry.get("band"),
+                digest=alert.get("idempotency_key"),
+            )
         for item in alert.get("alerts") or ():
             log.info(
                 "alert in digest",

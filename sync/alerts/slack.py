@@ -12,15 +12,30 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message in Block Kit, with a plain-text fallback."""
     if alert.get("kind") == "sync_health":
         return _sync_health_message(alert)
-    if alert.get("kind") == "digest":
-        lines = [
-            "• " + _link(a["account"].get("salesforce_url"), _cut(_one_line(a["title"]), 300))
-            for a in alert["alerts"]
-        ]
+    if alert.get("kind") in ("digest", "triage_digest"):
+        if alert.get("kind") == "digest":
+            lines = [
+                "• "
+                + _link(
+                    (a.get("account") or {}).get("salesforce_url"),
+                    _cut(_one_line(a["title"]), 300),
+                )
+                for a in alert["alerts"]
+            ]
+        else:
+            lines = [_triage_line(a) for a in alert["accounts"]]
         chunks = _chunks(lines, 2800)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(alert["title"], 150)}}
         ]
+        recipient = alert.get("recipient")
+        if alert.get("kind") == "triage_digest" and recipient:
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": _cut("*DRI* " + _who(recipient), 3000)},
+                }
+            )
         shown = chunks[:DIGEST_SECTIONS]
         for text in shown:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
@@ -62,6 +77,9 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
         people.append("*Consulted* " + _who(p))
     for p in team["informed"]:
         people.append("*Informed* " + _who(p))
+    escalation = alert.get("escalation")
+    if escalation:
+        people.append("*Escalated to* " + _who(escalation["to"]))
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(alert["title"], 150)}},
         {
@@ -91,10 +109,21 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     return {"text": _cut(_esc(alert["title"]), 3000), "blocks": blocks}
 
 
+def _triage_line(a: dict[str, Any]) -> str:
+    score = "unknown" if a.get("score") is None else f"{a['score']:g}"
+    parts = [f"{score} ({a.get('band')})"]
+    if a.get("trend"):
+        parts.append(f"trend {a['trend']}")
+    if a.get("days_to_renewal") is not None:
+        parts.append(f"renewal in {a['days_to_renewal']} days")
+    label = _link(a.get("salesforce_url"), _cut(_one_line(a.get("name") or a["id"]), 200))
+    return "• " + label + " — " + _esc(", ".join(parts))
+
+
 def _who(p: dict[str, Any]) -> str:
     role = _esc(p["role_name"])
-    if p["missing"]:
-        return f"{role}: _none assigned_" + (" (inactive user)" if p["inactive"] else "")
+    if p.get("missing"):
+        return f"{role}: _none assigned_" + (" (inactive user)" if p.get("inactive") else "")
     name = _esc(p["name"] or "")
     if not p["email"]:
         return f"{role}: {name or '(no name)'}"

@@ -141,10 +141,18 @@ def run_demo(
             alerts = list(s.scalars(select(AlertOutbox).where(AlertOutbox.sink == "log")))
             accounts_total = s.scalar(select(func.count(Account.account_id)))
         if alerts:
-            console.print(f"\n[bold]Alerts[/] (log sink): {len(alerts)} recorded")
+            kinds: dict[str, int] = {}
+            for a in alerts:
+                kinds[a.kind] = kinds.get(a.kind, 0) + 1
+            console.print(
+                f"\n[bold]Alerts[/] (log sink): {len(alerts)} recorded ("
+                + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+                + ")"
+            )
             for a in alerts[:10]:
                 payload = a.payload or {}
                 console.print(f"  • {payload.get('title') or a.kind}")
+        _print_handbook_signals(console, store, engine.mapping)
         console.print(
             f"\nStore: {db_path} ({accounts_total} accounts). Try: "
             f"TEAMSYNC_DATABASE_URL=sqlite:///{db_path} teamsync status"
@@ -238,3 +246,88 @@ def _print_first_run(
             for op, n in sorted((kinds.get("write") or {}).items()):
                 calls_table.add_row(api, obj, op, str(n))
     console.print(calls_table)
+
+
+def _print_handbook_signals(console: Console, store: Any, mapping: Any) -> None:
+    """What the handbook asks for beyond the team: the Yellow triage digest, the handoff CTA,
+    an overdue-coverage alert, and that prospects got no red alert or Risk CTA."""
+    from sync.store.models import Account, AlertOutbox, CtaLink, Operation, RawRecord
+
+    risk_flags = [f for f, c in mapping.gainsight.cta.flags.items() if c.signal == "risk"]
+    handoff_flags = [f for f, c in mapping.gainsight.cta.flags.items() if c.signal == "handoff"]
+    with store.session() as s:
+        log_alerts = list(
+            s.scalars(select(AlertOutbox).where(AlertOutbox.sink == "log").order_by(AlertOutbox.id))
+        )
+        prospects = set(
+            s.scalars(
+                select(Account.account_id).where(Account.lifecycle == mapping.lifecycle.prospect)
+            )
+        )
+        red_prospects = s.scalar(
+            select(func.count(Account.account_id)).where(
+                Account.lifecycle == mapping.lifecycle.prospect,
+                Account.health_band == mapping.health.red,
+            )
+        )
+        links = list(s.scalars(select(CtaLink)))
+        handoff_ops = list(
+            s.scalars(
+                select(Operation).where(
+                    Operation.object == "CallToAction",
+                    Operation.action == "create",
+                    Operation.status == "done",
+                )
+            )
+        )
+        gs_names = {
+            r.record_id: (r.data or {}).get("Name")
+            for r in s.scalars(
+                select(RawRecord).where(
+                    RawRecord.system == "gainsight", RawRecord.object == "GsUser"
+                )
+            )
+        }
+    handoff_ops = [op for op in handoff_ops if (op.previous or {}).get("flag") in handoff_flags]
+    console.print("\n[bold]The handbook's processes[/] (first run)")
+    digests = [a for a in log_alerts if a.kind == "triage_digest"]
+    console.print(
+        f"  Yellow triage: {len(digests)} digests, one per CSM, every "
+        f"{mapping.triage.every_days} days"
+    )
+    if digests:
+        d = digests[0].payload
+        console.print(f"    e.g. {d['title']}")
+        for entry in d["accounts"][:3]:
+            console.print(
+                f"      - {entry['name']}: {entry['score']:g} ({entry['band']}), "
+                f"trend {entry['trend'] or 'n/a'}"
+            )
+    console.print(f"  Handoff CTAs opened: {len(handoff_ops)}")
+    if handoff_ops:
+        op = handoff_ops[0]
+        payload = op.payload or {}
+        owner = gs_names.get(str(payload.get("OwnerId")), "no owner")
+        tasks = len(str(payload.get("Comments") or "").splitlines())
+        console.print(
+            f"    e.g. {payload.get('Name')} ({payload.get('type')} / {payload.get('reason')}) "
+            f"to {owner}, {tasks} checklist tasks, due {payload.get('DueDate')}"
+        )
+    coverage = [a for a in log_alerts if a.kind == "coverage_overdue"]
+    console.print(f"  Overdue-coverage alerts: {len(coverage)}")
+    if coverage:
+        c = coverage[0].payload
+        dri = c["team"]["dri"] or {}
+        console.print(
+            f"    e.g. {c['title']} -> {dri.get('name') or 'nobody'} ({dri.get('role_name')})"
+        )
+    red_alerts = [
+        a
+        for a in log_alerts
+        if a.kind in ("entered_red", "already_red", "reminder") and a.account_id in prospects
+    ]
+    risk_ctas = [k for k in links if k.flag in risk_flags and k.account_id in prospects]
+    console.print(
+        f"  Prospects: {len(prospects)} ({red_prospects} Red, flagged RED_HEALTH): "
+        f"{len(red_alerts)} red-health alerts, {len(risk_ctas)} Risk CTAs"
+    )

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,15 @@ class Mapper:
         self.clock = clock
         self.run_id = run_id
         self.streams = catalogue(mapping)
+        # People the mapping names by e-mail ([managers]).
+        self._named_emails = {
+            source.lower()
+            for source in [
+                *mapping.managers.when_unassigned,
+                *(x for v in mapping.managers.by_role.values() for x in v),
+            ]
+            if "@" in source
+        }
         self._managed_values = set(mapping.managed_team_roles())
         self._gs_fields = list(mapping.gainsight_team_fields())
 
@@ -230,10 +239,25 @@ class Mapper:
                 u.email for u in gs_users.values() if u.email
             }
             emails |= {c.csm_email for c, _ in companies.values() if c.csm_email}
+            emails |= self._named_emails
             sf_by_email = self._users_by_email(s, self.streams.sf_user, emails, bad_users)
             gs_by_email = self._users_by_email(s, self.streams.gs_user, emails, bad_users)
+            # Their managers (User.ManagerId): "the role's manager" of coverage and handoff
+            # escalations.
+            manager_ids = {u.manager_id for u in sf_users.values() if u.manager_id}
+            manager_ids |= {
+                u.manager_id for group in sf_by_email.values() for u in group if u.manager_id
+            }
+            managers = self._load_users(s, self.streams.sf_user, manager_ids, bad_users)
             history = self._history(s, ids, now)
             open_ctas = _open_ctas(s, [c.gsid for c, _ in companies.values()])
+            handoffs_closed = self._handoffs_closed(s, ids)
+
+        def manager_person(manager_id: str | None) -> Person | None:
+            u = managers.get(manager_id or "")
+            if u is None:
+                return None
+            return Person(name=u.name, email=u.email, sf_user_id=u.id, sf_active=u.active)
 
         # A person who cannot be read leaves out every account of this chunk they are on.
         poisoned = {bad.record_id: bad for bad in bad_users}
@@ -268,6 +292,7 @@ class Mapper:
                 sf_active=u.active,
                 gs_user_id=g.gsid if g else None,
                 gs_active=g.active if g else None,
+                manager=manager_person(u.manager_id),
             )
 
         def person_from_gs(gsid: str | None, email_hint: str | None) -> Person | None:
@@ -283,7 +308,16 @@ class Mapper:
                 sf_active=u.active if u else None,
                 gs_user_id=gsid,
                 gs_active=g.active if g else None,
+                manager=manager_person(u.manager_id) if u else None,
             )
+
+        named: dict[str, Person] = {}
+        for email in self._named_emails:
+            u = _pick(sf_by_email.get(email), lambda x: x.active)
+            if u is not None:
+                named[email] = Person(
+                    name=u.name, email=u.email, sf_user_id=u.id, sf_active=u.active
+                )
 
         for account_id, a in accounts.items():
             if account_id in bad_accounts:
@@ -291,7 +325,9 @@ class Mapper:
             company_pair = companies.get(account_id)
             try:
                 item = self._map_account(account_id, a, atms, opps, company_pair, history,
-                                         today, person_from_sf, person_from_gs)  # fmt: skip
+                                         today, person_from_sf, person_from_gs,
+                                         frozenset(handoffs_closed.get(account_id, ())),
+                                         named)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - one poison account is never fatal
                 poison(
                     InvalidRecord(
@@ -327,6 +363,8 @@ class Mapper:
         today: Any,
         person_from_sf: Callable[[str | None], Person | None],
         person_from_gs: Callable[[str | None, str | None], Person | None],
+        handoffs_closed: frozenset[str] = frozenset(),
+        named: dict[str, Person] | None = None,
     ) -> MappedItem:
         company_input = None
         if company_pair is not None:
@@ -337,6 +375,7 @@ class Mapper:
                 csm=person_from_gs(c.csm, c.csm_email),
                 score=c.score,
                 previous_score=c.previous_score,
+                previous_score_date=c.previous_score_date,
                 trend=c.trend,
                 arr=c.arr,
                 team_fields=dict(c.team_fields),
@@ -363,6 +402,8 @@ class Mapper:
                     o.is_won,
                     o.close_date,
                     person_from_sf(o.owner_id),
+                    stage=o.stage,
+                    amount=o.amount,
                 )
                 for o in opps.get(account_id, [])
             ],
@@ -373,6 +414,8 @@ class Mapper:
             health_score_actual=a.health_score,
             health_status_actual=a.health_status,
             risk_flags_actual=a.risk_flags,
+            handoffs_closed=handoffs_closed,
+            named_people=named or {},
         )
         mapped = map_account(inputs, self.mapping)
         return MappedItem(inputs, mapped)
@@ -418,6 +461,9 @@ class Mapper:
     def _history(
         self, s: Any, ids: list[str], now: datetime
     ) -> dict[str, list[tuple[datetime, float | None]]]:
+        """Observations (when, score), oldest first.  A score seen unchanged by later runs is
+        dated again at the last time it was seen, so it is a dated baseline for as long as
+        teamsync keeps seeing it."""
         hist: dict[str, list[tuple[datetime, float | None]]] = defaultdict(list)
         since = now - timedelta(days=max(HISTORY_DAYS, self.mapping.flags.health_drop_days))
         for part in batched(ids, IN_LIST):
@@ -425,12 +471,37 @@ class Mapper:
                 select(HealthObservation)
                 .where(
                     HealthObservation.account_id.in_(part),
-                    HealthObservation.observed_at >= since,
+                    or_(
+                        HealthObservation.observed_at >= since,
+                        HealthObservation.last_seen_at >= since,
+                    ),
                 )
                 .order_by(HealthObservation.account_id, HealthObservation.observed_at)
             ):
                 hist[h.account_id].append((h.observed_at, h.score))
+                if h.last_seen_at is not None and h.last_seen_at > h.observed_at:
+                    hist[h.account_id].append((h.last_seen_at, h.score))
+        for values in hist.values():
+            values.sort(key=lambda v: v[0])
         return hist
+
+    def _handoffs_closed(self, s: Any, ids: list[str]) -> dict[str, set[str]]:
+        """Per account, the opportunities whose Handoff CTA was closed (the handoff is done)."""
+        flags = [f for f, c in self.mapping.gainsight.cta.flags.items() if c.signal == "handoff"]
+        out: dict[str, set[str]] = defaultdict(set)
+        if not flags:
+            return out
+        for part in batched(ids, IN_LIST):
+            for account_id, subject in s.execute(
+                select(CtaLink.account_id, CtaLink.subject_id).where(
+                    CtaLink.account_id.in_(part),
+                    CtaLink.flag.in_(flags),
+                    CtaLink.status == "closed",
+                    CtaLink.subject_id.is_not(None),
+                )
+            ):
+                out[account_id].add(subject)
+        return out
 
     # --- persisting -----------------------------------------------------------------------
     def record(self, chunk: MappedChunk) -> set[str]:
@@ -476,8 +547,9 @@ class Mapper:
                     s.query(Account).filter(Account.account_id.in_(part)).update(
                         {"deleted": True}, synchronize_session=False
                     )
-            # A health observation is appended when the score or band changed.
-            latest: dict[str, tuple[float | None, str]] = {}
+            # A health observation is appended when the score or band changed; an unchanged
+            # one is dated as seen again (last_seen_at).
+            latest: dict[str, tuple[float | None, str, int]] = {}
             ids = [i.mapped.account_id for i in chunk.items]
             for part in batched(ids, IN_LIST):
                 sub = (
@@ -485,18 +557,22 @@ class Mapper:
                         HealthObservation.account_id,
                         HealthObservation.score,
                         HealthObservation.band,
-                        HealthObservation.observed_at,
+                        HealthObservation.id,
                     )
                     .where(HealthObservation.account_id.in_(part))
                     .order_by(HealthObservation.account_id, HealthObservation.observed_at)
                 )
-                for account_id, score, band, _ in s.execute(sub):
-                    latest[account_id] = (score, band)
+                for account_id, score, band, obs_id in s.execute(sub):
+                    latest[account_id] = (score, band, obs_id)
             new = []
+            seen_again: list[int] = []
             for item in chunk.items:
                 mapped = item.mapped
                 current = (mapped.health_score, mapped.health_band)
-                if latest.get(mapped.account_id) != current:
+                last = latest.get(mapped.account_id)
+                if last is not None and last[:2] == current:
+                    seen_again.append(last[2])
+                else:
                     new.append(
                         HealthObservation(
                             account_id=mapped.account_id,
@@ -506,6 +582,12 @@ class Mapper:
                         )
                     )
             s.add_all(new)
+            for obs_ids in batched(seen_again, IN_LIST):
+                s.execute(
+                    update(HealthObservation)
+                    .where(HealthObservation.id.in_(obs_ids))
+                    .values(last_seen_at=now)
+                )
 
 
 def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:

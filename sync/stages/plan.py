@@ -178,18 +178,10 @@ class Planner:
                 )
         return ops
 
-    def cta_owner(self, mapped: MappedAccount) -> str | None:
-        """The Gsid a new CTA is owned by: the first of ``gainsight.cta.owner_roles`` whose
-        person has an active Gainsight user (the CSM, else the account owner), else the
-        configured fallback owner."""
-        for key in self.mapping.gainsight.cta.owner_roles:
-            member = mapped.team.get(key)
-            if member is None or member.inactive:
-                continue
-            person = member.person
-            if person.gs_user_id and person.gs_active is not False:
-                return str(person.gs_user_id)
-        return self.fallback_owner
+    def cta_owner(self, mapped: MappedAccount, signal: str = "risk") -> str | None:
+        """The Gsid a new CTA is owned by: :func:`cta_owner` (the signal's DCI row, then
+        ``gainsight.cta.owner_roles``), else the configured fallback owner."""
+        return cta_owner(mapped, signal, self.mapping) or self.fallback_owner
 
     # --- everything for one account -------------------------------------------------------
     def account_ops(
@@ -284,28 +276,40 @@ class Planner:
                 )
             )
 
-        # Risk CTAs: one open per active flag; closed when the flag clears.
+        # CTAs: one open per active flag; closed when the flag clears.  A "risk" CTA opens only
+        # for accounts in [risk].lifecycles (prospects keep their flags, get no Risk CTA); each
+        # CTA is owned by the DRI of its signal's DCI row.
         cta = m.gainsight.cta
         day = today or inp.today
         for flag, cfg in sorted(cta.flags.items()):
             active = flag in mapped.flags
             linked = [c for c in open_ctas if c.flag == flag]
             if active and not linked:
-                owner_gsid = self.cta_owner(mapped)
+                if cfg.signal == "risk" and mapped.lifecycle not in m.risk.lifecycles:
+                    continue
+                owner_gsid = self.cta_owner(mapped, cfg.signal)
                 if owner_gsid is None:
                     # Every CTA carries an owner (a tenant may refuse one without): none found.
                     self.unowned.append((inp.id, flag))
                     continue
+                due = cfg.due_in_days if cfg.due_in_days is not None else cta.due_in_days
                 record: dict[str, Any] = {
                     "Name": cfg.name.format(account=mapped.name),
                     "CompanyId": company.gsid,
-                    "type": cta.type,
+                    "type": cfg.type or cta.type,
                     "reason": cfg.reason,
-                    "priority": cta.priority,
+                    "priority": cfg.priority or cta.priority,
                     "status": cta.status,
-                    "DueDate": (day + timedelta(days=cta.due_in_days)).isoformat(),
+                    "DueDate": (day + timedelta(days=due)).isoformat(),
                     "OwnerId": owner_gsid,
                 }
+                if cfg.comments_from == "handoff.checklist" and m.handoff is not None:
+                    record["Comments"] = "\n".join(
+                        f"{i}. {task}" for i, task in enumerate(m.handoff.checklist, 1)
+                    )
+                about: dict[str, Any] = {"flag": flag}
+                if cfg.signal == "handoff" and mapped.handoff is not None:
+                    about["subject"] = mapped.handoff.opportunity_id
                 ops.append(
                     Op(
                         GS,
@@ -314,9 +318,9 @@ class Planner:
                         None,
                         inp.id,
                         record,
-                        f"{_flag_words(flag, mapped)}, and no open {cta.type} CTA "
+                        f"{_flag_words(flag, mapped)}, and no open {record['type']} CTA "
                         f"'{cfg.reason}' exists",
-                        previous={"flag": flag},
+                        previous=about,
                     )
                 )
             elif not active:
@@ -389,10 +393,10 @@ def _source_words(mapping: MappingFile, key: str, mapped: MappedAccount | None) 
 
 _FLAG_WORDS = {
     "RED_HEALTH": "health is Red",
+    "YELLOW_HEALTH": "health is Yellow (triage)",
     "RENEWAL_AT_RISK": "the renewal is inside its window and health is not Green",
     "HEALTH_DROP": "the health score dropped sharply",
-    "NO_CSM": "no Customer Success Manager is assigned",
-    "HANDOFF_DUE": "the handoff to a Customer Success Manager is due",
+    "HANDOFF_DUE": "an opportunity reached the technical win: the handoff to CS is due",
     "INACTIVE_MEMBER": "a team member is inactive",
     "OVERSTAFFED": "the account carries a fuller team than it qualifies for",
 }
@@ -402,6 +406,8 @@ def _flag_words(flag: str, mapped: MappedAccount) -> str:
     words = _FLAG_WORDS.get(flag)
     if words is None and flag.startswith("MISSING_"):
         words = f"a required {flag.removeprefix('MISSING_')} is missing"
+    if words is None and flag.startswith("OVERDUE_"):
+        words = f"a required {flag.removeprefix('OVERDUE_')} is overdue"
     words = words or f"flag {flag} is raised"
     if flag in ("RED_HEALTH", "HEALTH_DROP") and mapped.health_score is not None:
         words += f" (score {_num(mapped.health_score)})"
@@ -459,6 +465,21 @@ def _company_reason(
     if m.gainsight.risk_flags_field in changes:
         parts.append(_flag_change(flags, mapped.flags))
     return "; ".join(parts)
+
+
+def cta_owner(mapped: MappedAccount, signal: str, mapping: MappingFile) -> str | None:
+    """The GsUser a CTA of this signal goes to: the DRI of its DCI row, else the row's
+    consulted then informed roles (in row order), else the first of
+    ``gainsight.cta.owner_roles`` - whoever holds the role with an active Gainsight user."""
+    row = mapping.dci_row(signal)
+    order = [k for letter in ("D", "C", "I") for k, v in row.items() if v == letter]
+    for key in [*order, *mapping.gainsight.cta.owner_roles]:
+        member = mapped.team.get(key)
+        if member is None or member.inactive:
+            continue
+        if member.person.gs_user_id and member.person.gs_active is not False:
+            return str(member.person.gs_user_id)
+    return None
 
 
 def safeguard_refusal(counts: PlanCounts, percent: float, minimum: int) -> list[str]:

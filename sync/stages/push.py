@@ -203,7 +203,7 @@ class Pusher:
         from connectors.gainsight import Condition
 
         companies = sorted({str(op.payload.get("CompanyId")) for op in batch})
-        existing: dict[tuple[str, str], str] = {}
+        existing: dict[tuple[str, str, str], str] = {}
         for page in self.gs.cta_list(
             ["Gsid", "CompanyId", "TypeId__gr.Name", "ReasonId__gr.Name", "IsClosed"],
             conditions=[
@@ -215,15 +215,21 @@ class Pusher:
             for row in page:
                 if row.get("IsClosed") in (True, "true"):
                     continue
-                if str(row.get("TypeId__gr.Name") or "").lower() != cfg.type.lower():
-                    continue
-                key = (str(row.get("CompanyId")), str(row.get("ReasonId__gr.Name") or "").lower())
+                key = (
+                    str(row.get("CompanyId")),
+                    str(row.get("TypeId__gr.Name") or "").lower(),
+                    str(row.get("ReasonId__gr.Name") or "").lower(),
+                )
                 existing.setdefault(key, str(row.get("Gsid")))
         to_create: list[Operation] = []
         now = self.clock()
         with self.store.session() as s:
             for op in batch:
-                key = (str(op.payload.get("CompanyId")), str(op.payload.get("reason")).lower())
+                key = (
+                    str(op.payload.get("CompanyId")),
+                    str(op.payload.get("type") or cfg.type).lower(),
+                    str(op.payload.get("reason")).lower(),
+                )
                 gsid = existing.get(key)
                 if gsid is None:
                     to_create.append(op)
@@ -251,6 +257,7 @@ class Pusher:
                     account_id=op.account_id,
                     company_gsid=str(op.payload.get("CompanyId")),
                     flag=flag,
+                    subject_id=(op.previous or {}).get("subject"),
                     origin=origin,
                     status="open",
                     opened_at=now,
@@ -260,6 +267,7 @@ class Pusher:
         else:
             existing.status = "open"
             existing.flag = flag
+            existing.subject_id = (op.previous or {}).get("subject")
 
     # --- outcomes -------------------------------------------------------------------------
     def _record(

@@ -161,6 +161,7 @@ class SfUser(Record):
     email: Email = None
     active: Active = True
     title: OptStr = None
+    manager_id: SfId = None
 
 
 class SfAccount(Record):
@@ -184,6 +185,8 @@ class SfOpportunity(Record):
     is_closed: Flag = False
     is_won: Flag = False
     close_date: OptDate = None
+    stage: OptStr = None
+    amount: OptFloat = None
 
 
 class SfTeamMember(Record):
@@ -208,6 +211,7 @@ class GsCompany(Record):
     csm_email: Email = None
     score: Score = None
     previous_score: Score = None
+    previous_score_date: GsDate = None
     trend: OptStr = None
     arr: OptFloat = None
     renewal_date: GsDate = None

@@ -143,9 +143,10 @@ class HealthObservation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(18))
-    observed_at: Mapped[datetime]
+    observed_at: Mapped[datetime]  # first seen
     score: Mapped[float | None] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(40))
+    last_seen_at: Mapped[datetime | None]  # last seen unchanged (a dated HEALTH_DROP baseline)
 
     __table_args__ = (
         Index("ix_health_history_account", "account_id", "observed_at"),
@@ -227,6 +228,8 @@ class CtaLink(Base):
     account_id: Mapped[str | None] = mapped_column(String(18))
     company_gsid: Mapped[str] = mapped_column(String(64))
     flag: Mapped[str] = mapped_column(String(40))
+    # What the CTA is about beyond its flag: the opportunity of a Handoff CTA.
+    subject_id: Mapped[str | None] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(String(16))  # opened / adopted
     status: Mapped[str] = mapped_column(String(16))  # open / closed
     opened_at: Mapped[datetime]
@@ -277,6 +280,8 @@ class AlertState(Base):
     red_since: Mapped[datetime | None]
     last_alert_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # The flags the alerter saw last (coverage alerts fire once per OVERDUE_<ROLE> transition).
+    flags: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class PreflightReport(Base):

@@ -208,8 +208,12 @@ def test_health_drop_of_15_within_30_days(mapping: MappingFile) -> None:
     assert health_drop(60, None, [(recent, 75.0)], TODAY, mapping)
     assert not health_drop(61, None, [(recent, 75.0)], TODAY, mapping)
     assert not health_drop(60, None, [(old, 90.0)], TODAY, mapping)
-    assert health_drop(60, 80, [], TODAY, mapping)  # Gainsight's previous score counts
-    assert not health_drop(None, 80, [], TODAY, mapping)
+    # Gainsight's previous score counts only with its date inside the window
+    # (flags.health_drop_days, gainsight.previous_score_date_field).
+    assert not health_drop(60, 80, [], TODAY, mapping)
+    assert health_drop(60, 80, [], TODAY, mapping, TODAY - timedelta(days=10))
+    assert not health_drop(60, 80, [], TODAY, mapping, TODAY - timedelta(days=31))
+    assert not health_drop(None, 80, [], TODAY, mapping, TODAY)
 
 
 def test_flags_join_sorted_and_split() -> None:
@@ -256,24 +260,28 @@ def test_mid_market_owner_is_the_ae_and_sa_is_not_required(mapping: MappingFile)
 
 
 def test_csm_only_required_for_qualifying_accounts(mapping: MappingFile) -> None:
-    """A non-qualifying Enterprise account without CSM is not flagged for it."""
+    """A non-qualifying Enterprise account without CSM is not flagged for it; a qualifying
+    customer 400 days after its first win is overdue (required_roles.conditions.CSM,
+    coverage.CSM)."""
     m = map_account(account(arr=49_999.0, company=company(csm=None)), mapping)
     assert "CSM" not in m.missing_roles
-    assert "NO_CSM" not in m.flags
+    assert not {f for f in m.flags if f.endswith("_CSM")}
     m2 = map_account(account(arr=50_000.0, company=company(csm=None)), mapping)
-    assert "MISSING_CSM" in m2.flags
-    assert "NO_CSM" in m2.flags
+    assert "CSM" in m2.missing_roles
+    assert [f for f in m2.flags if f.endswith("_CSM")] == ["OVERDUE_CSM"]
 
 
 def test_handoff_due_for_new_qualifying_customer_without_csm(mapping: MappingFile) -> None:
-    """First Closed Won 10 days ago, qualifying, no CSM: HANDOFF_DUE; 200 days ago: not."""
-    fresh = map_account(account(opportunities=[won(10)], company=company(csm=None)), mapping)
-    assert {"HANDOFF_DUE", "NO_CSM"} <= set(fresh.flags)
-    old = map_account(account(opportunities=[won(200)], company=company(csm=None)), mapping)
-    assert "HANDOFF_DUE" not in old.flags
-    assert "NO_CSM" in old.flags
-    prospect = map_account(account(opportunities=[], company=company(csm=None)), mapping)
-    assert "NO_CSM" not in prospect.flags
+    """First Closed Won 10 days ago, qualifying, no CSM: one flag, HANDOFF_DUE (the CSM is
+    pending until coverage.CSM.days); 200 days ago: no handoff (handoff.window_days), the CSM
+    is overdue."""
+    mid = {"segment_raw": "Mid-Market", "company": company(csm=None)}
+    fresh = map_account(account(opportunities=[won(10)], **mid), mapping)
+    assert fresh.flags == ["HANDOFF_DUE"]
+    old = map_account(account(opportunities=[won(200)], **mid), mapping)
+    assert old.flags == ["OVERDUE_CSM"]
+    prospect = map_account(account(opportunities=[], **mid), mapping)
+    assert prospect.flags == []
 
 
 def test_one_row_per_person_by_role_precedence(mapping: MappingFile) -> None:
@@ -301,23 +309,27 @@ def test_existing_unmanaged_row_is_left_and_role_counts_present(mapping: Mapping
 
 
 def test_inactive_member_is_never_written_and_counts_missing(mapping: MappingFile) -> None:
-    """An inactive owner: no row, MISSING_SAE and INACTIVE_MEMBER."""
+    """An inactive owner: no row, and one flag for it: MISSING_SAE (its reason is listed in
+    inactive_members, INACTIVE_MEMBER is for people no other flag accounts for)."""
     m = map_account(account(owner=person(1, sf_active=False)), mapping)
     assert person(1).sf_user_id not in m.desired_rows
     assert "MISSING_SAE" in m.flags
-    assert "INACTIVE_MEMBER" in m.flags
+    assert "INACTIVE_MEMBER" not in m.flags
+    assert m.inactive_members == ["SAE: Person 1"]
     assert m.desired_gs_fields["AccountExecutive__gc"] is None
 
 
 def test_inactive_sa_row_flags_the_account(mapping: MappingFile) -> None:
-    """A Solutions Architect row held by an inactive user: SA missing and INACTIVE_MEMBER."""
+    """A Solutions Architect row held by an inactive user: MISSING_SA where an SA is required
+    (Enterprise), INACTIVE_MEMBER where none is (Mid-Market)."""
     sa = person(2, sf_active=False)
-    m = map_account(
-        account(team_rows=[TeamRow("01M1", sa.sf_user_id or "", "Solutions Architect", sa)]),
-        mapping,
-    )
+    rows = [TeamRow("01M1", sa.sf_user_id or "", "Solutions Architect", sa)]
+    m = map_account(account(team_rows=rows), mapping)
     assert "MISSING_SA" in m.flags
-    assert "INACTIVE_MEMBER" in m.flags
+    assert "INACTIVE_MEMBER" not in m.flags
+    mid = map_account(account(team_rows=rows, segment_raw="Mid-Market"), mapping)
+    assert "MISSING_SA" not in mid.flags
+    assert "INACTIVE_MEMBER" in mid.flags
 
 
 def test_csm_matched_across_systems_by_email(mapping: MappingFile) -> None:
@@ -337,7 +349,7 @@ def test_account_without_company_has_unknown_health(mapping: MappingFile) -> Non
     assert m.health_score is None
     assert m.desired_gs_fields == {}
     assert "RENEWAL_AT_RISK" in m.flags  # Unknown is "not Green"
-    assert "NO_CSM" in m.flags
+    assert "OVERDUE_CSM" in m.flags
 
 
 @pytest.mark.parametrize(("score", "red"), [(50, True), (51, False), (None, False)])

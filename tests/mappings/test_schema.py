@@ -19,7 +19,7 @@ def test_default_mapping_is_valid() -> None:
     assert m.required_for("Enterprise") == ["SAE", "SA", "CSM"]
     assert m.required_for("Mid-Market") == ["AE", "CSM"]
     assert m.required_for("SMB") == ["AE"]
-    assert m.conditions == {"CSM": "qualifying"}
+    assert m.conditions == {"CSM": "qualifying_customer"}
     assert m.managed_team_roles() == {
         "Strategic Account Executive": "SAE",
         "Account Executive": "AE",

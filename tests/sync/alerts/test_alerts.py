@@ -534,10 +534,12 @@ def test_routing_follows_the_dci_matrix(mapping: MappingFile) -> None:
 def test_routing_names_the_sae_for_enterprise_and_the_rm_in_the_renewal_window(
     mapping: MappingFile,
 ) -> None:
-    """Enterprise: SAE (not AE); a renewal inside the window brings in its Renewal Manager."""
+    """Enterprise: SAE (not AE); a renewal inside the window brings in its Renewal Manager; the
+    required SA is listed as missing, the unrequired, empty Executive Sponsor not at all."""
     rm = member("RM", "Rita Renewal", "renewal_owner")
     acc = account(
         segment="Enterprise",
+        missing_roles=["SA"],
         renewal=Renewal("006000000000001AAA", date(2026, 5, 1), 60, True, rm.person),
         team={
             "SAE": member("SAE", "Stan Strategic", "account_owner"),
@@ -547,15 +549,19 @@ def test_routing_names_the_sae_for_enterprise_and_the_rm_in_the_renewal_window(
     )
     team = routing(acc, mapping)
     consulted = {p["role"]: p for p in team["consulted"]}
-    assert list(consulted) == ["SAE", "RM", "SA", "EXEC_SPONSOR"]
+    assert list(consulted) == ["SAE", "RM", "SA"]
     assert consulted["RM"]["email"] == "rita.renewal@example.com"
     assert consulted["SAE"]["name"] == "Stan Strategic"
-    assert team["missing"] == ["Solutions Architect", "Executive Sponsor"]
+    assert consulted["SA"]["missing"] is True
+    assert team["missing"] == ["Solutions Architect"]
 
 
 def test_routing_says_who_is_missing(mapping: MappingFile) -> None:
-    """No CSM, an inactive AE and an unowned renewal in the window are all named as missing."""
+    """The missing line comes from the segment's required roles (required_roles): no CSM and
+    an inactive AE are named; the unowned renewal's RM and the Executive Sponsor, which
+    Mid-Market does not require, are not."""
     acc = account(
+        missing_roles=["AE", "CSM"],
         renewal=Renewal("006000000000001AAA", date(2026, 4, 1), 30, True, None),
         team={
             "AE": member("AE", "Gone Exec", "account_owner", active=False),
@@ -567,15 +573,17 @@ def test_routing_says_who_is_missing(mapping: MappingFile) -> None:
     assert team["dri"]["name"] is None
     ae = next(p for p in team["consulted"] if p["role"] == "AE")
     assert (ae["missing"], ae["inactive"], ae["email"]) == (True, True, None)
-    assert team["missing"] == [
-        "Customer Success Manager",
-        "Account Executive",
-        "Renewal Manager",
-        "Executive Sponsor",
-    ]
+    assert team["missing"] == ["Account Executive", "Customer Success Manager"]
+    assert [p["role"] for p in team["consulted"]] == ["AE", "SA"]
     alert = alert_for(acc, mapping)
-    assert "no Customer Success Manager assigned" in alert["missing"]
-    assert "no Renewal Manager assigned" in alert["missing"]
+    assert alert["missing"] == [
+        "no Account Executive assigned",
+        "no Customer Success Manager assigned",
+    ]
+    # Mid-Market requires no SA: an account without one never reads "no Solutions Architect".
+    no_sa = replace(acc, team={"AE": member("AE", "Ann Exec", "account_owner")})
+    assert "no Solutions Architect assigned" not in alert_for(no_sa, mapping)["missing"]
+    assert "SA" not in [p["role"] for p in routing(no_sa, mapping)["consulted"]]
 
 
 def test_routing_reads_the_matrix_from_the_mapping(mapping: MappingFile) -> None:
@@ -702,6 +710,7 @@ def test_slack_message_stays_valid_with_extreme_content(mapping: MappingFile) ->
         name="Ω" * 255,
         flags=[f"MISSING_ROLE_{i}" for i in range(300)],
         team={},
+        missing_roles=["AE", "CSM"],
         renewal=Renewal("006000000000001AAA", date(2026, 4, 1), 30, True, None),
     )
     message = slack_message(alert_for(acc, mapping))

@@ -108,10 +108,29 @@ def receiver(tls: TlsMaterial) -> Iterator[tuple[Receiver, str]]:
         server.stop()
 
 
+DEFAULT_MAPPING = Path(__file__).resolve().parents[3] / "mappings" / "default.toml"
+
+
+def red_only_mapping(directory: Path) -> Path:
+    """The default mapping without the other signals (the triage digest, coverage alerts,
+    handoff escalations), so that these tests see the red-health alerts alone."""
+    text = DEFAULT_MAPPING.read_text(encoding="utf-8")
+    text = text.replace('bands = ["Yellow"]', "bands = []")
+    text = text.replace("escalate_after_days = 14", "escalate_after_days = 3650")
+    text = text.replace('[coverage.CSM]\ndays = 14\nafter = "first_won"\n', "")
+    assert "[coverage.CSM]" not in text
+    assert "bands = []" in text
+    path = directory / "red-only.toml"
+    path.write_text(text, encoding="utf-8")
+    assert load_mapping(path).coverage == {}
+    return path
+
+
 def alert_settings(
     emu: RunningEmulators, database_url: str, url: str, **overrides: Any
 ) -> Settings:
     values: dict[str, Any] = {
+        "mapping": red_only_mapping(emu.private_key_path.parent),
         "alert_sinks": ["log", "slack", "webhook"],
         "alert_webhook_url": f"{url}/hook",
         "alert_webhook_secret": SECRET,
@@ -164,14 +183,24 @@ def setup(
     return make
 
 
-def red_accounts(emu: RunningEmulators) -> set[str]:
-    """Accounts teamsync wrote as Red to Salesforce."""
+def red_accounts(emu: RunningEmulators, *, customers: bool = True) -> set[str]:
+    """Accounts teamsync wrote as Red to Salesforce: the customers (risk.lifecycles, the ones
+    alerted), or with ``customers=False`` every one."""
     table = emu.salesforce.tables["Account"]
-    return {
+    red = {
         aid
         for aid, _ in table.iter_rows()
         if (table.get(aid) or {}).get("Health_Status__c") == "Red"
     }
+    if not customers:
+        return red
+    opps = emu.salesforce.tables["Opportunity"]
+    won = {
+        row["AccountId"]
+        for oid, _ in opps.iter_rows()
+        if (row := opps.get(oid) or {}).get("IsWon") and not row.get("IsDeleted")
+    }
+    return red & won
 
 
 def outbox(store: Store, sink: str | None = None) -> list[AlertOutbox]:
@@ -220,6 +249,11 @@ def test_one_alert_per_account_entering_red_across_runs(
     assert len(reds) >= 3
     first = rx.alerts()
     assert sorted(a["account"]["id"] for a in first) == sorted(reds)
+    # A red prospect keeps its RED_HEALTH flag but gets no alert (risk.lifecycles).
+    red_prospects = red_accounts(emu, customers=False) - reds
+    assert red_prospects
+    for aid in red_prospects:
+        assert "RED_HEALTH" in emu.salesforce.get("Account", aid)["Risk_Flags__c"]
     assert {a["kind"] for a in first} == {"entered_red"}
     assert len(rx.at("/slack")) == len(reds)
     assert {r.status for r in outbox(store)} == {"sent"}
@@ -297,7 +331,7 @@ def test_reminder_and_recovery_timing(
     check_wire(rx)
 
 
-@pytest.mark.parametrize("threshold", [4, 5])
+@pytest.mark.parametrize("threshold", [3, 4])
 def test_digest_above_the_threshold(
     emu: RunningEmulators,
     store: Store,
@@ -308,7 +342,7 @@ def test_digest_above_the_threshold(
     run, rx = setup(alert_digest_threshold=threshold)
     run()
     reds = red_accounts(emu)
-    assert len(reds) == 5  # the fixture org: the threshold values bracket it
+    assert len(reds) == 4  # the fixture org: the threshold values bracket it
     hooks, slacks = rx.at("/hook"), rx.at("/slack")
     if threshold < len(reds):
         assert len(hooks) == len(slacks) == 1
@@ -397,6 +431,7 @@ def test_killed_between_send_and_mark_resends_at_most_once_with_the_same_key(
     env.update(
         TEAMSYNC_DATABASE_URL=database_url,
         TEAMSYNC_ALERT_SINKS="webhook",
+        TEAMSYNC_MAPPING=str(red_only_mapping(tmp_path)),
         TEAMSYNC_ALERT_WEBHOOK_URL=f"{url}/hook",
         TEAMSYNC_ALERT_WEBHOOK_SECRET=SECRET,
         TEAMSYNC_LOG_LEVEL="ERROR",

@@ -1,0 +1,170 @@
+"""Issue 11 end to end: the engine against both emulators (60-account synthetic org), on
+SQLite and PostgreSQL, with the emulators' clock as the engine's so that days can pass.
+
+- risk.lifecycles: no red alert and no Risk CTA for a prospect; its flag is written;
+- the handoff (handoff.*, gainsight.cta.flags.HANDOFF_DUE): a Handoff CTA with the checklist,
+  closed by the SA in Gainsight -> done (flag cleared, no new CTA), escalated to the CSM's
+  manager (User.ManagerId) when still open after handoff.escalate_after_days;
+- coverage.CSM: one alert to the role's manager per transition;
+- triage: one digest per CSM per week;
+- HEALTH_DROP from teamsync's own dated history (a score seen again inside the window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from emulators.runner import RunningEmulators
+from mappings.schema import load_mapping
+from sync.engine import Engine, RunOptions, RunResult
+from sync.store import Store
+from sync.store.models import Account, AlertOutbox, CtaLink
+from tests.sync.conftest import make_settings
+
+DAY_MS = 24 * 3600 * 1000
+RunFn = Callable[..., RunResult]
+
+
+@pytest.fixture
+def run(emu: RunningEmulators, store: Store, database_url: str) -> RunFn:
+    settings = make_settings(emu, database_url)
+
+    def clock() -> datetime:
+        return datetime.fromtimestamp(emu.clock.now_ms() / 1000, tz=UTC)
+
+    def go(**options: Any) -> RunResult:
+        options.setdefault("allow_mass_change", True)
+        result = Engine.from_settings(settings, store=store, clock=clock).run(RunOptions(**options))
+        assert result.exit_code == 0, result.stats
+        return result
+
+    return go
+
+
+def sc(emu: RunningEmulators, key: str) -> Any:
+    return emu.org.scenarios[key]  # type: ignore[union-attr]
+
+
+def flags(emu: RunningEmulators, account_id: str) -> set[str]:
+    value = (emu.salesforce.get("Account", account_id) or {}).get("Risk_Flags__c")
+    return set(value.split(";")) if value else set()
+
+
+def ctas(
+    emu: RunningEmulators, company_gsid: str, *, open_only: bool = True
+) -> list[dict[str, Any]]:
+    table = emu.gainsight.tables["calltoaction"]
+    out = []
+    for gsid in table.find("CompanyId", company_gsid):
+        row = table.get(gsid)
+        if row is None or (open_only and row["IsClosed"]):
+            continue
+        row["type"] = emu.gainsight.picklists.name(row["TypeId"])
+        row["reason"] = emu.gainsight.picklists.name(row["ReasonId"])
+        out.append(row)
+    return out
+
+
+def alerts(store: Store, kind: str | None = None) -> list[AlertOutbox]:
+    with store.session() as s:
+        q = select(AlertOutbox).where(AlertOutbox.sink == "log").order_by(AlertOutbox.id)
+        if kind:
+            q = q.where(AlertOutbox.kind == kind)
+        return list(s.scalars(q))
+
+
+def manager_email(emu: RunningEmulators, user_id: str) -> str:
+    users = emu.salesforce.tables["User"]
+    manager = users.get((users.get(user_id) or {})["ManagerId"]) or {}
+    return str(manager["Email"])
+
+
+def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
+    emu: RunningEmulators, store: Store, run: RunFn
+) -> None:
+    run()
+    with store.session() as s:
+        prospects = {
+            a.account_id: a
+            for a in s.scalars(select(Account).where(Account.lifecycle == "Prospect"))
+        }
+        links = list(s.scalars(select(CtaLink)))
+    red_prospects = [aid for aid, a in prospects.items() if a.health_band == "Red"]
+    assert red_prospects
+    for aid in red_prospects:
+        assert "RED_HEALTH" in flags(emu, aid)  # risk.lifecycles: the flag stays
+    assert not [a for a in alerts(store, "entered_red") if a.account_id in prospects]
+    assert not [
+        link for link in links if link.account_id in prospects and link.flag != "HANDOFF_DUE"
+    ]
+
+    # The handoff: a Lifecycle CTA "Handoff" with the checklist, to the SA (here, without an
+    # SA on a Mid-Market account, the account executive consulted by the handoff row).
+    ref = sc(emu, "handoff_due")
+    (cta,) = [c for c in ctas(emu, ref.company_gsid) if c["type"] == "Lifecycle"]
+    assert (cta["reason"], cta["Name"]) == ("Sales to CS Handoff", f"Handoff: {ref.name}")
+    assert cta["OwnerId"] == ref.gs_users["owner"]
+    checklist = load_mapping(make_settings(emu, "sqlite://").mapping).handoff.checklist  # type: ignore[union-attr]
+    assert cta["Comments"].splitlines()[0] == f"1. {checklist[0]}"
+    assert "HANDOFF_DUE" in flags(emu, ref.account_id)
+    # Handoff CTAs on prospects too: the technical win comes before the sale.
+    assert any(k.flag == "HANDOFF_DUE" and k.account_id in prospects for k in links)
+
+    # The SA closes it in Gainsight: the handoff is done; no new CTA, the flag clears.
+    emu.gainsight.update("calltoaction", cta["Gsid"], {"status": "Closed Success"})
+    second = run()
+    assert second.stats.handoff_ctas["closed_in_gainsight"] == 1
+    assert "HANDOFF_DUE" not in flags(emu, ref.account_id)
+    assert not [c for c in ctas(emu, ref.company_gsid) if c["type"] == "Lifecycle"]
+    assert run().stats.plan == {}
+
+
+def test_coverage_triage_escalation_and_dated_health_drop_over_weeks(
+    emu: RunningEmulators, store: Store, run: RunFn
+) -> None:
+    # The handoff account gets a CSM in Gainsight: its escalation goes to the CSM's manager.
+    handoff = sc(emu, "handoff_due")
+    csm = sc(emu, "score_76")
+    emu.gainsight.update("company", handoff.company_gsid, {"Csm": csm.gs_users["csm"]})
+    run()
+
+    # coverage.CSM: the qualifying customer without CSM alerts its role's manager, once.
+    overdue = sc(emu, "arr_50000")
+    owner = emu.salesforce.get("Account", overdue.account_id)["OwnerId"]
+    (cov,) = [a for a in alerts(store, "coverage_overdue") if a.account_id == overdue.account_id]
+    assert cov.payload["team"]["dri"]["email"] == manager_email(emu, owner)
+    assert "OVERDUE_CSM" in flags(emu, overdue.account_id)
+    # triage: one digest per CSM, listing their Yellow customers.
+    digests = alerts(store, "triage_digest")
+    assert digests
+    listed = {x["id"] for d in digests for x in d.payload["accounts"]}
+    assert sc(emu, "score_51").account_id in listed
+    assert sc(emu, "score_76").account_id not in listed
+    assert len({d.idempotency_key for d in digests}) == len(digests)
+    before = len(alerts(store))
+
+    run()  # nothing new the same day
+    assert len(alerts(store)) == before
+
+    # Two weeks later: the open Handoff CTA is escalated to the CSM's manager; new digests.
+    emu.clock.advance(14 * DAY_MS + 3600 * 1000)
+    run()
+    escalations = alerts(store, "handoff_overdue")
+    (esc,) = [a for a in escalations if a.account_id == handoff.account_id]
+    assert esc.payload["escalation"]["to"]["email"] == manager_email(emu, csm.users["csm"])
+    assert len(alerts(store, "triage_digest")) > len(digests)
+    assert len(alerts(store, "coverage_overdue")) == 1 + sum(
+        1 for a in alerts(store, "coverage_overdue") if a.account_id != overdue.account_id
+    )
+
+    # HEALTH_DROP: 76 seen again 40 days after it was first seen, then 60: a dated drop.
+    emu.clock.advance(26 * DAY_MS)
+    run()
+    emu.gainsight.update("company", csm.company_gsid, {"CurrentScore": 60})
+    run()
+    assert "HEALTH_DROP" in flags(emu, csm.account_id)
