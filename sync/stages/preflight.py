@@ -264,14 +264,17 @@ def fingerprint(settings: Settings, mapping: MappingFile) -> str:
 
 
 def expand_flags(mapping: MappingFile) -> list[str]:
-    """Every flag value teamsync may write (MISSING_<ROLE> spelled out per required role)."""
+    """Every flag value teamsync may write (MISSING_<ROLE> spelled out per required role,
+    OVERDUE_<ROLE> per required role with a [coverage] deadline)."""
     out: list[str] = []
+    required: set[str] = set()
+    for seg in mapping.segments.values:
+        required.update(mapping.required_for(seg))
     for flag in mapping.flags.enabled:
         if flag == "MISSING_<ROLE>":
-            keys: set[str] = set()
-            for seg in mapping.segments.values:
-                keys.update(mapping.required_for(seg))
-            out.extend(f"MISSING_{k}" for k in sorted(keys))
+            out.extend(f"MISSING_{k}" for k in sorted(required))
+        elif flag == "OVERDUE_<ROLE>":
+            out.extend(f"OVERDUE_{k}" for k in sorted(required & set(mapping.coverage)))
         else:
             out.append(flag)
     return out
