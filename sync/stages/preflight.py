@@ -781,6 +781,13 @@ class Preflight:
         for flag, cfg in sorted(cta.flags.items()):
             wanted.append(("CTA_REASON", f"reason for {flag}", cfg.reason,
                            f"gainsight.cta.flags.{flag}.reason"))  # fmt: skip
+            # A flag's own type / priority (the Handoff CTA is a Lifecycle CTA).
+            if cfg.type and cfg.type.lower() != cta.type.lower():
+                wanted.append(("CTA_TYPE", f"type for {flag}", cfg.type,
+                               f"gainsight.cta.flags.{flag}.type"))  # fmt: skip
+            if cfg.priority and cfg.priority.lower() != cta.priority.lower():
+                wanted.append(("CTA_PRIORITY", f"priority for {flag}", cfg.priority,
+                               f"gainsight.cta.flags.{flag}.priority"))  # fmt: skip
         for category, what, value, setting in wanted:
             present = value.lower() in names(category)
             self.add(
@@ -789,7 +796,7 @@ class Preflight:
                 OK if present else MISSING,
                 "configured" if present else f"not among the tenant's {category} values",
                 f"Administration > Cockpit Configuration: add {what} '{value}'"
-                + (" to the Risk type" if category == "CTA_REASON" else "")
+                + (" to its CTA type" if category == "CTA_REASON" else "")
                 + f", or set {setting} in the mapping to an existing value",
                 system="gainsight",
             )

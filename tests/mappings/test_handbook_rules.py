@@ -443,3 +443,14 @@ def test_pooled_sa_is_not_written_to_gainsight_on_mid_market(mapping: MappingFil
         map_account(account(team_rows=rows), writes).desired_gs_fields["SolutionsArchitect__gc"]
         == sa.gs_user_id
     )
+
+
+def test_preflight_lists_the_new_flag_values_and_cta_types(mapping: MappingFile) -> None:
+    """flags.enabled OVERDUE_<ROLE> + coverage: the Risk_Flags__c picklist must offer
+    OVERDUE_CSM (the only role with a deadline) and YELLOW_HEALTH."""
+    from sync.stages.preflight import expand_flags
+
+    values = expand_flags(mapping)
+    assert {"YELLOW_HEALTH", "OVERDUE_CSM", "HANDOFF_DUE"} <= set(values)
+    assert "OVERDUE_SA" not in values
+    assert "NO_CSM" not in values

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from emulators.runner import RunningEmulators
 from mappings.schema import load_mapping
 from sync.engine import Engine, RunOptions, RunResult
+from sync.stages.preflight import OK, preflight_from_settings
 from sync.store import Store
 from sync.store.models import Account, AlertOutbox, CtaLink
 from tests.sync.conftest import make_settings
@@ -85,8 +86,9 @@ def manager_email(emu: RunningEmulators, user_id: str) -> str:
 
 
 def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
-    emu: RunningEmulators, store: Store, run: RunFn
+    emu: RunningEmulators, store: Store, run: RunFn, database_url: str
 ) -> None:
+    settings = make_settings(emu, database_url)
     run()
     with store.session() as s:
         prospects = {
@@ -109,11 +111,17 @@ def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
     (cta,) = [c for c in ctas(emu, ref.company_gsid) if c["type"] == "Lifecycle"]
     assert (cta["reason"], cta["Name"]) == ("Sales to CS Handoff", f"Handoff: {ref.name}")
     assert cta["OwnerId"] == ref.gs_users["owner"]
-    checklist = load_mapping(make_settings(emu, "sqlite://").mapping).handoff.checklist  # type: ignore[union-attr]
+    checklist = load_mapping(settings.mapping).handoff.checklist  # type: ignore[union-attr]
     assert cta["Comments"].splitlines()[0] == f"1. {checklist[0]}"
     assert "HANDOFF_DUE" in flags(emu, ref.account_id)
     # Handoff CTAs on prospects too: the technical win comes before the sale.
     assert any(k.flag == "HANDOFF_DUE" and k.account_id in prospects for k in links)
+
+    # Preflight checks the Handoff CTA's own type and reason in the tenant's Cockpit.
+    report = preflight_from_settings(settings, load_mapping(settings.mapping), full=True)
+    status = {c.key: c.status for c in report.checks}
+    assert status["gainsight.cockpit.flags.HANDOFF_DUE.type"] == OK
+    assert status["gainsight.cockpit.flags.HANDOFF_DUE.reason"] == OK
 
     # The SA closes it in Gainsight: the handoff is done; no new CTA, the flag clears.
     emu.gainsight.update("calltoaction", cta["Gsid"], {"status": "Closed Success"})
