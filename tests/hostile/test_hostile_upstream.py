@@ -197,7 +197,10 @@ REDIRECTS = [
     Case("gs-company-query-302-to-http", GS, (R("redirect", "company.query", location=HTTP),), stream="gainsight.Company"),
     Case("gs-user-query-307-to-other-host", GS, (R("redirect", "gsuser.query", status=307, location=OTHER),), stream="gainsight.GsUser"),
     Case("gs-company-update-308-to-http", GS, (R("redirect", "company.update", status=308, location=HTTP),), setup=pending_company_update, then=1),
-    Case("gs-cta-list-302-to-other-host", GS, (R("redirect", "cta.list", location=OTHER),), setup=pending_red("link_15_char"), writes=2, then=1),
+    # skip=1: the run's first Cockpit list reads the open Handoff CTAs (after the pull); the
+    # second is the duplicate check before opening the Red Health CTA.
+    Case("gs-cta-list-302-to-other-host", GS, (R("redirect", "cta.list", location=OTHER, skip=1),), setup=pending_red("link_15_char"), writes=2, then=1),
+    Case("gs-cta-refresh-302-to-other-host", GS, (R("redirect", "cta.list", location=OTHER),), setup=pending_red("score_51"), writes=0, then=3),
 ]  # fmt: skip
 
 SALESFORCE_CONTRACTS = [
@@ -236,7 +239,8 @@ GAINSIGHT_CONTRACTS = [
     Case("gs-company-no-data-with-rows", GS, (R("merge", "company.query", value={"result": False, "errorCode": "GSOBJ_1XXX", "errorDesc": "No data found for given criteria"}),), full=True, says="carries rows"),
     Case("gs-user-null-data", GS, (R("set", "gsuser.query", path="data", value=None),), full=True, stream="gainsight.GsUser"),
     Case("gs-user-html-200", GS, (R("html", "gsuser.query"),), full=True),
-    Case("gs-cta-list-null-data", GS, (R("set", "cta.list", path="data", value=None),), setup=pending_red("csm_email_case"), writes=2, then=1),
+    Case("gs-cta-list-null-data", GS, (R("set", "cta.list", path="data", value=None, skip=1),), setup=pending_red("csm_email_case"), writes=2, then=1),
+    Case("gs-cta-refresh-null-data", GS, (R("set", "cta.list", path="data", value=None),), setup=pending_red("renewal_121"), writes=0, then=3),
     Case("gs-company-update-null-data", GS, (R("set", "company.update", path="data", value=None),), setup=pending_company_update, writes=1),
     Case("gs-company-update-count-off", GS, (R("wrong_count", "company.update"),), setup=pending_company_update, writes=1, says="count 2 for 1 records"),
     Case("gs-company-update-html-200", GS, (R("html", "company.update"),), setup=pending_company_update, writes=1),
