@@ -432,6 +432,9 @@ def run(
         finally:
             if engine is not None:
                 _export_metrics(settings, engine.store, outcome)
+                # Hand the database connections back now (a daemon or a test harness calling
+                # the command in-process would otherwise hold a pool per run).
+                engine.store.dispose()
         if not dry_run and result.status in ("succeeded", "partial"):
             _heartbeat(settings)
         _print_summary(result)

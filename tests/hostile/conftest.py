@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
@@ -35,7 +36,11 @@ class World:
     def invoke(self, args: list[str], **extra: str) -> tuple[int, str]:
         env = dict(self.env)
         env.update(extra)
-        result = CliRunner().invoke(app, args, env=env)
+        saved = structlog.get_config()  # the CLI configures logging: leave no trace
+        try:
+            result = CliRunner().invoke(app, args, env=env)
+        finally:
+            structlog.configure(**saved)
         return result.exit_code, result.output
 
     def applied_writes(self) -> int:
