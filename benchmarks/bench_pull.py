@@ -141,6 +141,11 @@ def main() -> int:
     parser.add_argument("--min-dlt-ratio", type=float, default=1.5)
     parser.add_argument("--profile-dir", type=Path, help="pyinstrument profile of teamsync")
     parser.add_argument(
+        "--py-spy-dir",
+        type=Path,
+        help="py-spy (all threads, CPU only) collapsed stacks of teamsync's first round here",
+    )
+    parser.add_argument(
         "--teamsync-env",
         action="append",
         default=[],
@@ -190,10 +195,17 @@ def main() -> int:
                     out.mkdir()
                     if name == "teamsync":
                         argv = [sys.executable, str(CONTENDERS / "teamsync_pull.py")]
+                        argv_ts = argv[1:]
                         if args.profile_dir and rnd == 0:
                             args.profile_dir.mkdir(parents=True, exist_ok=True)
                             argv += ["--profile", str(args.profile_dir / "pull.html")]
                         child_env = {**env, "TEAMSYNC_DATABASE_URL": f"sqlite:///{out}/ts.db"}
+                        if args.py_spy_dir and rnd == 0:
+                            args.py_spy_dir.mkdir(parents=True, exist_ok=True)
+                            spy = str(Path(sys.executable).parent / "py-spy")
+                            folded = str(args.py_spy_dir / "pull.folded")
+                            argv = [spy, "record", "-r", "250", "-f", "raw", "--threads", "-o"]
+                            argv += [folded, "--", sys.executable, *argv_ts]
                     elif name == "raw":
                         argv = [
                             sys.executable,

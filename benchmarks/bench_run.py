@@ -116,6 +116,9 @@ def main() -> int:
     parser.add_argument("--runs", default="plan,first,noop")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="emulator latency per call")
     parser.add_argument("--profile-dir", type=Path, help="pyinstrument profiles per run here")
+    parser.add_argument(
+        "--py-spy-dir", type=Path, help="py-spy collapsed stacks (all threads) per run here"
+    )
     parser.add_argument("--max-cpu-ms-per-account", type=float, default=1.0)
     parser.add_argument("--max-plan-seconds-100k", type=float, default=120.0)
     parser.add_argument("--max-noop-seconds", type=float, default=60.0)
@@ -168,6 +171,13 @@ def main() -> int:
                     if args.profile_dir:
                         args.profile_dir.mkdir(parents=True, exist_ok=True)
                         argv += ["--profile", str(args.profile_dir / f"{label}-{n}.html")]
+                    argv_run = list(argv)
+                    if args.py_spy_dir:
+                        args.py_spy_dir.mkdir(parents=True, exist_ok=True)
+                        spy = str(Path(sys.executable).parent / "py-spy")
+                        folded = str(args.py_spy_dir / f"{label}-{n}.folded")
+                        argv = [spy, "record", "-r", "200", "-f", "raw", "--threads", "-o", folded]
+                        argv += ["--", *argv_run]
                     run_env = {**env, "TEAMSYNC_DATABASE_URL": f"sqlite:///{db}"}
                     per[label] = one(label, emu, run_env, argv, n, baseline)
                 for db in stores.values():

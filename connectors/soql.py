@@ -148,20 +148,22 @@ def encoded_length(soql: str) -> int:
     return len(urlencode({"q": soql})) - 2
 
 
+def ids_per_query(render: Callable[[str], str], *, budget: int = MAX_QUERY_URI_BYTES) -> int:
+    """How many Ids fit in the IN list of ``render(id_list(...))`` within ``budget`` bytes of
+    query URI (every Id costs the same once encoded: 18 characters, two quotes, a comma)."""
+    one = encoded_length(render(id_list(["000000000000000AAA"])))
+    per_id = encoded_length(",'000000000000000AAA'")
+    return max(1, (budget - one) // per_id + 1)
+
+
 def id_chunks(
     ids: Sequence[str], render: Callable[[str], str], *, budget: int = MAX_QUERY_URI_BYTES
 ) -> Iterator[list[str]]:
     """Split ``ids`` into as few lists as possible such that ``render(id_list(chunk))`` - the
-    whole query with the IN list - stays within ``budget`` bytes of query URI.
-
-    Every Id costs the same once encoded (18 characters, two quotes, a comma), so the size of
-    a chunk is worked out once from the rendered query with one Id.
-    """
+    whole query with the IN list - stays within ``budget`` bytes of query URI."""
     if not ids:
         return
-    one = encoded_length(render(id_list(ids[:1])))
-    per_id = encoded_length(",'000000000000000AAA'")
-    size = max(1, (budget - one) // per_id + 1)
+    size = ids_per_query(render, budget=budget)
     for part in batched(ids, size):
         yield list(part)
 

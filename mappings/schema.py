@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import re
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from config.errors import ConfigurationError
 
@@ -475,8 +483,9 @@ class MappingFile(_Strict):
         return list(raw) if isinstance(raw, list) else []
 
     def managed_team_roles(self) -> dict[str, str]:
-        """Salesforce TeamMemberRole value -> role key, for managed roles."""
-        return {r.team_role: k for k, r in self.roles.items() if r.managed}
+        """Salesforce TeamMemberRole value -> role key, for managed roles (worked out once:
+        the rules ask for it for every account; do not modify the answer)."""
+        return self._managed_team_roles
 
     def team_role_keys(self) -> dict[str, str]:
         """Every declared TeamMemberRole value -> role key."""
@@ -518,7 +527,16 @@ class MappingFile(_Strict):
         return list(self.managers.by_role.get(role, self.managers.when_unassigned))
 
     def gainsight_team_fields(self) -> dict[str, list[str]]:
-        """Company lookup field -> the role keys written into it (first present wins)."""
+        """Company lookup field -> the role keys written into it (first present wins; worked
+        out once, do not modify the answer)."""
+        return self._gainsight_team_fields
+
+    @cached_property
+    def _managed_team_roles(self) -> dict[str, str]:
+        return {r.team_role: k for k, r in self.roles.items() if r.managed}
+
+    @cached_property
+    def _gainsight_team_fields(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for key, role in self.roles.items():
             if role.gainsight_field:

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.errors import Interrupted, SafeguardRefused, StoreUnavailable, TeamsyncError
@@ -316,9 +316,11 @@ class Engine:
                 renew()
             if self.should_stop():
                 result.status = RunStatus.INTERRUPTED
-                last = next(reversed(pulled), None) if pulled else None
+                # The two systems pull side by side: name where each of them stopped.
+                last = {k.split(".", 1)[0]: k for k in pulled}
                 stats.interrupted_at = (
-                    f"pull, in or after stream {last} ({pulled[last].records} records read)"
+                    "pull, in or after stream "
+                    + "; ".join(f"{k} ({pulled[k].records} records read)" for k in last.values())
                     if last
                     else "pull, before the first stream"
                 )
@@ -346,14 +348,10 @@ class Engine:
             mapper = self._mapper(run_id)
             puller = self._puller()
             walked = 0  # Account records seen: mapped, skipped or deleted
-            for chunk in mapper.chunks():
-                ops = self._plan(chunk)
-                changed = puller.refresh_team_members(sorted(ops))
-                for account_id in changed:
-                    ops.pop(account_id, None)
-                for again in mapper.chunks(changed) if changed else ():
-                    chunk.replace(again)
-                    ops.update(self._plan(again))
+            keep_planned = options.approved is not None  # all ops held only to reconcile
+
+            def finish(chunk: MappedChunk, ops: dict[str, list[Op]]) -> None:
+                nonlocal invalid, mapped_total, held_back, planned_accounts, walked
                 if not options.dry_run:
                     for account_id in mapper.record(chunk):  # the store refused these
                         ops.pop(account_id, None)
@@ -381,10 +379,25 @@ class Engine:
                 counts.add(chunk_ops)
                 planned_accounts += len(ops)
                 self._store_ops(run_id, chunk_ops)
-                planned.extend(chunk_ops)
+                if keep_planned:
+                    planned.extend(chunk_ops)
                 if self.alerts is not None and not options.dry_run:
                     self.alerts.observe(chunk, run_id)
                 renew()
+
+            # Chunks wait in a small group until their planned accounts fill a team re-read
+            # query (Id lists as long as the query URI allows), then the group is re-read at
+            # once and each chunk finished.
+            capacity = puller.team_reread_capacity()
+            group: list[tuple[MappedChunk, dict[str, list[Op]]]] = []
+            for chunk in mapper.chunks():
+                group.append((chunk, self._plan(chunk)))
+                if sum(len(ops) for _, ops in group) >= capacity:
+                    for done_chunk, ops in self._reread(group, mapper, puller):
+                        finish(done_chunk, ops)
+                    group = []
+            for done_chunk, ops in self._reread(group, mapper, puller):
+                finish(done_chunk, ops)
             if self.alerts is not None and not options.dry_run:
                 self.alerts.record_triage(run_id)  # [triage]: once per period, per CSM
             unowned = sorted(set(self.planner.unowned))
@@ -500,6 +513,28 @@ class Engine:
             result.status = RunStatus.SUCCEEDED
 
     # --- helpers ------------------------------------------------------------------------------
+    def _reread(
+        self,
+        group: list[tuple[MappedChunk, dict[str, list[Op]]]],
+        mapper: Mapper,
+        puller: Puller,
+    ) -> list[tuple[MappedChunk, dict[str, list[Op]]]]:
+        """Re-read the actual team of every account planned in these chunks (as few queries
+        as the Id lists allow); accounts whose team rows changed are mapped and planned
+        again."""
+        planned = sorted(account_id for _, ops in group for account_id in ops)
+        changed = puller.refresh_team_members(planned) if planned else set()
+        if not changed:
+            return group
+        for chunk, ops in group:
+            mine = {i.mapped.account_id for i in chunk.items} & changed
+            for account_id in mine:
+                ops.pop(account_id, None)
+            for again in mapper.chunks(mine) if mine else ():
+                chunk.replace(again)
+                ops.update(self._plan(again))
+        return group
+
     def _plan(self, chunk: MappedChunk) -> dict[str, list[Op]]:
         """Account -> its operations, for the accounts of a chunk that need any."""
         today = self.clock().date()
@@ -795,24 +830,27 @@ class Engine:
 
     def _store_ops(self, run_id: str, ops: Iterable[Op]) -> None:
         rows = [
-            Operation(
-                run_id=run_id,
-                system=op.system,
-                object=op.object,
-                action=op.action,
-                target_id=op.target_id,
-                account_id=op.account_id,
-                payload=op.payload,
-                previous=op.previous,
-                reason=op.reason,
-                destructive=op.destructive,
-                status=OpStatus.PLANNED,
-            )
+            {
+                "run_id": run_id,
+                "system": op.system,
+                "object": op.object,
+                "action": op.action,
+                "target_id": op.target_id,
+                "account_id": op.account_id,
+                "payload": op.payload,
+                "previous": op.previous,
+                "reason": op.reason,
+                "destructive": op.destructive,
+                "status": OpStatus.PLANNED,
+                "error": None,
+                "result_id": None,
+            }
             for op in ops
         ]
         if rows:
             with self.store.session() as s:
-                s.add_all(rows)
+                # Core executemany: no ORM object per operation.
+                s.execute(insert(cast(Table, Operation.__table__)), rows)
 
     def _fallback_owner(self) -> str | None:
         """The Gsid of the active Gainsight user ``gainsight.cta.fallback_owner_email`` names."""

@@ -115,6 +115,12 @@ def main() -> int:
 
         profiler = Profiler(interval=0.002)
         profiler.start()
+    cprofile: Any = None
+    if os.environ.get("BENCH_CPROFILE"):  # a cProfile of the main thread, for pstats
+        import cProfile
+
+        cprofile = cProfile.Profile()
+        cprofile.enable()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     exit_code = 0
@@ -131,6 +137,9 @@ def main() -> int:
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     phases = meter.stop()
+    if cprofile is not None:
+        cprofile.disable()
+        cprofile.dump_stats(os.environ["BENCH_CPROFILE"])
     if profiler is not None:
         profiler.stop()
         Path(args.profile).write_text(profiler.output_html(), encoding="utf-8")

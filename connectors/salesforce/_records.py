@@ -21,6 +21,7 @@ from connectors.dates import parse_datetime
 
 
 _SCALARS = frozenset({str, int, float, bool})
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def flatten(record: Mapping[str, Any], expected: Sequence[str] = ()) -> dict[str, Any]:
@@ -105,9 +106,23 @@ def convert(text: str, type_: str) -> Any:
     return text
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text``, each with its ``\n``, one at a time.  (``io.StringIO`` would copy
+    a whole result chunk - tens of MB - into a buffer of four bytes a character; a quoted
+    value spanning lines is put together by the csv reader.)"""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start : end + 1]
+        start = end + 1
+
+
 def csv_records(text: str, columns: Mapping[str, Column]) -> Iterator[dict[str, Any]]:
     """Typed records from one Bulk result chunk; unknown columns stay strings."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(_lines(text))
     header = next(reader, None)
     if not header:
         return
@@ -144,6 +159,8 @@ def pages(records: Iterable[dict[str, Any]], size: int) -> Iterator[UnorderedPag
 
 def jsonable(value: Any) -> Any:
     """A field value as the REST API takes it in JSON."""
+    if value.__class__ in _PLAIN:  # the common case first, without the isinstance chain
+        return value
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float):
@@ -236,4 +253,4 @@ def result_rows(text: str) -> Iterator[dict[str, str]]:
     """Rows of a Bulk 2.0 results CSV (successful / failed / unprocessed)."""
     if not text or not text.strip():
         return
-    yield from csv.DictReader(io.StringIO(text))
+    yield from csv.DictReader(_lines(text))

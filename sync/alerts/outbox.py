@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from config.errors import TeamsyncError
@@ -388,12 +388,24 @@ class Alerter:
         """``base``, or ``base:2``, ``base:3``... when the same transition already happened
         today (Red, back, Red again): a real second transition must not collide with the
         first one's key, or receivers deduplicating on it would drop it."""
+        # No autoflush: this chunk's new rows are written once, at its end (one flush per
+        # chunk, not one per alert); their keys have other account ids, so no clash.
+        with s.no_autoflush:
+            return Alerter._next_free(s, base)
+
+    @staticmethod
+    def _next_free(s: Session, base: str) -> str:
         taken = set(
             s.scalars(
+                # "base" or "base:<n>": a key range (":" + 1 is ";"), which the unique index
+                # on the key answers - LIKE would read the whole outbox once per alert.
                 select(AlertOutbox.idempotency_key).where(
                     or_(
                         AlertOutbox.idempotency_key == base,
-                        AlertOutbox.idempotency_key.like(base + ":%"),
+                        and_(
+                            AlertOutbox.idempotency_key > base + ":",
+                            AlertOutbox.idempotency_key < base + ";",
+                        ),
                     )
                 )
             )

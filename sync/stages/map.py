@@ -20,10 +20,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Row, Select, Table, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -137,7 +137,7 @@ class Mapper:
             for part in batched(ids, self.chunk_size):
                 with self.store.session() as s:
                     rows = list(
-                        s.scalars(
+                        s.execute(
                             _raw(self.streams.sf_account).where(RawRecord.record_id.in_(part))
                         )
                     )
@@ -147,7 +147,7 @@ class Mapper:
         while True:
             with self.store.session() as s:
                 rows = list(
-                    s.scalars(
+                    s.execute(
                         _raw(self.streams.sf_account)
                         .where(RawRecord.record_id > last)
                         .order_by(RawRecord.record_id)
@@ -160,7 +160,7 @@ class Mapper:
             yield self._map_chunk(rows)
 
     # --- one chunk ------------------------------------------------------------------------
-    def _map_chunk(self, account_rows: Sequence[RawRecord]) -> MappedChunk:
+    def _map_chunk(self, account_rows: Sequence[RawView]) -> MappedChunk:
         now = self.clock()
         out = MappedChunk(mapped_at=now)
         today = now.date()
@@ -191,7 +191,7 @@ class Mapper:
 
             opps = _by_account(self.streams.sf_opportunity, opp_rows, poison)
             atms = _by_account(self.streams.sf_team_member, atm_rows, poison)
-            linked: dict[str, list[RawRecord]] = defaultdict(list)
+            linked: dict[str, list[RawView]] = defaultdict(list)
             for r in sorted(company_rows, key=lambda r: r.record_id):
                 linked[r.parent_id or ""].append(r)
             companies: dict[str, tuple[rec.GsCompany, dict[str, Any]]] = {}
@@ -421,7 +421,7 @@ class Mapper:
         return MappedItem(inputs, mapped)
 
     # --- loading helpers ------------------------------------------------------------------
-    def _by_parent(self, s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[RawRecord]:
+    def _by_parent(self, s: Session, stream: Stream[Any], parent_ids: list[str]) -> list[RawView]:
         return _by_parent(s, stream, parent_ids, self._hidden(stream.system, stream.object))
 
     def _load_users(
@@ -431,7 +431,7 @@ class Mapper:
         gone = self._hidden(stream.system, stream.object)
         id_list = sorted(ids)
         for part in batched(id_list, IN_LIST):
-            for r in s.scalars(_raw(stream).where(RawRecord.record_id.in_(part))):
+            for r in s.execute(_raw(stream).where(RawRecord.record_id.in_(part))):
                 if r.record_id in gone:
                     continue
                 try:
@@ -447,7 +447,7 @@ class Mapper:
         gone = self._hidden(stream.system, stream.object)
         keys = sorted(e for e in emails if e)
         for part in batched(keys, IN_LIST):
-            for r in s.scalars(
+            for r in s.execute(
                 _raw(stream).where(RawRecord.match_key.in_(part)).order_by(RawRecord.record_id)
             ):
                 if r.is_deleted or r.record_id in gone:
@@ -574,14 +574,16 @@ class Mapper:
                     seen_again.append(last[2])
                 else:
                     new.append(
-                        HealthObservation(
-                            account_id=mapped.account_id,
-                            observed_at=now,
-                            score=mapped.health_score,
-                            band=mapped.health_band,
-                        )
+                        {
+                            "account_id": mapped.account_id,
+                            "observed_at": now,
+                            "score": mapped.health_score,
+                            "band": mapped.health_band,
+                            "last_seen_at": None,
+                        }
                     )
-            s.add_all(new)
+            if new:  # Core executemany: no ORM object per observation
+                s.execute(insert(cast(Table, HealthObservation.__table__)), new)
             for obs_ids in batched(seen_again, IN_LIST):
                 s.execute(
                     update(HealthObservation)
@@ -601,7 +603,7 @@ def _pick(candidates: list[Any] | None, prefer: Callable[[Any], bool]) -> Any:
 
 def _by_account(
     stream: Stream[_C],
-    rows: Iterable[RawRecord],
+    rows: Iterable[RawView],
     poison: Callable[[InvalidRecord, str | None], None],
 ) -> dict[str, list[_C]]:
     """Account -> its parsed child records; one that does not parse poisons its account."""
@@ -627,20 +629,32 @@ def _open_ctas(s: Session, gsids: list[str]) -> dict[str, list[OpenCta]]:
     return out
 
 
-def _raw(stream: Stream[Any]) -> Select[RawRecord]:
-    """The stored rows of a stream."""
-    return select(RawRecord).where(
+def _raw(stream: Stream[Any]) -> Select[Any]:
+    """The stored rows of a stream, as plain rows (no ORM object per record)."""
+    return select(*_RAW_COLUMNS).where(
         RawRecord.system == stream.system, RawRecord.object == stream.object
     )
 
 
+_RAW_COLUMNS = (
+    RawRecord.record_id,
+    RawRecord.parent_id,
+    RawRecord.match_key,
+    RawRecord.stamp,
+    RawRecord.is_deleted,
+    RawRecord.data,
+)
+# A stored raw row read for mapping: record_id, parent_id, match_key, stamp, is_deleted, data.
+RawView = Row[Any]
+
+
 def _by_parent(
     s: Session, stream: Stream[Any], parent_ids: list[str], gone: frozenset[str] = frozenset()
-) -> list[RawRecord]:
-    rows: list[RawRecord] = []
+) -> list[RawView]:
+    rows: list[RawView] = []
     for part in batched(parent_ids, IN_LIST):
         rows.extend(
-            s.scalars(
+            s.execute(
                 _raw(stream).where(
                     RawRecord.parent_id.in_(part),
                     RawRecord.is_deleted.is_(False),

@@ -21,6 +21,7 @@ stores it as it is now; the Id scan re-reads the ones it finds).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from connectors.sfid import normalize_or_none
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.ports import GainsightPort, SalesforcePort
+from sync.stages.prefetch import Prefetch
 from sync.stages.records import UNSTORABLE, storable
 from sync.store import IN_LIST, RawRow, Store
 from sync.store.models import RawRecord, Watermark
@@ -125,10 +127,15 @@ class Puller:
         batch_size: int = 2000,
         vanished: Vanished | None = None,
         gainsight_lookback: timedelta | None = None,
+        prefetch: int = 2,
+        concurrent: bool = True,
     ) -> None:
         self.store = store
         self.vanished = vanished if vanished is not None else Vanished()
         self.batch_size = batch_size
+        self.prefetch = prefetch  # pages read ahead while one is being stored
+        self.concurrent = concurrent  # pull Gainsight beside Salesforce
+        self._halt = threading.Event()  # the other system's pull failed: stop this one too
         self.sf = salesforce
         self.gs = gainsight
         self.mapping = mapping
@@ -139,6 +146,9 @@ class Puller:
         self.should_stop = should_stop
         self.progress = progress
         self.streams = catalogue(mapping)
+
+    def _stopping(self) -> bool:
+        return self._halt.is_set() or self.should_stop()
 
     def stream(self, name: str) -> Stream[Any]:
         return self.streams.get(name)
@@ -157,16 +167,49 @@ class Puller:
         ``full_systems``: read these systems' streams in full (the others incrementally)."""
         wanted = {self.stream(n).name for n in only} if only else None
         full_for = set(full_systems)
+        chosen = [s for s in self.streams if wanted is None or s.name in wanted]
         out: dict[str, StreamStats] = {}
-        for stream in self.streams:
-            if wanted is not None and stream.name not in wanted:
-                continue
-            if self.should_stop():
-                break
-            out[stream.name] = self._pull_stream(
-                stream, full=full or stream.system in full_for, window=window
+        # The two systems are pulled side by side (each within its own rate limits): the
+        # Gainsight streams in a worker thread, the Salesforce ones here.
+        gainsight = [s for s in chosen if s.system == System.GAINSIGHT]
+        salesforce = [s for s in chosen if s.system != System.GAINSIGHT]
+        side: Prefetch[tuple[str, StreamStats]] | None = None
+        self._halt.clear()
+        if gainsight and salesforce and self.concurrent:
+            side = Prefetch(
+                self._pull_each(gainsight, full, full_for, window),
+                depth=len(gainsight),
+                name="pull gs",
             )
-        return out
+            gainsight = []
+        try:
+            for name, stats in self._pull_each(salesforce + gainsight, full, full_for, window):
+                out[name] = stats
+        except BaseException:
+            if side is not None:  # stop the other system after its current page
+                self._halt.set()
+                side.close()
+            raise
+        if side is not None:
+            with side:
+                for name, stats in side:
+                    out[name] = stats
+        return {s.name: out[s.name] for s in chosen if s.name in out}
+
+    def _pull_each(
+        self,
+        streams: Sequence[Stream[Any]],
+        full: bool,
+        full_for: set[Any],
+        window: Window | None,
+    ) -> Iterator[tuple[str, StreamStats]]:
+        for stream in streams:
+            if self._stopping():
+                return
+            yield (
+                stream.name,
+                self._pull_stream(stream, full=full or stream.system in full_for, window=window),
+            )
 
     # --- one stream -----------------------------------------------------------------------
     def _pull_stream(
@@ -231,33 +274,26 @@ class Puller:
             else self._gs_pages(stream, lower, upper, cursor)
         )
         done = True
-        for rows in pages:
-            if not rows:
-                continue
-            last = rows[-1]
-            with self.store.session() as s:
-                self.store.upsert_raw(s, stream.system, stream.object, rows)
-                wm = s.get(Watermark, key)
-                assert wm is not None
-                if getattr(rows, "ordered", True):
-                    wm.cursor_stamp = last.stamp
-                    wm.cursor_id = last.record_id
-                # Unordered pages (Bulk 2.0 without ORDER BY) give no position to resume
-                # from: an interrupted pull reads its window again (upserts, nothing lost).
-                wm.pulled_in_flight = (wm.pulled_in_flight or 0) + len(rows)
-                wm.updated_at = self.clock()
-                in_flight = wm.pulled_in_flight
-            stats.records += len(rows)
-            stats.pages += 1
-            stats.deleted += sum(1 for r in rows if r.is_deleted)
-            for r in rows:
-                if r.stamp is not None and (max_seen is None or r.stamp > max_seen):
-                    max_seen = r.stamp
-            if self.progress:
-                self.progress(stream.name, in_flight, total)
-            if self.should_stop():
-                done = False
-                break
+        # Known versions are skipped only in an incremental pull that has a watermark: there
+        # the re-read (the lookback window) holds records stored before, at the same stamp.
+        skip_known = stats.mode == "incremental" and previous is not None
+        fetched = Prefetch(pages, depth=self.prefetch, name=f"pull {stream.name}")
+        with fetched:
+            for rows in fetched:
+                if not rows:
+                    continue
+                in_flight = self._store_page(stream, key, rows, skip_known, stats)
+                stats.records += len(rows)
+                stats.pages += 1
+                stats.deleted += sum(1 for r in rows if r.is_deleted)
+                for r in rows:
+                    if r.stamp is not None and (max_seen is None or r.stamp > max_seen):
+                        max_seen = r.stamp
+                if self.progress:
+                    self.progress(stream.name, in_flight, total)
+                if self._stopping():
+                    done = False
+                    break
 
         if not done:
             log.info("pull interrupted; will resume", stream=stream.name, records=stats.records)
@@ -303,6 +339,63 @@ class Puller:
             seconds=round(stats.seconds, 3),
         )
         return stats
+
+    def _store_page(
+        self,
+        stream: Stream[Any],
+        key: str,
+        rows: list[RawRow],
+        skip_known: bool,
+        stats: StreamStats,
+    ) -> int:
+        """Store one page and move the stream's cursor past it, in one transaction; returns
+        the records pulled so far.  With ``skip_known``, records whose (id, stamp) the store
+        already holds are not written again, only marked as seen."""
+        last = rows[-1]
+        with self.store.session() as s:
+            fresh = rows
+            if skip_known:
+                fresh, known = self._split_known(s, stream, rows)
+                if known:
+                    stats.extra["unchanged"] = stats.extra.get("unchanged", 0) + len(known)
+                    self.store.touch_raw(s, stream.system, stream.object, known)
+            self.store.upsert_raw(s, stream.system, stream.object, fresh)
+            wm = s.get(Watermark, key)
+            assert wm is not None
+            if getattr(rows, "ordered", True):
+                wm.cursor_stamp = last.stamp
+                wm.cursor_id = last.record_id
+            # Unordered pages (Bulk 2.0 without ORDER BY) give no position to resume from:
+            # an interrupted pull reads its window again (upserts, nothing lost).
+            wm.pulled_in_flight = (wm.pulled_in_flight or 0) + len(rows)
+            wm.updated_at = self.clock()
+            return wm.pulled_in_flight
+
+    def _split_known(
+        self, s: Any, stream: Stream[Any], rows: list[RawRow]
+    ) -> tuple[list[RawRow], list[str]]:
+        """(records to store, ids of records the store holds at the same stamp)."""
+        stored: dict[str, Any] = {}
+        ids = [r.record_id for r in rows]
+        for start in range(0, len(ids), 500):
+            found = s.execute(
+                select(RawRecord.record_id, RawRecord.stamp).where(
+                    RawRecord.system == stream.system,
+                    RawRecord.object == stream.object,
+                    RawRecord.record_id.in_(ids[start : start + 500]),
+                    RawRecord.is_deleted.is_(False),
+                )
+            )
+            stored.update((rid, stamp) for rid, stamp in found)
+        if not stored:
+            return rows, []
+        fresh, known = [], []
+        for r in rows:
+            if r.stamp is not None and not r.is_deleted and stored.get(r.record_id) == r.stamp:
+                known.append(r.record_id)
+            else:
+                fresh.append(r)
+        return fresh, known
 
     def _total(
         self, stream: Stream[Any], lower: datetime | None, upper: datetime | None
@@ -355,6 +448,19 @@ class Puller:
             rows.ordered = getattr(page, "ordered", True)
             yield rows
 
+    def _team_query(self, id_list: str) -> str:
+        stream = self.streams.sf_team_member
+        return soql.select(
+            stream.object,
+            stream.fields,
+            where=f"{stream.parent_field} IN {id_list}",
+            order_by=(stream.parent_field or "AccountId", "Id"),
+        )
+
+    def team_reread_capacity(self) -> int:
+        """Accounts one team re-read query can ask for."""
+        return soql.ids_per_query(self._team_query)
+
     def refresh_team_members(self, account_ids: Sequence[str]) -> set[str]:
         """Re-read the team rows of these accounts (their actual team, right before planning
         the writes) and return the accounts whose team changed since the pull: rows new or
@@ -362,13 +468,9 @@ class Puller:
         passes the safeguard)."""
         stream = self.streams.sf_team_member
         changed: set[str] = set()
-        for chunk in batched(account_ids, 200):
-            query = soql.select(
-                stream.object,
-                stream.fields,
-                where=f"{stream.parent_field} IN {soql.id_list(chunk)}",
-                order_by=(stream.parent_field or "AccountId", "Id"),
-            )
+        # As many accounts a query as the REST URI limit allows.
+        for chunk in soql.id_chunks(account_ids, self._team_query):
+            query = self._team_query(soql.id_list(chunk))
             fresh = [
                 _row(stream, rec) for page in self.sf.query(query, allow_bulk=False) for rec in page
             ]

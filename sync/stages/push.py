@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.sfid import normalize_or_none
@@ -224,6 +225,8 @@ class Pusher:
         to_create: list[Operation] = []
         now = self.clock()
         with self.store.session() as s:
+            known = self._links(s, list(existing.values()))
+            adopted: list[dict[str, Any]] = []
             for op in batch:
                 key = (
                     str(op.payload.get("CompanyId")),
@@ -234,36 +237,54 @@ class Pusher:
                 if gsid is None:
                     to_create.append(op)
                     continue
-                self._link(s, op, gsid, "adopted", now)
-                s.execute(
-                    update(Operation)
-                    .where(Operation.id == op.id)
-                    .values(status=OpStatus.ADOPTED, result_id=gsid)
-                )
+                self._link(s, op, gsid, "adopted", now, known)
+                adopted.append({"id": op.id, "status": OpStatus.ADOPTED, "result_id": gsid})
                 stats.adopted += 1
+            if adopted:
+                s.execute(update(Operation), adopted)  # by primary key: one executemany
         return to_create
 
     def _open_ctas(self, ops: Sequence[Operation], stats: PushStats) -> None:
         results = self.gs.cta_create([dict(op.payload) for op in ops])
         self._record(ops, results, stats)
 
-    def _link(self, s: Session, op: Operation, gsid: str, origin: CtaOrigin, now: datetime) -> None:
+    @staticmethod
+    def _links(s: Session, gsids: Sequence[str]) -> dict[str, CtaLink]:
+        """The stored links of these CTAs, in one query (not one per CTA)."""
+        found: dict[str, CtaLink] = {}
+        wanted = sorted(set(gsids))
+        for start in range(0, len(wanted), 500):
+            for link in s.scalars(
+                select(CtaLink).where(CtaLink.cta_gsid.in_(wanted[start : start + 500]))
+            ):
+                found[link.cta_gsid] = link
+        return found
+
+    def _link(
+        self,
+        s: Session,
+        op: Operation,
+        gsid: str,
+        origin: CtaOrigin,
+        now: datetime,
+        known: dict[str, CtaLink],
+    ) -> None:
+        """Open (or re-open) the link of a CTA; ``known``: the batch's stored links."""
         flag = str((op.previous or {}).get("flag"))
-        existing = s.get(CtaLink, gsid)
+        existing = known.get(gsid)
         if existing is None:
-            s.add(
-                CtaLink(
-                    cta_gsid=gsid,
-                    account_id=op.account_id,
-                    company_gsid=str(op.payload.get("CompanyId")),
-                    flag=flag,
-                    subject_id=(op.previous or {}).get("subject"),
-                    origin=origin,
-                    status="open",
-                    opened_at=now,
-                    run_id=self.run_id,
-                )
+            known[gsid] = CtaLink(
+                cta_gsid=gsid,
+                account_id=op.account_id,
+                company_gsid=str(op.payload.get("CompanyId")),
+                flag=flag,
+                subject_id=(op.previous or {}).get("subject"),
+                origin=origin,
+                status="open",
+                opened_at=now,
+                run_id=self.run_id,
             )
+            s.add(known[gsid])
         else:
             existing.status = "open"
             existing.flag = flag
@@ -273,69 +294,87 @@ class Pusher:
     def _record(
         self, batch: Sequence[Operation], results: Sequence[WriteOutcome], stats: PushStats
     ) -> None:
+        """Record every outcome of a batch: a few statements per batch, none per record
+        (statuses in one executemany, quarantine resolved by one lookup, the store's copies
+        written through in one bulk upsert)."""
         by_index = {r.index: r for r in results}
         now = self.clock()
+        statuses: list[dict[str, Any]] = []
+        succeeded: list[tuple[Operation, WriteOutcome | None]] = []
+        failed: list[tuple[Operation, str, str | None, str | None]] = []
+        for i, op in enumerate(batch):
+            kind = f"{op.system}.{op.object}.{op.action}"
+            result = by_index.get(i)
+            ok = bool(result is not None and result.success)
+            stats.bump(kind, ok)
+            code = result.code if result is not None else "NO_RESULT"
+            message = result.message if result is not None else "no result for this record"
+            statuses.append(
+                {
+                    "id": op.id,
+                    "status": OpStatus.DONE if ok else OpStatus.FAILED,
+                    "result_id": result.id if result is not None else None,
+                    "error": None if ok else f"{code}: {message}"[:2000],
+                }
+            )
+            if ok:
+                succeeded.append((op, result))
+            else:
+                failed.append((op, quarantine_key(op), code, message))
         with self.store.session() as s:
-            for i, op in enumerate(batch):
-                kind = f"{op.system}.{op.object}.{op.action}"
-                result = by_index.get(i)
-                ok = bool(result is not None and result.success)
-                stats.bump(kind, ok)
-                code = result.code if result is not None else "NO_RESULT"
-                message = result.message if result is not None else "no result for this record"
-                s.execute(
-                    update(Operation)
-                    .where(Operation.id == op.id)
-                    .values(
-                        status=OpStatus.DONE if ok else OpStatus.FAILED,
-                        result_id=result.id if result is not None else None,
-                        error=None if ok else f"{code}: {message}"[:2000],
-                    )
+            s.execute(update(Operation), statuses)  # by primary key: one executemany
+            self._resolve_many(s, [(op, quarantine_key(op)) for op, _ in succeeded], now)
+            self._write_through(s, succeeded, now)
+            ctas = [op for op, _ in succeeded if op.object == CTA]
+            known: dict[str, CtaLink] = {}
+            if ctas:
+                known = self._links(
+                    s,
+                    [str(r.id) for op, r in succeeded if op.object == CTA and r is not None]
+                    + [str(op.target_id) for op in ctas if op.target_id],
                 )
-                key = quarantine_key(op)
-                if ok:
-                    self._resolve(s, op.system, op.object, key, now)
-                    self._write_through(s, op, result, now)
-                    if op.object == CTA and op.action == Action.CREATE and result is not None:
-                        self._link(s, op, str(result.id), "opened", now)
-                    if op.object == CTA and op.action == Action.CLOSE and op.target_id:
-                        link = s.get(CtaLink, op.target_id)
-                        if link is not None:
-                            link.status = "closed"
-                            link.closed_at = now
-                else:
-                    self._quarantine(s, op, key, code, message, now)
+            for op, result in succeeded:
+                if op.object == CTA and op.action == Action.CREATE and result is not None:
+                    self._link(s, op, str(result.id), "opened", now, known)
+                if op.object == CTA and op.action == Action.CLOSE and op.target_id:
+                    link = known.get(op.target_id)
+                    if link is not None:
+                        link.status = "closed"
+                        link.closed_at = now
+            for op, key, code, message in failed:
+                self._quarantine(s, op, key, code, message, now)
 
     def _write_through(
-        self, s: Session, op: Operation, result: WriteOutcome | None, now: datetime
+        self, s: Session, done: Sequence[tuple[Operation, WriteOutcome | None]], now: datetime
     ) -> None:
-        """Record in the store's copy of the record what this successful write changed."""
-        payload = dict(op.payload or {})
-        if op.system == SF and op.object in (ACCOUNT, ATM):
-            if op.action == Action.DELETE:
+        """Record in the store's copies of the records what these successful writes changed."""
+        deleted: dict[str, list[str]] = {}
+        writes: dict[tuple[str, str], list[tuple[str, dict[str, Any], str | None]]] = {}
+        for op, result in done:
+            payload = dict(op.payload or {})
+            if op.system == SF and op.object in (ACCOUNT, ATM):
+                if op.action == Action.DELETE:
+                    if op.target_id:
+                        deleted.setdefault(op.object, []).append(op.target_id)
+                    continue
+                if op.action == Action.CREATE:
+                    new_id = normalize_or_none(result.id if result is not None else None)
+                    if new_id is None:
+                        continue
+                    payload["Id"] = new_id
+                    payload.setdefault("CreatedDate", now.isoformat())
+                    parent = normalize_or_none(payload.get("AccountId"))
+                    writes.setdefault((SF, op.object), []).append((new_id, payload, parent))
+                    continue
                 if op.target_id:
-                    self.store.mark_raw_deleted(s, SF, op.object, [op.target_id])
-                return
-            if op.action == Action.CREATE:
-                new_id = normalize_or_none(result.id if result is not None else None)
-                if new_id is None:
-                    return
-                payload["Id"] = new_id
-                payload.setdefault("CreatedDate", now.isoformat())
-                self.store.write_through(
-                    s,
-                    SF,
-                    op.object,
-                    new_id,
-                    payload,
-                    parent_id=normalize_or_none(payload.get("AccountId")),
-                )
-                return
-            if op.target_id:
-                self.store.write_through(s, SF, op.object, op.target_id, payload)
-        elif op.system == GS and op.object == COMPANY and op.target_id:
-            payload.pop("Gsid", None)
-            self.store.write_through(s, GS, COMPANY, op.target_id, payload)
+                    writes.setdefault((SF, op.object), []).append((op.target_id, payload, None))
+            elif op.system == GS and op.object == COMPANY and op.target_id:
+                payload.pop("Gsid", None)
+                writes.setdefault((GS, COMPANY), []).append((op.target_id, payload, None))
+        for obj, ids in deleted.items():
+            self.store.mark_raw_deleted(s, SF, obj, ids)
+        for (system, obj), items in writes.items():
+            self.store.write_through_many(s, system, obj, items)
 
     def _quarantine(
         self,
@@ -368,14 +407,30 @@ class Pusher:
             code=code,
         )
 
-    def _resolve(self, s: Session, system: str, obj: str, key: str, now: datetime) -> None:
-        s.execute(
-            update(QuarantinedRecord)
-            .where(
-                QuarantinedRecord.system == system,
-                QuarantinedRecord.object == obj,
-                QuarantinedRecord.record_id == key,
-                or_(QuarantinedRecord.resolved_at.is_(None)),
-            )
-            .values(resolved_at=now)
-        )
+    def _resolve_many(
+        self, s: Session, done: Sequence[tuple[Operation, str]], now: datetime
+    ) -> None:
+        """Resolve the open quarantine entries of these succeeded records (one lookup; an
+        update only where there is something to resolve)."""
+        by_kind: dict[tuple[str, str], set[str]] = {}
+        for op, key in done:
+            by_kind.setdefault((op.system, op.object), set()).add(key)
+        for (system, obj), keys in by_kind.items():
+            wanted = sorted(keys)
+            for start in range(0, len(wanted), 500):
+                open_ids = list(
+                    s.scalars(
+                        select(QuarantinedRecord.id).where(
+                            QuarantinedRecord.system == system,
+                            QuarantinedRecord.object == obj,
+                            QuarantinedRecord.record_id.in_(wanted[start : start + 500]),
+                            QuarantinedRecord.resolved_at.is_(None),
+                        )
+                    )
+                )
+                if open_ids:
+                    s.execute(
+                        update(QuarantinedRecord)
+                        .where(QuarantinedRecord.id.in_(open_ids))
+                        .values(resolved_at=now)
+                    )

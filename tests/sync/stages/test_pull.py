@@ -208,3 +208,92 @@ def test_backfill_window_leaves_watermarks_alone(
     assert stats["salesforce.Opportunity"].records == len(emulator_ids(big_emu, "Opportunity"))
     with store.session() as s:
         assert s.get(Watermark, "salesforce.Opportunity").value == before  # type: ignore[union-attr]
+
+
+def test_records_the_store_holds_at_the_same_stamp_are_not_rewritten(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """An incremental re-read (the lookback window) skips records whose (Id, SystemModstamp) the
+    store already holds - they are only marked as seen - and stores the changed ones; a full
+    pull rewrites everything."""
+    puller(pull_settings, store).pull(only=["salesforce.Account"])
+    live = sorted(emulator_ids(big_emu, "Account", deleted=False))
+    changed, untouched = live[3], live[4]
+    big_emu.salesforce.update("Account", changed, {"Name": "Renamed Inc"})
+    with store.session() as s:
+        row = s.get(RawRecord, ("salesforce", "Account", untouched))
+        assert row is not None
+        row.data = {**row.data, "Name": "stored copy"}  # same stamp: must survive a re-read
+        seen_before = row.pulled_at
+    wide = puller(pull_settings, store, lookback=timedelta(days=3650))  # re-reads everything
+    stats = wide.pull(only=["salesforce.Account"])["salesforce.Account"]
+    assert stats.extra["unchanged"] >= len(live) - 1
+    with store.session() as s:
+        kept = s.get(RawRecord, ("salesforce", "Account", untouched))
+        renamed = s.get(RawRecord, ("salesforce", "Account", changed))
+        assert kept is not None
+        assert renamed is not None
+        assert kept.data["Name"] == "stored copy"
+        assert kept.pulled_at > seen_before  # seen by this pull: a full pull won't delete it
+        assert renamed.data["Name"] == "Renamed Inc"
+    puller(pull_settings, store).pull(full=True, only=["salesforce.Account"])
+    with store.session() as s:
+        kept = s.get(RawRecord, ("salesforce", "Account", untouched))
+        assert kept is not None
+        assert kept.data["Name"] != "stored copy"
+        assert not kept.is_deleted
+
+
+def test_gainsight_is_pulled_beside_salesforce_and_a_failure_stops_both(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """The Gainsight streams run in a worker thread while Salesforce pulls; when one system
+    fails, the other stops after its current page and the error is raised."""
+    import threading
+
+    p = puller(pull_settings, store)
+    threads: dict[str, str] = {}
+    gs_query = p.gs.query
+
+    def spy_gs(*args: object, **kw: object) -> Iterator[list[dict[str, object]]]:
+        threads[str(args[0])] = threading.current_thread().name
+        yield from gs_query(*args, **kw)  # type: ignore[arg-type]
+
+    p.gs.query = spy_gs  # type: ignore[method-assign]
+    stats = p.pull()
+    assert set(stats) == {s.name for s in p.streams}  # every stream, in catalogue order
+    assert list(stats) == [s.name for s in p.streams]
+    # each page is fetched by the stream's prefetch thread, itself inside the Gainsight worker
+    assert threads == {"GsUser": "pull gainsight.GsUser", "Company": "pull gainsight.Company"}
+
+    def failing_sf(*args: object, **kw: object) -> Iterator[list[dict[str, object]]]:
+        raise RuntimeError("salesforce is down")
+        yield []
+
+    p2 = puller(pull_settings, store, lookback=timedelta(days=3650))
+    p2.sf.query = failing_sf  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="salesforce is down"):
+        p2.pull(full=True)
+    assert not [t for t in threading.enumerate() if t.name.startswith("pull ")]
+
+
+def test_team_reread_asks_for_as_many_accounts_a_query_as_the_uri_allows(
+    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
+    """Planning in bulk: the re-read of 300 accounts' teams is one query (about 440 Ids fit in
+    a query URI), not one per 200 accounts; what it finds matches what was pulled."""
+    from urllib.parse import urlencode
+
+    from connectors import soql
+
+    p = puller(pull_settings, store)
+    p.pull(only=["salesforce.AccountTeamMember"])
+    accounts = sorted(emulator_ids(big_emu, "Account", deleted=False))
+    capacity = p.team_reread_capacity()
+    assert 400 <= capacity <= 500
+    assert len(urlencode({"q": p._team_query(soql.id_list(accounts[:capacity]))})) <= 12_002
+    big_emu.log.reset()
+    changed = p.refresh_team_members(accounts)
+    assert changed == set()  # nothing changed since the pull
+    queries = big_emu.log.count(api="salesforce", object="AccountTeamMember", kind="read")
+    assert queries == -(-len(accounts) // capacity) == 1

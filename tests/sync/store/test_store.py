@@ -123,6 +123,98 @@ def test_upsert_raw_dedupes_and_replaces(store: Store) -> None:
     assert rows["001A"].stamp == now
 
 
+def test_bulk_upsert_reads_back_like_the_orm_and_keeps_the_last_duplicate(store: Store) -> None:
+    """The prepared-statement path (executemany on SQLite, COPY + merge on PostgreSQL) stores
+    values exactly as the ORM would: aware datetimes, JSON, booleans, NULLs; within one batch
+    and across two batches of one transaction the last row for a key wins; comparisons on the
+    stored datetimes order them as the ORM's do."""
+    from datetime import UTC, datetime
+
+    from sync.store.models import Account
+
+    early = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)  # no microseconds: same stored form
+    late = datetime(2026, 1, 1, 12, 0, 0, 500, tzinfo=UTC)
+    with store.session() as s:
+        s.add(
+            RawRecord(
+                system="salesforce",
+                object="User",
+                record_id="005O",
+                parent_id=None,
+                match_key="orm@x",
+                stamp=early,
+                is_deleted=False,
+                data={"a": [1, None]},
+                pulled_at=early,
+            )
+        )
+    with store.session() as s:
+        store.upsert_raw(
+            s,
+            "salesforce",
+            "User",
+            [
+                RawRow("005B", {"n": 1}, late, match_key="b@x"),
+                RawRow("005B", {"n": 2, "nested": {"x": "é"}}, early, match_key="b@x"),
+                RawRow("005C", {}, None, is_deleted=True, parent_id="001P"),
+            ],
+        )
+        store.upsert_raw(s, "salesforce", "User", [RawRow("005C", {"v": 3}, late)])
+    with store.session() as s:
+        rows = {r.record_id: r for r in s.scalars(select(RawRecord))}
+        newer = set(s.scalars(select(RawRecord.record_id).where(RawRecord.stamp > early)))
+    assert rows["005B"].data == {"n": 2, "nested": {"x": "é"}}
+    assert rows["005B"].stamp == early
+    assert rows["005B"].stamp.tzinfo is not None
+    assert rows["005B"].match_key == "b@x"
+    assert rows["005B"].is_deleted is False
+    assert rows["005C"].data == {"v": 3}
+    assert rows["005C"].stamp == late
+    assert rows["005C"].parent_id is None
+    assert rows["005C"].is_deleted is False
+    assert rows["005O"].data == {"a": [1, None]}
+    assert rows["005O"].stamp == early
+    assert newer == {"005C"}
+
+    values = {
+        "account_id": "001000000000001AAA",
+        "name": "Acme",
+        "segment": "SMB",
+        "segment_source": "field",
+        "lifecycle": "customer",
+        "is_customer": True,
+        "first_won": None,
+        "arr": 10.5,
+        "qualifying": False,
+        "renewal_opportunity_id": None,
+        "renewal_date": None,
+        "days_to_renewal": None,
+        "in_renewal_window": False,
+        "company_gsid": None,
+        "health_score": None,
+        "health_band": "Unknown",
+        "previous_score": None,
+        "trend": None,
+        "team": {"AE": {"email": "a@x"}},
+        "missing_roles": [],
+        "inactive_members": [],
+        "flags": ["NO_CSM"],
+        "notes": [],
+        "deleted": False,
+        "mapped_at": late,
+        "mapped_run_id": None,
+    }
+    with store.session() as s:
+        store.upsert(s, Account, [values, {**values, "name": "Acme 2"}], ["account_id"])
+    with store.session() as s:
+        store.upsert(s, Account, [{**values, "arr": 11.0}], ["account_id"])
+    with store.session() as s:
+        (account,) = s.scalars(select(Account))
+    assert (account.name, account.arr, account.team) == ("Acme", 11.0, {"AE": {"email": "a@x"}})
+    assert account.flags == ["NO_CSM"]
+    assert account.mapped_at == late
+
+
 def test_naive_datetimes_are_refused(store: Store) -> None:
     """Every datetime in the store is timezone-aware UTC; a naive one is a bug, not data."""
     from datetime import datetime
