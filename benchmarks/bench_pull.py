@@ -137,6 +137,12 @@ def main() -> int:
     )
     parser.add_argument("--dlt-spec", default=DLT_SPEC)
     parser.add_argument("--dlt-write-disposition", default="append")
+    parser.add_argument(
+        "--dlt-rounds",
+        type=int,
+        default=None,
+        help="dlt takes part only in the first N rounds (it is slow and large at 100k)",
+    )
     parser.add_argument("--max-raw-ratio", type=float, default=1.3)
     parser.add_argument("--min-dlt-ratio", type=float, default=1.5)
     parser.add_argument("--profile-dir", type=Path, help="pyinstrument profile of teamsync")
@@ -191,6 +197,8 @@ def main() -> int:
             for rnd in range(args.rounds):
                 order = names[rnd % len(names) :] + names[: rnd % len(names)]
                 for name in order:
+                    if name == "dlt" and args.dlt_rounds is not None and rnd >= args.dlt_rounds:
+                        continue
                     out = tmp / f"{name}-{rnd}"
                     out.mkdir()
                     if name == "teamsync":

@@ -34,6 +34,7 @@ __all__ = [
     "id_chunks",
     "id_list",
     "id_literal",
+    "ids_per_query",
     "like",
     "literal",
     "quote",

@@ -374,24 +374,31 @@ class Puller:
     def _split_known(
         self, s: Any, stream: Stream[Any], rows: list[RawRow]
     ) -> tuple[list[RawRow], list[str]]:
-        """(records to store, ids of records the store holds at the same stamp)."""
-        stored: dict[str, Any] = {}
-        ids = [r.record_id for r in rows]
-        for start in range(0, len(ids), 500):
+        """(records to store, ids of records the store already holds as they are: same
+        stamp and same content - a stamp alone is not enough, two changes can share one)."""
+        stored: dict[str, tuple[Any, Any]] = {}
+        for part in batched([r.record_id for r in rows], IN_LIST):
             found = s.execute(
-                select(RawRecord.record_id, RawRecord.stamp).where(
+                select(RawRecord.record_id, RawRecord.stamp, RawRecord.data).where(
                     RawRecord.system == stream.system,
                     RawRecord.object == stream.object,
-                    RawRecord.record_id.in_(ids[start : start + 500]),
+                    RawRecord.record_id.in_(part),
                     RawRecord.is_deleted.is_(False),
                 )
             )
-            stored.update((rid, stamp) for rid, stamp in found)
+            stored.update((rid, (stamp, data)) for rid, stamp, data in found)
         if not stored:
             return rows, []
         fresh, known = [], []
         for r in rows:
-            if r.stamp is not None and not r.is_deleted and stored.get(r.record_id) == r.stamp:
+            held = stored.get(r.record_id)
+            if (
+                held is not None
+                and r.stamp is not None
+                and not r.is_deleted
+                and held[0] == r.stamp
+                and held[1] == r.data
+            ):
                 known.append(r.record_id)
             else:
                 fresh.append(r)

@@ -213,35 +213,36 @@ def test_backfill_window_leaves_watermarks_alone(
 def test_records_the_store_holds_at_the_same_stamp_are_not_rewritten(
     big_emu: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
-    """An incremental re-read (the lookback window) skips records whose (Id, SystemModstamp) the
-    store already holds - they are only marked as seen - and stores the changed ones; a full
-    pull rewrites everything."""
+    """An incremental re-read (the lookback window) skips records the store holds at the same
+    (Id, SystemModstamp) with the same content - they are only marked as seen - and stores the
+    changed ones; a stored copy that differs at the same stamp is replaced, not trusted."""
     puller(pull_settings, store).pull(only=["salesforce.Account"])
     live = sorted(emulator_ids(big_emu, "Account", deleted=False))
-    changed, untouched = live[3], live[4]
+    changed, tampered, untouched = live[3], live[4], live[5]
     big_emu.salesforce.update("Account", changed, {"Name": "Renamed Inc"})
     with store.session() as s:
-        row = s.get(RawRecord, ("salesforce", "Account", untouched))
+        row = s.get(RawRecord, ("salesforce", "Account", tampered))
         assert row is not None
-        row.data = {**row.data, "Name": "stored copy"}  # same stamp: must survive a re-read
-        seen_before = row.pulled_at
+        real_name = row.data["Name"]
+        row.data = {**row.data, "Name": "stored copy"}  # same stamp, other content
+        kept = s.get(RawRecord, ("salesforce", "Account", untouched))
+        assert kept is not None
+        seen_before = kept.pulled_at
     wide = puller(pull_settings, store, lookback=timedelta(days=3650))  # re-reads everything
     stats = wide.pull(only=["salesforce.Account"])["salesforce.Account"]
-    assert stats.extra["unchanged"] >= len(live) - 1
+    assert stats.records >= len(live)
+    # all but the renamed, the tampered and the (Recycle Bin) deleted ones
+    assert stats.extra["unchanged"] == stats.records - 2 - stats.deleted
     with store.session() as s:
         kept = s.get(RawRecord, ("salesforce", "Account", untouched))
+        fixed = s.get(RawRecord, ("salesforce", "Account", tampered))
         renamed = s.get(RawRecord, ("salesforce", "Account", changed))
         assert kept is not None
+        assert fixed is not None
         assert renamed is not None
-        assert kept.data["Name"] == "stored copy"
         assert kept.pulled_at > seen_before  # seen by this pull: a full pull won't delete it
+        assert fixed.data["Name"] == real_name
         assert renamed.data["Name"] == "Renamed Inc"
-    puller(pull_settings, store).pull(full=True, only=["salesforce.Account"])
-    with store.session() as s:
-        kept = s.get(RawRecord, ("salesforce", "Account", untouched))
-        assert kept is not None
-        assert kept.data["Name"] != "stored copy"
-        assert not kept.is_deleted
 
 
 def test_gainsight_is_pulled_beside_salesforce_and_a_failure_stops_both(
