@@ -75,7 +75,7 @@ LENIENT = Profile(
 )
 
 # The default profile of every emulator (the runner, ``demo``, ``emulate`` and the tests).
-DEFAULT_PROFILE: ProfileName = "lenient"
+DEFAULT_PROFILE: ProfileName = "strict"
 
 
 def profile_named(name: str | Profile | None) -> Profile:

@@ -92,6 +92,9 @@ class AccountInput:
     handoffs_closed: frozenset[str] = frozenset()
     # People the mapping names by e-mail ([managers]), lower-case e-mail -> person.
     named_people: Mapping[str, Person] = field(default_factory=dict)
+    # Every human-maintained team row vanished at once (an owner change without
+    # KeepAccountTeam): raises TEAM_WIPED while it lasts.
+    team_wiped: bool = False
 
 
 @dataclass(frozen=True)
@@ -543,6 +546,8 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
         role not in out.missing_roles for role, _ in inactive.values()
     ):
         flags.add("INACTIVE_MEMBER")
+    if "TEAM_WIPED" in enabled and inp.team_wiped:
+        flags.add("TEAM_WIPED")
     if "OVERSTAFFED" in enabled and not qualifying and mapping.flags.overstaffed_roles:
         carried = set(active_roles)
         carried |= {

@@ -32,6 +32,7 @@ from mappings.schema import MappingFile, load_mapping
 from sync.clock import utcnow
 from sync.logging import bind_run, phase
 from sync.ports import GainsightPort, SalesforcePort
+from sync.stages import wipes
 from sync.stages.approval import ApprovedPlan, describe_beyond, fingerprint, reconcile
 from sync.stages.map import MappedChunk, Mapper
 from sync.stages.plan import Op, PlanCounts, Planner, safeguard_refusal
@@ -54,6 +55,7 @@ from sync.store.models import (
     QuarantinedRecord,
     RawRecord,
     Run,
+    TeamWipe,
     Watermark,
 )
 from sync.types import OpStatus, PushSummary, RunStats, RunStatus, System
@@ -381,6 +383,8 @@ class Engine:
                 self._store_ops(run_id, chunk_ops)
                 if keep_planned:
                     planned.extend(chunk_ops)
+                if not options.dry_run:
+                    self._record_wipes(chunk, run_id, stats)
                 if self.alerts is not None and not options.dry_run:
                     self.alerts.observe(chunk, run_id)
                 renew()
@@ -851,6 +855,37 @@ class Engine:
             with self.store.session() as s:
                 # Core executemany: no ORM object per operation.
                 s.execute(insert(cast(Table, Operation.__table__)), rows)
+
+    def _record_wipes(self, chunk: MappedChunk, run_id: str, stats: RunStats) -> None:
+        """Record teams seen wiped for the first time (with who was lost) and close the
+        wipes whose accounts have a human-maintained team row again."""
+        new = [i for i in chunk.items if i.wipe is not None and i.wipe.new]
+        closed = [i.wipe.resolve_id for i in chunk.items if i.wipe and i.wipe.resolve_id]
+        if not new and not closed:
+            return
+        now = self.clock()
+        with self.store.session() as s:
+            for item in new:
+                assert item.wipe is not None
+                s.add(
+                    TeamWipe(
+                        account_id=item.mapped.account_id,
+                        detected_at=now,
+                        run_id=run_id,
+                        lost=wipes.people(s, item.wipe.lost),
+                        alerted_at=None,
+                        resolved_at=None,
+                    )
+                )
+            if closed:
+                s.execute(update(TeamWipe).where(TeamWipe.id.in_(closed)).values(resolved_at=now))
+        if new:
+            stats.team_wipes = (stats.team_wipes or 0) + len(new)
+            log.warning(
+                "account teams wiped (every human-maintained row gone at once)",
+                accounts=[i.mapped.account_id for i in new][:20],
+                count=len(new),
+            )
 
     def _fallback_owner(self) -> str | None:
         """The Gsid of the active Gainsight user ``gainsight.cta.fallback_owner_email`` names."""

@@ -224,6 +224,14 @@ class GainsightEmulator:
             ZoneInfo(zone)  # unknown zones fail here, not in the middle of a query
         self._tenant.filter_time_zone = zone
 
+    def refuse_record(self, gsid: str, code: str = "GSOBJ_1001", desc: str | None = None) -> None:
+        """Make updates of this record fail validation (None code: stop refusing it)."""
+        if not code:
+            self._tenant.invalid_records.pop(gsid, None)
+            return
+        reason = desc or f"Field exceeds maximum allowed length (record {gsid})"
+        self._tenant.invalid_records[gsid] = (code, reason)
+
     def remove_field(self, object_name: str, field_name: str) -> None:
         """This tenant has no such field (another edition, or never created by the admin)."""
         schema = self.tables[self._object(object_name)].schema

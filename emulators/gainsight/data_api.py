@@ -523,6 +523,9 @@ def update(
                 errors.append(_error_entry(i, shown, [err]))
                 continue
             values, problems = _record_values(tenant, obj, rec, resolved[i])
+            refused = tenant.invalid_records.get(str(lowered.get("gsid")))
+            if refused is not None:
+                problems.append(FieldError(refused[0], refused[1], None))
             if problems:
                 errors.append(_error_entry(i, shown, problems))
                 continue

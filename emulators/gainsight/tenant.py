@@ -60,6 +60,9 @@ class Tenant:
         self.profile = profile
         self.gsid_sortable = True
         self.filter_time_zone: str | None = None
+        # Test seam: records (by Gsid) this tenant refuses as invalid on update, with the
+        # code and reason it gives (a validation rule, a value another integration broke...).
+        self.invalid_records: dict[str, tuple[str, str]] = {}
         self.tables: dict[str, Table] = {
             key: Table(
                 schema.copy(),

@@ -23,7 +23,7 @@ from sync.alerts.transitions import Transition, transition
 from sync.clock import utcnow
 from sync.stages.map import MappedChunk
 from sync.store import IN_LIST, Store
-from sync.store.models import Account, AlertOutbox, AlertState, CtaLink
+from sync.store.models import Account, AlertOutbox, AlertState, CtaLink, TeamWipe
 
 log = structlog.get_logger("teamsync.alerts")
 
@@ -171,6 +171,58 @@ class Alerter:
                 for cta_gsid, opened_at in escalations.get(mapped.account_id, []):
                     recorded += self._escalate_handoff(s, mapped, cta_gsid, opened_at, now, run_id)
                 self._move_state(s, state, mapped, t, now, eligible)
+            recorded += self._observe_wipes(s, items, run_id, now)
+        return recorded
+
+    def _observe_wipes(self, s: Any, items: list[Any], run_id: str, now: datetime) -> int:
+        """One alert per wiped team (TEAM_WIPED), routed by the risk row (the CSM is the
+        DRI), naming the people lost from teamsync's last copy of the rows."""
+        ids = [i.mapped.account_id for i in items if getattr(i, "wipe", None) is not None]
+        if not ids:
+            return 0
+        open_wipes: dict[str, TeamWipe] = {}
+        for part in batched(ids, IN_LIST):
+            for w in s.scalars(
+                select(TeamWipe).where(
+                    TeamWipe.account_id.in_(part),
+                    TeamWipe.alerted_at.is_(None),
+                    TeamWipe.resolved_at.is_(None),
+                )
+            ):
+                open_wipes[w.account_id] = w
+        recorded = 0
+        for item in items:
+            wipe = open_wipes.get(item.mapped.account_id)
+            if wipe is None:
+                continue
+            mapped = item.mapped
+            key = self._free_key(s, f"{mapped.account_id}:team_wiped:{now.date().isoformat()}")
+            lost = list(wipe.lost or [])
+            names = ", ".join(
+                f"{p.get('role') or 'member'} {p.get('name') or p.get('email') or p.get('user_id')}"
+                for p in lost
+            )
+            payload = build_alert(
+                "team_wiped",
+                mapped,
+                previous_band=None,
+                previous_score=mapped.previous_score,
+                key=key,
+                now=now,
+                mapping=self.mapping,
+                salesforce_url=self.salesforce_url,
+                gainsight_url=self.gainsight_url,
+                signal="risk",
+                title=(
+                    f"{mapped.name}: account team wiped — {len(lost)} human-maintained "
+                    f"row{'s' if len(lost) != 1 else ''} gone ({names}); re-add them, and ask "
+                    "the integration that changed the owner to send KeepAccountTeam"
+                ),
+                extra={"lost": lost},
+            )
+            self._record(s, key, mapped.account_id, "team_wiped", payload, now, run_id)
+            wipe.alerted_at = now
+            recorded += 1
         return recorded
 
     def _record(

@@ -80,6 +80,17 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     escalation = alert.get("escalation")
     if escalation:
         people.append("*Escalated to* " + _who(escalation["to"]))
+    if alert.get("lost"):
+        # TEAM_WIPED: who was on the team before its rows were deleted.
+        people.insert(
+            0,
+            "*Lost from the team* "
+            + "; ".join(
+                f"{_esc(p.get('role') or 'member')}: "
+                + _esc(p.get("name") or p.get("email") or p.get("user_id") or "?")
+                for p in alert["lost"]
+            ),
+        )
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(alert["title"], 150)}},
         {

@@ -41,6 +41,7 @@ from mappings.rules import (
 from mappings.schema import MappingFile
 from sync.clock import utcnow
 from sync.stages import records as rec
+from sync.stages.wipes import WipeState, wipe_states
 from sync.store import IN_LIST, Store
 from sync.store.errors import first_line
 from sync.store.models import Account, CtaLink, HealthObservation, RawRecord
@@ -64,6 +65,7 @@ class MappedItem:
     open_ctas: list[OpenCta] = field(default_factory=list)  # CTAs teamsync opened or adopted
     managed_sf_rows: int = 0  # existing team rows in managed roles
     managed_gs_fields: int = 0  # filled Gainsight team fields teamsync manages
+    wipe: WipeState | None = None  # its human-maintained team rows all vanished (TEAM_WIPED)
 
 
 @dataclass
@@ -252,6 +254,20 @@ class Mapper:
             history = self._history(s, ids, now)
             open_ctas = _open_ctas(s, [c.gsid for c, _ in companies.values()])
             handoffs_closed = self._handoffs_closed(s, ids)
+            live_unmanaged = {
+                account_id: sum(1 for t in rows if t.team_role not in self._managed_values)
+                for account_id, rows in atms.items()
+            }
+            team = self.streams.sf_team_member
+            wipes = wipe_states(
+                s,
+                ids,
+                self._hidden(team.system, team.object),
+                live_unmanaged,
+                managed_roles=self._managed_values,
+                now=now,
+                days=self.mapping.flags.team_wiped_days,
+            )
 
         def manager_person(manager_id: str | None) -> Person | None:
             u = managers.get(manager_id or "")
@@ -323,11 +339,12 @@ class Mapper:
             if account_id in bad_accounts:
                 continue
             company_pair = companies.get(account_id)
+            wipe = wipes.get(account_id)
             try:
                 item = self._map_account(account_id, a, atms, opps, company_pair, history,
                                          today, person_from_sf, person_from_gs,
                                          frozenset(handoffs_closed.get(account_id, ())),
-                                         named)  # fmt: skip
+                                         named, wiped=bool(wipe and wipe.wiped))  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - one poison account is never fatal
                 poison(
                     InvalidRecord(
@@ -348,6 +365,7 @@ class Mapper:
             item.managed_sf_rows = sum(
                 1 for t in atms.get(account_id, []) if t.team_role in self._managed_values
             )
+            item.wipe = wipe
             out.items.append(item)
         out.skipped = sorted(a for a in bad_accounts if a)
         return out
@@ -365,6 +383,8 @@ class Mapper:
         person_from_gs: Callable[[str | None, str | None], Person | None],
         handoffs_closed: frozenset[str] = frozenset(),
         named: dict[str, Person] | None = None,
+        *,
+        wiped: bool = False,
     ) -> MappedItem:
         company_input = None
         if company_pair is not None:
@@ -416,6 +436,7 @@ class Mapper:
             risk_flags_actual=a.risk_flags,
             handoffs_closed=handoffs_closed,
             named_people=named or {},
+            team_wiped=wiped,
         )
         mapped = map_account(inputs, self.mapping)
         return MappedItem(inputs, mapped)

@@ -386,6 +386,22 @@ class Preflight:
             if self.raise_upstream:
                 raise
             auth = isinstance(exc, AuthenticationError)
+            if auth and self._jwt_audience is not None and "audience" in str(exc).lower():
+                other = (
+                    SANDBOX_AUDIENCE
+                    if self._jwt_audience.rstrip("/") == PRODUCTION_AUDIENCE
+                    else PRODUCTION_AUDIENCE
+                )
+                self.checks = [c for c in self.checks if c.key != "salesforce.auth.jwt_audience"]
+                self.add(
+                    "salesforce.auth.jwt_audience",
+                    "JWT audience",
+                    MISSING,
+                    f"the org refused the audience {self._jwt_audience}",
+                    f"a sandbox needs TEAMSYNC_SALESFORCE_JWT_AUDIENCE={SANDBOX_AUDIENCE} (or its "
+                    "<domain>--<sandbox>.sandbox.my.salesforce.com URL as the instance, which "
+                    f"derives it); production {PRODUCTION_AUDIENCE}; here try {other}",
+                )
             self.add(
                 "salesforce.api",
                 "Salesforce API access for the integration user",

@@ -338,7 +338,9 @@ def test_gainsight_cta_create_wrong_count(emus: RunningEmulators) -> None:
     """A CTA create answering fewer items than were sent is a breach."""
     emus.gainsight.faults.tamper("wrong_count", operation="cta.create")
     company = next(iter(emus.gainsight.tables["company"].rows))
-    record = {"Name": "t", "CompanyId": company, "type": "Risk", "DueDate": "2030-01-01"}
+    owner = next(iter(emus.gainsight.tables["gsuser"].rows))  # a strict tenant wants an owner
+    record = {"Name": "t", "CompanyId": company, "type": "Risk", "DueDate": "2030-01-01",
+              "OwnerId": owner}  # fmt: skip
     with pytest.raises(ContractViolation, match="1 results for 2 records sent"):
         gs(emus).cta_create([record, dict(record, Name="u")])
 
