@@ -197,3 +197,58 @@ def test_gainsight_lookback_covers_a_tenant_reading_filters_in_its_time_zone(
         mapped = s.get(Account, ref.account_id)
         assert mapped is not None
         assert (mapped.health_score, mapped.health_band) == (20, "Red")
+
+
+def test_ctas_always_carry_an_owner(
+    emu: RunningEmulators, database_url: str, store: Store, tmp_path: Any
+) -> None:
+    """With no owner role that has a Gainsight user, a CTA is not opened but quarantined
+    (NO_CTA_OWNER); with a fallback owner configured, it is opened owned by that user."""
+    from pathlib import Path
+
+    from config.settings import _DEFAULT_MAPPING
+    from sync.engine import Engine, RunOptions
+    from tests.sync.conftest import make_settings
+
+    text = Path(_DEFAULT_MAPPING).read_text(encoding="utf-8")
+    nobody = tmp_path / "nobody.toml"
+    nobody.write_text(text.replace('owner_roles = ["CSM", "SAE", "AE"]', "owner_roles = []"))
+    settings = make_settings(emu, database_url, mapping=str(nobody))
+    first = Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
+    assert first.exit_code == 1
+    assert first.stats.ctas_without_owner
+    assert emu.log.count(operation="cta.create") == 0
+    with store.session() as s:
+        unowned = s.scalars(
+            select(QuarantinedRecord).where(QuarantinedRecord.code == "NO_CTA_OWNER")
+        ).all()
+    assert len(unowned) == first.stats.ctas_without_owner
+    assert "fallback_owner_email" in unowned[0].reason
+
+    users = emu.gainsight.tables["gsuser"]
+    owner_gsid, email = next(
+        (g, users.value(g, "Email")) for g in sorted(users.ids()) if users.value(g, "IsActiveUser")
+    )
+    fallback = tmp_path / "fallback.toml"
+    fallback.write_text(
+        nobody.read_text().replace(
+            '# fallback_owner_email = "cs-leads@example.com"', f'fallback_owner_email = "{email}"'
+        )
+    )
+    settings = make_settings(emu, database_url, mapping=str(fallback))
+    second = Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
+    assert second.exit_code == 0
+    ctas = emu.gainsight.tables["calltoaction"]
+    opened = [ctas.get(g) for g in ctas.ids() if ctas.value(g, "CreatedDate") >= 0]
+    mine = [c for c in opened if c is not None and c["Name"].startswith(("Red health", "Renewal"))]
+    assert any(c["OwnerId"] == owner_gsid for c in mine)
+    with store.session() as s:
+        assert (
+            s.scalars(
+                select(QuarantinedRecord).where(
+                    QuarantinedRecord.code == "NO_CTA_OWNER",
+                    QuarantinedRecord.resolved_at.is_(None),
+                )
+            ).all()
+            == []
+        )
