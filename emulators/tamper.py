@@ -200,18 +200,23 @@ def _at_path(body: Any, path: str, *, drop: bool = False, value: Any = None) -> 
         return
     keys = path.split(".")
     node = body
-    for key in keys[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-    if isinstance(node, list):
-        for item in node:
-            _at_path(item, keys[-1], drop=drop, value=value)
-        return
+    i = 0
+    # A key may hold dots itself (Gainsight's ``CurrentScore__gr.Score``): the longest key
+    # present wins.
+    while i < len(keys) - 1 and not (isinstance(node, dict) and ".".join(keys[i:]) in node):
+        node = node.get(keys[i]) if isinstance(node, dict) else None
+        i += 1
+        if isinstance(node, list):
+            for item in node:
+                _at_path(item, ".".join(keys[i:]), drop=drop, value=value)
+            return
+    last = ".".join(keys[i:])
     if not isinstance(node, dict):
         return
     if drop:
-        node.pop(keys[-1], None)
+        node.pop(last, None)
     else:
-        node[keys[-1]] = value
+        node[last] = value
 
 
 def _empty(body: Any, api: str, variant: Any) -> Any:

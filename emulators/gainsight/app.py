@@ -241,6 +241,16 @@ class GainsightEmulator:
         """The scoring scheme row of a numeric score (strict profile)."""
         return self._tenant.score_gsid(score)
 
+    def stored_score(self, value: Any, field_name: str = "CurrentScore") -> Any:
+        """What Company.<field> stores for this score on this tenant (for tests writing raw
+        rows): a number where the field is a number; where it is a scheme lookup (G1), the Gsid
+        of a scheme row whose Score is ``value`` - any value, so poison reads through too."""
+        if value is None or not self._tenant.score_is_lookup(field_name):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return self._tenant.score_gsid(value)
+        return self._tenant.insert("scoringschemedefinition", {"Name": str(value), "Score": value})
+
     @property
     def delete_log(self) -> list[dict[str, Any]]:
         """Deleted records: ``{"RecordId", "ObjectName", "DeletedOn"}``."""

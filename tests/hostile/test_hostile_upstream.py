@@ -64,7 +64,9 @@ def bump_score(key: str, to: int) -> Setup:
 
     def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
         gsid = scenario(emu, key).company_gsid
-        emu.gainsight.tables["company"].update(gsid, {"CurrentScore": to})
+        emu.gainsight.tables["company"].update(
+            gsid, {"CurrentScore": emu.gainsight.stored_score(to)}
+        )
 
     return setup
 
@@ -94,7 +96,9 @@ def pending_red(key: str) -> Setup:
 
     def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
         gsid = scenario(emu, key).company_gsid
-        emu.gainsight.tables["company"].update(gsid, {"CurrentScore": 20})
+        emu.gainsight.tables["company"].update(
+            gsid, {"CurrentScore": emu.gainsight.stored_score(20)}
+        )
 
     return setup
 
@@ -107,7 +111,12 @@ def set_row(api: str, table: str, key: str, attr: str, values: dict[str, Any]) -
         rows = (emu.salesforce if api == SF else emu.gainsight).tables[table]
         old = rows.get(target) or {}
         memo.setdefault("undo", []).append((api, table, target, {k: old.get(k) for k in values}))
-        rows.update(target, values)
+        stored = dict(values)
+        if api == GS and table == "company":  # a score lives on the scheme row (strict, G1)
+            for k in ("CurrentScore", "PreviousScore"):
+                if k in stored:
+                    stored[k] = emu.gainsight.stored_score(stored[k], k)
+        rows.update(target, stored)
 
     return setup
 
@@ -256,7 +265,7 @@ ABSENCE = [
     Case("gs-full-companies-empty", GS, (R("empty_page", "company.query", times=None),), full=True, exit=4, says="vanished"),
     Case("gs-full-companies-no-data-error", GS, (R("empty_page", "company.query", times=None, value="no_data"),), full=True, exit=4),
     Case("gs-full-users-empty", GS, (R("empty_page", "gsuser.query", times=None),), full=True, exit=4),
-    Case("gs-full-scores-null", GS, (R("set", "company.query", times=None, path="data.CurrentScore", value=None),), full=True, exit=4, says="clears"),
+    Case("gs-full-scores-null", GS, (R("set", "company.query", times=None, path="data.CurrentScore__gr.Score", value=None),), full=True, exit=4, says="clears"),
     Case("gs-full-csm-null", GS, (R("set", "company.query", times=None, path="data.Csm", value=None),), full=True, exit=4),
 ]  # fmt: skip
 
