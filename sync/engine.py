@@ -909,9 +909,10 @@ class Engine:
         if not unowned:
             return 0
         now = self.clock()
-        roles = "/".join(self.mapping.gainsight.cta.owner_roles)
+        roles = "/".join(self.mapping.gainsight.cta.owner_roles) or "owner_roles"
         with self.store.session() as s:
             for account_id, flag in unowned:
+                signal = self.mapping.gainsight.cta.flags[flag].signal
                 quarantine(
                     s,
                     system=System.GAINSIGHT,
@@ -919,8 +920,9 @@ class Engine:
                     record_id=f"{account_id}:{flag}",
                     stage="plan",
                     code="NO_CTA_OWNER",
-                    reason=f"{flag} CTA not opened: no {roles} with an active Gainsight user, "
-                    "and gainsight.cta.fallback_owner_email is not set (or not an active "
+                    reason=f"{flag} CTA not opened: nobody in the {signal!r} DCI row or "
+                    f"{roles} has an active Gainsight user, and "
+                    "gainsight.cta.fallback_owner_email is not set (or not an active "
                     "Gainsight user)",
                     now=now,
                     run_id=run_id,

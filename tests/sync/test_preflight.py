@@ -171,7 +171,7 @@ def test_missing_cta_reason(emu: RunningEmulators, settings: Settings, run: RunF
     emu.gainsight.picklists.remove("reason", "Renewal at Risk")
     check = line(checklist(settings), "gainsight.cockpit.flags.RENEWAL_AT_RISK.reason")
     assert check.status == "missing"
-    assert "add reason 'Renewal at Risk' to the Risk type" in (check.fix or "")
+    assert "add reason for RENEWAL_AT_RISK 'Renewal at Risk'" in (check.fix or "")
     assert "gainsight.cta.flags.RENEWAL_AT_RISK.reason" in (check.fix or "")
     refused_before_writing(emu, run)
 
@@ -216,20 +216,23 @@ def test_run_keeps_the_report_a_day_and_drops_it_on_a_field_error(
     assert run().stats.preflight["cached"] is True
     assert emu.log.count(operation="describe") == describes
     accounts = emu.salesforce.tables["Account"]
-    target = next(
-        rid
+    flagged = {
+        rid: str(value).split(";")
         for rid in accounts.ids()
-        if "NO_CSM" in str((accounts.get(rid) or {}).get("Risk_Flags__c") or "")
-    )
-    # A human clears the flags and an admin removes the NO_CSM value the same day.
+        if (value := (accounts.get(rid) or {}).get("Risk_Flags__c"))
+    }
+    assert flagged, "the first run flags some accounts"
+    target, flags = next(iter(flagged.items()))
+    flag = flags[0]
+    # A human clears the flags and an admin removes that flag's value the same day.
     emu.salesforce.update("Account", target, {"Risk_Flags__c": None})
-    emu.salesforce.remove_picklist_values("Account", "Risk_Flags__c", "NO_CSM")
+    emu.salesforce.remove_picklist_values("Account", "Risk_Flags__c", flag)
     refused = run()
     assert refused.exit_code == 1
     with store.session() as s:
         assert s.scalars(select(PreflightReport)).all() == []
     stopped = refused_before_writing(emu, run)
-    assert any("NO_CSM" in p for p in stopped.problems)
+    assert any(flag in p for p in stopped.problems)
 
 
 @pytest.mark.parametrize(
