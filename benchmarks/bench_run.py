@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _harness import CONTENDERS, call_counts, emulators, loadavg, machine, print_json, run_child
 
+from sync.cli.demo import mapping_with_fallback_owner, synthetic_fallback_owner
+
 RUN = str(CONTENDERS / "teamsync_run.py")
 
 
@@ -149,6 +151,11 @@ def main() -> int:
                 env = dict(emu.env())
                 env["TEAMSYNC_LOG_LEVEL"] = "ERROR"
                 env["TEAMSYNC_GAINSIGHT_RATE_LIMIT_PER_MINUTE"] = str(args.gs_rate_limit)
+                # As in the demo: CTAs nobody else can own go to one Gainsight user (otherwise
+                # they are quarantined as NO_CTA_OWNER and the run exits 1).
+                owner = synthetic_fallback_owner(emu)
+                if owner:
+                    env["TEAMSYNC_MAPPING"] = mapping_with_fallback_owner(tmp, owner)
                 for item in args.setting:
                     key, _, value = item.partition("=")
                     env[key] = value

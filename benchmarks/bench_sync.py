@@ -30,6 +30,7 @@ from typing import Any
 
 from config.settings import load_settings
 from emulators.runner import start_emulators
+from sync.cli.demo import mapping_with_fallback_owner, synthetic_fallback_owner
 from sync.engine import Engine, RunOptions
 from sync.logging import configure_logging
 from sync.store import Store
@@ -50,6 +51,9 @@ def one_org(accounts: int, seed: int, bulk_threshold: int, workdir: Path) -> dic
             salesforce_bulk_threshold=bulk_threshold,
             log_level="ERROR",
         )
+        owner = synthetic_fallback_owner(emu)  # as in the demo: CTAs nobody else can own
+        if owner:
+            values["mapping"] = mapping_with_fallback_owner(workdir, owner)
         settings = load_settings(**values)
         store = Store(settings.database_url)
         store.upgrade()

@@ -166,6 +166,7 @@ class MappedAccount:
     # desired Gainsight Company team fields: field -> GsUser Gsid or None (absent: not managed now)
     desired_gs_fields: dict[str, str | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things the plan cannot do (unresolved users)
+    owner: Person | None = None  # the Salesforce account owner (a CTA owner of last resort)
 
 
 def join_flags(flags: Iterable[str]) -> str | None:
@@ -407,6 +408,7 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
         health_band=band,
         previous_score=previous,
         trend=trend_of(score, inp.score_history, company.trend if company else None),
+        owner=inp.owner,
     )
 
     # Who holds each role, from its source of truth.

@@ -61,6 +61,8 @@ Signal = Literal["risk", "handoff", "coverage"]
 # In a DCI row: the manager of the role the signal is about (coverage: the overdue role;
 # handoff escalation: [handoff].escalate_to_manager_of).
 MANAGER = "MANAGER"
+# In gainsight.cta.owner_roles: the Salesforce account owner, whatever role (if any) they hold.
+ACCOUNT_OWNER = "account_owner"
 # Deadline triggers: the first Closed Won opportunity, the renewal window opening, the
 # technical win (the handoff's trigger).
 DeadlineTrigger = Literal["first_won", "renewal_window", "technical_win"]
@@ -231,10 +233,11 @@ class Cta(_Strict):
     due_in_days: int = Field(7, ge=0)
     close_adopted: bool = True
     flags: dict[str, CtaFlag] = {}
-    # Every CTA is sent with an owner: the first of these roles whose person has an active
-    # Gainsight user, else the fallback owner (checked by preflight); no owner at all: the
-    # CTA is not opened and the account is quarantined with the reason.
-    owner_roles: list[str] = ["CSM", "SAE", "AE"]
+    # Every CTA is sent with an owner: after its signal's DCI row, the first of these roles
+    # (or "account_owner": the Salesforce account owner) whose person has an active Gainsight
+    # user, else the fallback owner (checked by preflight); no owner at all: the CTA is not
+    # opened and the account is quarantined with the reason.
+    owner_roles: list[str] = ["CSM", "SAE", "AE", ACCOUNT_OWNER]
     fallback_owner_email: str | None = None
 
 
@@ -415,7 +418,7 @@ class MappingFile(_Strict):
             if cfg.comments_from == "handoff.checklist" and self.handoff is None:
                 problems.append(f"gainsight.cta.flags.{flag}: comments_from needs [handoff]")
         for key in self.gainsight.cta.owner_roles:
-            if key not in roles:
+            if key not in roles and key != ACCOUNT_OWNER:
                 problems.append(f"gainsight.cta.owner_roles: unknown role {key!r}")
         for activity, row in self.dci.items():
             for key in row:

@@ -29,7 +29,7 @@ def _settings_from_env(env: dict[str, str], database_url: str) -> dict[str, Any]
     return out
 
 
-def _fallback_owner(emu: Any) -> str | None:
+def synthetic_fallback_owner(emu: Any) -> str | None:
     """An active Gainsight user of the synthetic tenant to own CTAs nobody else can."""
     table = emu.gainsight.tables["gsuser"]
     emails = sorted(
@@ -40,8 +40,9 @@ def _fallback_owner(emu: Any) -> str | None:
     return emails[0] if emails else None
 
 
-def _demo_mapping(base: Path, owner: str) -> str:
-    """The shipped mapping plus a fallback CTA owner, written to the demo's workdir."""
+def mapping_with_fallback_owner(base: Path, owner: str) -> str:
+    """The shipped mapping plus a fallback CTA owner, written to ``base`` (the demo's workdir;
+    the benchmarks use it too: a synthetic org has accounts nobody in Gainsight can own)."""
     from config.settings import _DEFAULT_MAPPING
 
     text = Path(_DEFAULT_MAPPING).read_text(encoding="utf-8")
@@ -84,11 +85,11 @@ def run_demo(
         )
         overrides = _settings_from_env(emu.env(), f"sqlite:///{db_path}")
         overrides.setdefault("log_level", os.environ.get("TEAMSYNC_DEMO_LOG_LEVEL", "WARNING"))
-        owner = _fallback_owner(emu)
+        owner = synthetic_fallback_owner(emu)
         if owner:
             # A real tenant names its CS operations lead here; the demo picks a Gainsight user
             # so that accounts whose CSM and owner have no Gainsight user still get their CTAs.
-            overrides["mapping"] = _demo_mapping(base, owner)
+            overrides["mapping"] = mapping_with_fallback_owner(base, owner)
             console.print(f"CTA fallback owner (gainsight.cta.fallback_owner_email): {owner}")
         settings = load_settings(**overrides)
         # The report stays free of log lines: they go to a file in the workdir.

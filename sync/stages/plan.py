@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from mappings.rules import AccountInput, MappedAccount, TeamRow, join_flags, split_flags
-from mappings.schema import MappingFile
+from mappings.schema import ACCOUNT_OWNER, MappingFile
 from sync.types import Action, OpenCta, System
 
 SF = System.SALESFORCE
@@ -470,10 +470,21 @@ def _company_reason(
 def cta_owner(mapped: MappedAccount, signal: str, mapping: MappingFile) -> str | None:
     """The GsUser a CTA of this signal goes to: the DRI of its DCI row, else the row's
     consulted then informed roles (in row order), else the first of
-    ``gainsight.cta.owner_roles`` - whoever holds the role with an active Gainsight user."""
+    ``gainsight.cta.owner_roles`` (``account_owner``: the Salesforce account owner) - whoever
+    holds the role with an active Gainsight user."""
     row = mapping.dci_row(signal)
     order = [k for letter in ("D", "C", "I") for k, v in row.items() if v == letter]
     for key in [*order, *mapping.gainsight.cta.owner_roles]:
+        if key == ACCOUNT_OWNER:
+            person = mapped.owner
+            if (
+                person is not None
+                and person.sf_active is not False
+                and person.gs_user_id
+                and person.gs_active is not False
+            ):
+                return str(person.gs_user_id)
+            continue
         member = mapped.team.get(key)
         if member is None or member.inactive:
             continue

@@ -424,6 +424,23 @@ def test_each_signal_routes_by_its_own_dci_row(mapping: MappingFile) -> None:
     assert cta_owner(m, "risk", moved) == person(1).gs_user_id
 
 
+def test_cta_owner_falls_back_to_the_account_owner(mapping: MappingFile) -> None:
+    """gainsight.cta.owner_roles: "account_owner" is the Salesforce account owner whatever
+    their role (issue 8: the CSM's GsUser, else the account owner's, else a fallback)."""
+    dci = dict(mapping.dci)
+    dci["Risk and Escalation Management"] = {"CSM": "D"}
+    cta = mapping.gainsight.cta.model_copy(update={"owner_roles": ["CSM", "account_owner"]})
+    gs = mapping.gainsight.model_copy(update={"cta": cta})
+    only_csm = mapping.model_copy(update={"dci": dci, "gainsight": gs})
+    owner = person(5)
+    m = map_account(account(owner=owner, company=company(csm=None)), only_csm)
+    assert cta_owner(m, "risk", only_csm) == owner.gs_user_id
+    gone = map_account(account(owner=person(5, active=False), company=company(csm=None)), only_csm)
+    assert cta_owner(gone, "risk", only_csm) is None
+    none = gs.model_copy(update={"cta": cta.model_copy(update={"owner_roles": ["CSM"]})})
+    assert cta_owner(m, "risk", only_csm.model_copy(update={"gainsight": none})) is None
+
+
 # --- pooled SAs: roles.SA.pooled_segments / write_pooled -----------------------------------------
 def test_pooled_sa_is_not_written_to_gainsight_on_mid_market(mapping: MappingFile) -> None:
     """roles.SA.pooled_segments = ["Mid-Market"]: an SA row there is pooled and the Gainsight SA
