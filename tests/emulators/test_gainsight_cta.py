@@ -32,7 +32,7 @@ SELECT = [
 @pytest.fixture
 def emu() -> GainsightEmulator:
     # Lenient: these tests pin the per-item result shape, which is the lenient reading of G2
-    # (the strict profile rejects a call with one bad item whole: tests/emulators/test_profiles.py).
+    # (the strict profile rejects a call with one bad item whole: test_profiles_gainsight.py).
     emu = GainsightEmulator(clock=Clock(T0), profile="lenient")
     emu.load("gsuser", [{"Name": "Jane Doe", "Email": "jane@vendor.com"}])
     emu.load(

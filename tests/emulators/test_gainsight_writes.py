@@ -18,7 +18,7 @@ COMPANY = "/v1/data/objects/Company"
 @pytest.fixture
 def emu() -> GainsightEmulator:
     # Lenient: these tests pin the per-record partial-failure shape, the lenient reading of G2
-    # (the strict profile rejects a batch with one bad record whole: test_profiles.py).
+    # (the strict profile rejects a batch with one bad record whole: test_profiles_gainsight.py).
     emu = GainsightEmulator(clock=Clock(T0), profile="lenient")
     emu.load(
         "gsuser",
