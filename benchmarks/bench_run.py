@@ -95,6 +95,11 @@ def one(
         "write_calls": calls["salesforce_write"] + calls["gainsight_write"],
         "plan": stats.get("plan"),
         "pushed": stats.get("pushed"),
+        # why a run is partial (exit 1): records quarantined by the map stage or CTAs without
+        # an owner (the synthetic org has accounts without a CSM)
+        "invalid_records": stats.get("invalid_records"),
+        "ctas_without_owner": stats.get("ctas_without_owner"),
+        "quarantined_open": stats.get("quarantined_open"),
         "phases": rep.get("phases"),
     }
     if out["write_calls"]:
