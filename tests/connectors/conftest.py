@@ -1,8 +1,9 @@
 """Fixtures shared by the connector tests (the session ``tls`` fixture is in tests/conftest.py).
 
-``emu`` is an empty Salesforce emulator with the shared credentials (modules seed it with their
-own ``org``) and ``server`` serves whichever ``emu`` the module has over HTTPS. ``waits`` collects
-the sleeps a client under test asks for instead of sleeping.
+``sf_emu`` is an empty Salesforce emulator with the shared credentials (modules seed it with
+their own ``org``) and ``server`` serves whichever ``sf_emu`` the module has over HTTPS (Gainsight
+modules define their own ``gs_emu``). ``waits`` collects the sleeps a client under test asks for
+instead of sleeping.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from emulators.tls import TlsMaterial
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
+def sf_emu() -> SalesforceEmulator:
     return SalesforceEmulator(credentials=shared_credentials())
 
 
 @pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
+def server(sf_emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
+    with serve(sf_emu, tls) as running:
         yield running
 
 

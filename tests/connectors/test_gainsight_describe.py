@@ -16,22 +16,22 @@ from emulators.store import Clock
 T0 = 1_767_225_600_000
 
 
-def make(emu: GainsightEmulator, app: Any = None, **config: Any) -> GainsightClient:
-    settings = GainsightConfig("https://tenant.example", access_key=emu.access_key, **config)
-    return GainsightClient(settings, transport=app_transport(app or emu), sleep=lambda _s: None)
+def make(gs_emu: GainsightEmulator, app: Any = None, **config: Any) -> GainsightClient:
+    settings = GainsightConfig("https://tenant.example", access_key=gs_emu.access_key, **config)
+    return GainsightClient(settings, transport=app_transport(app or gs_emu), sleep=lambda _s: None)
 
 
 @pytest.fixture
-def emu() -> GainsightEmulator:
+def gs_emu() -> GainsightEmulator:
     emulator = GainsightEmulator(clock=Clock(T0), profile="strict")
     emulator.load("company", [{"Name": f"Company {i:03d}", "CurrentScore": i} for i in range(25)])
     return emulator
 
 
-def test_describe_reads_types_lookups_and_sortability(emu: GainsightEmulator) -> None:
+def test_describe_reads_types_lookups_and_sortability(gs_emu: GainsightEmulator) -> None:
     """One call describes both objects; the score is a lookup to the scheme, the team fields
     look up GsUser, Gsid is sortable; the answer is cached."""
-    client = make(emu)
+    client = make(gs_emu)
     described = client.describe("Company", "GsUser")
     company = described["company"]
     score = company.field("CurrentScore")
@@ -44,19 +44,19 @@ def test_describe_reads_types_lookups_and_sortability(emu: GainsightEmulator) ->
     assert described["gsuser"].field("IsActiveUser") is not None
     assert client.gsid_sortable("Company") is True
     client.describe("Company")
-    assert emu.log.count(operation="describe") == 1
+    assert gs_emu.log.count(operation="describe") == 1
 
 
-def test_describe_of_an_unknown_object_leaves_it_out(emu: GainsightEmulator) -> None:
+def test_describe_of_an_unknown_object_leaves_it_out(gs_emu: GainsightEmulator) -> None:
     """An object the tenant lacks is absent (one call for both, then one each)."""
-    described = make(emu).describe("Company", "Nope__gc")
+    described = make(gs_emu).describe("Company", "Nope__gc")
     assert set(described) == {"company"}
 
 
-def test_cta_picklists_by_category(emu: GainsightEmulator) -> None:
+def test_cta_picklists_by_category(gs_emu: GainsightEmulator) -> None:
     """The Cockpit names the tenant has, per category, with closed statuses marked."""
-    emu.picklists.remove("reason", "Renewal at Risk")
-    picklists = make(emu).cta_picklists()
+    gs_emu.picklists.remove("reason", "Renewal at Risk")
+    picklists = make(gs_emu).cta_picklists()
     reasons = {item.name for item in picklists["CTA_REASON"]}
     assert "Red Health" in reasons
     assert "Renewal at Risk" not in reasons
@@ -69,25 +69,25 @@ def read_all(client: GainsightClient, **kw: Any) -> list[str]:
     return [r["Name"] for page in client.query("Company", ["Name"], **kw) for r in page]
 
 
-def test_gsid_not_sortable_falls_back_to_offset_paging(emu: GainsightEmulator) -> None:
+def test_gsid_not_sortable_falls_back_to_offset_paging(gs_emu: GainsightEmulator) -> None:
     """G4: describe says Gsid cannot be sorted; the read pages by offset in CreatedDate order
     with an overlap and still returns every company once."""
-    emu.gsid_sortable = False
-    client = make(emu, page_size=10)
+    gs_emu.gsid_sortable = False
+    client = make(gs_emu, page_size=10)
     client.describe("Company")
     assert client.gsid_sortable("Company") is False
     names = read_all(client)
     assert sorted(names) == [f"Company {i:03d}" for i in range(25)]
     assert len(names) == 25
-    bodies = [c for c in emu.log.calls(operation="company.query") if c.status == 200]
+    bodies = [c for c in gs_emu.log.calls(operation="company.query") if c.status == 200]
     assert len(bodies) == 3
 
 
-def test_keyset_refused_without_describe_is_an_upstream_refusal(emu: GainsightEmulator) -> None:
+def test_keyset_refused_without_describe_is_an_upstream_refusal(gs_emu: GainsightEmulator) -> None:
     """Without describe (or a fact passed in) the client tries keyset paging; the tenant's
     refusal is a clear error, and set_gsid_sortable switches paging over."""
-    emu.gsid_sortable = False
-    client = make(emu, page_size=10)
+    gs_emu.gsid_sortable = False
+    client = make(gs_emu, page_size=10)
     with pytest.raises(Exception, match="sortable"):
         read_all(client)
     client.set_gsid_sortable("Company", False)
@@ -97,27 +97,29 @@ def test_keyset_refused_without_describe_is_an_upstream_refusal(emu: GainsightEm
 class DeleteBetweenPages:
     """Delete the first ``n`` companies right after the first page is answered."""
 
-    def __init__(self, emu: GainsightEmulator, n: int) -> None:
-        self.emu, self.n, self.pages = emu, n, 0
+    def __init__(self, gs_emu: GainsightEmulator, n: int) -> None:
+        self.gs_emu, self.n, self.pages = gs_emu, n, 0
 
     def __call__(self, request: Request) -> Response:
-        answer = self.emu(request)
+        answer = self.gs_emu(request)
         if "/query/" in request.path:
             self.pages += 1
             if self.pages == 1:
-                table = self.emu.tables["company"]
+                table = self.gs_emu.tables["company"]
                 for gsid in list(table.ids())[: self.n]:
                     table.delete(gsid, hard=True)
-                    self.emu._tenant.sequence["company"].pop(gsid, None)
+                    self.gs_emu._tenant.sequence["company"].pop(gsid, None)
         return answer
 
 
 @pytest.mark.parametrize("deleted", [1, 3])
-def test_offset_paging_survives_deletes_between_pages(emu: GainsightEmulator, deleted: int) -> None:
+def test_offset_paging_survives_deletes_between_pages(
+    gs_emu: GainsightEmulator, deleted: int
+) -> None:
     """Deletes before the window shift the rows forward; the overlap (or a step back when the
     shift is larger) means no surviving company is skipped."""
-    emu.gsid_sortable = False
-    client = make(emu, DeleteBetweenPages(emu, deleted), page_size=10)
+    gs_emu.gsid_sortable = False
+    client = make(gs_emu, DeleteBetweenPages(gs_emu, deleted), page_size=10)
     client.set_gsid_sortable("Company", False)
     names = read_all(client, conditions=[Condition("Name", "STARTS_WITH", ["Company"])])
     survivors = {f"Company {i:03d}" for i in range(deleted, 25)}

@@ -46,7 +46,7 @@ def server(tls: TlsMaterial) -> Iterator[tuple[AppSwitch, str]]:
 
 
 @pytest.fixture
-def emu(
+def gs_emu(
     server: tuple[AppSwitch, str], request: pytest.FixtureRequest
 ) -> Iterator[GainsightEmulator]:
     switch, _ = server
@@ -65,8 +65,8 @@ def emu(
 
 
 @pytest.fixture
-def fake_time(emu: GainsightEmulator) -> Time:
-    return Time(emu.clock)
+def fake_time(gs_emu: GainsightEmulator) -> Time:
+    return Time(gs_emu.clock)
 
 
 ClientFactory = Callable[..., GainsightClient]
@@ -95,19 +95,19 @@ def make_client(
         client.close()
 
 
-def load_companies(emu: GainsightEmulator, n: int) -> list[str]:
-    emu.load(
+def load_companies(gs_emu: GainsightEmulator, n: int) -> list[str]:
+    gs_emu.load(
         "company",
         [
             {"Name": f"Company {i:03d}", "SfdcAccountId": f"001{i:012d}AAA", "Arr": 1000 * i}
             for i in range(n)
         ],
     )
-    return emu.tables["company"].ids()
+    return gs_emu.tables["company"].ids()
 
 
-def user_gsid(emu: GainsightEmulator, email: str) -> str:
-    table = emu.tables["gsuser"]
+def user_gsid(gs_emu: GainsightEmulator, email: str) -> str:
+    table = gs_emu.tables["gsuser"]
     (gsid,) = [g for g in table.ids() if table.value(g, "Email") == email]
     return gsid
 
@@ -116,10 +116,10 @@ def user_gsid(emu: GainsightEmulator, email: str) -> str:
 
 
 def test_keyset_paging_reads_every_company_exactly_once(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """23 companies at 5 a page: 5 calls, every Gsid once, dates as epoch ms."""
-    gsids = load_companies(emu, 23)
+    gsids = load_companies(gs_emu, 23)
     client = make_client(page_size=5)
     pages = list(client.query("Company", ["Name", "Arr", "ModifiedDate"]))
     seen = [row["Gsid"] for page in pages for row in page]
@@ -127,13 +127,13 @@ def test_keyset_paging_reads_every_company_exactly_once(
     assert sorted(seen) == sorted(gsids)
     assert len(set(seen)) == 23
     assert all(isinstance(row["ModifiedDate"], int) for page in pages for row in page)
-    assert emu.log.count(api="gainsight", operation="company.query") == 5
+    assert gs_emu.log.count(api="gainsight", operation="company.query") == 5
     assert client.calls["query:Company"] == 5
 
 
-def test_keyset_paging_with_a_filter(emu: GainsightEmulator, make_client: ClientFactory) -> None:
+def test_keyset_paging_with_a_filter(gs_emu: GainsightEmulator, make_client: ClientFactory) -> None:
     """User conditions are ANDed with the keyset condition on every page."""
-    load_companies(emu, 20)
+    load_companies(gs_emu, 20)
     client = make_client()
     rows = [
         r
@@ -147,11 +147,11 @@ def test_keyset_paging_with_a_filter(emu: GainsightEmulator, make_client: Client
 
 @pytest.mark.parametrize("status", [200, 400])
 def test_no_data_envelope_is_an_empty_result(
-    emu: GainsightEmulator, make_client: ClientFactory, status: int
+    gs_emu: GainsightEmulator, make_client: ClientFactory, status: int
 ) -> None:
     """The "No data found" envelope (HTTP 200 or 400) reads as no rows."""
-    emu.no_data_status = status
-    load_companies(emu, 3)
+    gs_emu.no_data_status = status
+    load_companies(gs_emu, 3)
     client = make_client()
     assert (
         list(client.query("Company", ["Name"], conditions=[Condition("Name", "EQ", ["x"])])) == []
@@ -160,7 +160,7 @@ def test_no_data_envelope_is_an_empty_result(
 
 
 def test_users_are_read_with_the_same_paging(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """GsUser reads page the same way and return e-mails and activity."""
     rows = [r for p in make_client().query("GsUser", ["Email", "IsActiveUser"]) for r in p]
@@ -170,15 +170,15 @@ def test_users_are_read_with_the_same_paging(
 # -- writes --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("emu", "calls"), [("lenient", 3), ("strict", 16)], indirect=["emu"])
+@pytest.mark.parametrize(("gs_emu", "calls"), [("lenient", 3), ("strict", 16)], indirect=["gs_emu"])
 def test_120_updates_report_per_record_failures_and_the_rest_commit(
-    emu: GainsightEmulator, make_client: ClientFactory, calls: int
+    gs_emu: GainsightEmulator, make_client: ClientFactory, calls: int
 ) -> None:
     """120 updates with 2 bad records: the bad records fail alone, the rest commit.  A tenant
     answering per record needs 3 calls; a strict one rejects the 2 batches whole and the
     client narrows them down (16 calls: 3 + 6-7 per culprit)."""
-    gsids = load_companies(emu, 120)
-    jane = user_gsid(emu, "jane@vendor.com")
+    gsids = load_companies(gs_emu, 120)
+    jane = user_gsid(gs_emu, "jane@vendor.com")
     records: list[dict[str, Any]] = [
         {"Gsid": g, "RiskFlags__gc": "NO_CSM", "AccountExecutive__gc": jane} for g in gsids
     ]
@@ -187,7 +187,7 @@ def test_120_updates_report_per_record_failures_and_the_rest_commit(
     client = make_client()
     results = client.update("Company", records)
 
-    assert emu.log.count(api="gainsight", operation="company.update") == calls
+    assert gs_emu.log.count(api="gainsight", operation="company.update") == calls
     assert client.calls["write"] == calls
     assert [r.index for r in results] == list(range(120))
     failed = {r.index: r.code for r in results if not r.success}
@@ -196,16 +196,16 @@ def test_120_updates_report_per_record_failures_and_the_rest_commit(
     assert failed[7] == "GSOBJ_1004"
     assert results[7].fields == ("AccountExecutive__gc",)
     for i, gsid in enumerate(gsids):
-        stored = emu.get("company", gsid)
+        stored = gs_emu.get("company", gsid)
         assert stored is not None
         committed = stored["RiskFlags__gc"] == "NO_CSM"
         assert committed is (i not in (7, 64)), i
     assert results[0].id == gsids[0]
 
 
-def test_update_with_email_lookup(emu: GainsightEmulator, make_client: ClientFactory) -> None:
+def test_update_with_email_lookup(gs_emu: GainsightEmulator, make_client: ClientFactory) -> None:
     """A lookups block resolves a payload e-mail into the GsUser lookup field."""
-    (gsid,) = load_companies(emu, 1)
+    (gsid,) = load_companies(gs_emu, 1)
     lookups = {
         "SolutionsArchitect__gc": {
             "fields": {"SaEmail": "Email"},
@@ -219,13 +219,13 @@ def test_update_with_email_lookup(emu: GainsightEmulator, make_client: ClientFac
         "Company", [{"Gsid": gsid, "SaEmail": "BOB@vendor.com"}], lookups=lookups
     )
     assert [(r.success, r.id) for r in results] == [(True, gsid)]
-    stored = emu.get("company", gsid)
+    stored = gs_emu.get("company", gsid)
     assert stored is not None
-    assert stored["SolutionsArchitect__gc"] == user_gsid(emu, "bob@vendor.com")
+    assert stored["SolutionsArchitect__gc"] == user_gsid(gs_emu, "bob@vendor.com")
 
 
 def test_all_failed_batch_comes_back_as_record_failures(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """A batch where every record fails (HTTP 400 result:false) does not raise."""
     results = make_client().update(
@@ -238,7 +238,7 @@ def test_all_failed_batch_comes_back_as_record_failures(
 
 
 def test_insert_maps_new_gsids_and_failures(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """Inserted records get their new Gsid; a record missing its Name fails alone."""
     records: list[dict[str, Any]] = [
@@ -254,7 +254,7 @@ def test_insert_maps_new_gsids_and_failures(
     ]
     for result, name in ((results[0], "Acme"), (results[2], "Globex")):
         assert result.id is not None
-        stored = emu.get("company", result.id)
+        stored = gs_emu.get("company", result.id)
         assert stored is not None
         assert stored["Name"] == name
 
@@ -263,67 +263,67 @@ def test_insert_maps_new_gsids_and_failures(
 
 
 def test_limiter_keeps_under_the_server_limit(
-    emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
+    gs_emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
 ) -> None:
     """Client and server both at 5 a minute: 12 reads, no 429, spread over 2+ minutes."""
-    load_companies(emu, 2)
-    emu.rate_limit_per_minute = 5
+    load_companies(gs_emu, 2)
+    gs_emu.rate_limit_per_minute = 5
     client = make_client(rate_limit_per_minute=5)
     for _ in range(12):
         list(client.query("Company", ["Name"]))
-    statuses = [c.status for c in emu.log.calls(operation="company.query")]
+    statuses = [c.status for c in gs_emu.log.calls(operation="company.query")]
     assert statuses == [200] * 12
     assert fake_time.now - 100.0 >= 120.0
     assert client.calls["read"] == 12
 
 
 def test_429_with_retry_after_is_waited_out(
-    emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
+    gs_emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
 ) -> None:
     """Over the server's limit: a 429 GU_2400 with Retry-After is slept out, then succeeds."""
-    load_companies(emu, 2)
-    emu.rate_limit_per_minute = 3
+    load_companies(gs_emu, 2)
+    gs_emu.rate_limit_per_minute = 3
     client = make_client()
     for _ in range(4):
         assert len([r for p in client.query("Company", ["Name"]) for r in p]) == 2
-    statuses = [c.status for c in emu.log.calls(operation="company.query")]
+    statuses = [c.status for c in gs_emu.log.calls(operation="company.query")]
     assert statuses == [200, 200, 200, 429, 200]
     left_in_minute = 60 - (T0 % 60_000) / 1000  # the emulator's Retry-After (fixed windows)
     assert fake_time.sleeps == [left_in_minute]
 
 
 def test_daily_quota_used_up_raises_quota_exceeded(
-    emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
+    gs_emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
 ) -> None:
     """The emulator's daily limit (429, Retry-After until midnight) is QuotaExceeded at once."""
-    load_companies(emu, 1)
-    emu.daily_limit = 2
+    load_companies(gs_emu, 1)
+    gs_emu.daily_limit = 2
     client = make_client()
     for _ in range(2):
         list(client.query("Company", ["Name"]))
     with pytest.raises(QuotaExceeded):
         list(client.query("Company", ["Name"]))
     assert fake_time.sleeps == []
-    assert [c.status for c in emu.log.calls(operation="company.query")] == [200, 200, 429]
+    assert [c.status for c in gs_emu.log.calls(operation="company.query")] == [200, 200, 429]
 
 
 def test_exhausted_retries_raise_upstream_unavailable(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """503 on every attempt: UpstreamUnavailable after max_attempts calls."""
-    emu.faults.fail_next(503, 503, 503, 503)
+    gs_emu.faults.fail_next(503, 503, 503, 503)
     client = make_client()
     with pytest.raises(UpstreamUnavailable, match="503"):
         list(client.query("Company", ["Name"]))
-    assert emu.log.count(operation="company.query") == 4
+    assert gs_emu.log.count(operation="company.query") == 4
 
 
 def test_emulator_gateway_error_is_retried(
-    emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
+    gs_emu: GainsightEmulator, make_client: ClientFactory, fake_time: Time
 ) -> None:
     """The emulator's plain-text 502 is retried and the read then succeeds."""
-    load_companies(emu, 1)
-    emu.faults.fail_next(502)
+    load_companies(gs_emu, 1)
+    gs_emu.faults.fail_next(502)
     rows = [r for p in make_client().query("Company", ["Name"]) for r in p]
     assert len(rows) == 1
     assert fake_time.sleeps == [1.0]
@@ -331,12 +331,12 @@ def test_emulator_gateway_error_is_retried(
 
 def test_proxy_html_502_is_retried(
     server: tuple[AppSwitch, str],
-    emu: GainsightEmulator,
+    gs_emu: GainsightEmulator,
     make_client: ClientFactory,
     fake_time: Time,
 ) -> None:
     """An HTML 502 from a proxy in front of the API is retried, then the real answer is read."""
-    load_companies(emu, 1)
+    load_companies(gs_emu, 1)
     switch, _ = server
     answered: list[int] = []
 
@@ -345,7 +345,7 @@ def test_proxy_html_502_is_retried(
             answered.append(502)
             html = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
             return Response.text(html, 502, content_type="text/html")
-        return emu(request)
+        return gs_emu(request)
 
     switch.target = proxy
     rows = [r for p in make_client().query("Company", ["Name"]) for r in p]
@@ -355,7 +355,7 @@ def test_proxy_html_502_is_retried(
 
 
 def test_wrong_key_raises_authentication_error(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """A refused access key (401 GS_APIG_2401) raises AuthenticationError, once, no key shown."""
     client = make_client(access_key="wrong-key-abcdefghij")
@@ -366,7 +366,7 @@ def test_wrong_key_raises_authentication_error(
 
 
 def test_auth_failure_inside_a_200_raises_authentication_error(
-    server: tuple[AppSwitch, str], emu: GainsightEmulator, make_client: ClientFactory
+    server: tuple[AppSwitch, str], gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """A gateway answering 200 with result:false GS_APIG_2401 is an auth failure too."""
     switch, _ = server
@@ -410,14 +410,14 @@ def open_risk(company: str) -> list[Condition]:
     ]
 
 
-@pytest.mark.parametrize(("emu", "calls"), [("lenient", 1), ("strict", 4)], indirect=["emu"])
+@pytest.mark.parametrize(("gs_emu", "calls"), [("lenient", 1), ("strict", 4)], indirect=["gs_emu"])
 def test_cta_create_list_close_round_trip(
-    emu: GainsightEmulator, make_client: ClientFactory, calls: int
+    gs_emu: GainsightEmulator, make_client: ClientFactory, calls: int
 ) -> None:
     """Open two risk CTAs (one bad fails alone), find them open, close one, list again.
     Strict: the batch is rejected whole and narrowed down (4 create calls)."""
-    (company,) = load_companies(emu, 1)
-    jane = user_gsid(emu, "jane@vendor.com")
+    (company,) = load_companies(gs_emu, 1)
+    jane = user_gsid(gs_emu, "jane@vendor.com")
     client = make_client()
     created = client.cta_create(
         [
@@ -436,8 +436,8 @@ def test_cta_create_list_close_round_trip(
     assert renewal is not None
     assert red.startswith("1S01")
     assert renewal != red
-    assert emu.log.count(operation="cta.create") == calls
-    assert len(emu.tables["calltoaction"]) == 2
+    assert gs_emu.log.count(operation="cta.create") == calls
+    assert len(gs_emu.tables["calltoaction"]) == 2
 
     rows = [r for p in client.cta_list(CTA_SELECT, conditions=open_risk(company)) for r in p]
     assert {r["Gsid"]: r["ReasonId__gr.Name"] for r in rows} == {
@@ -452,28 +452,28 @@ def test_cta_create_list_close_round_trip(
     still_open = [r["Gsid"] for p in client.cta_list(CTA_SELECT, conditions=open_risk(company))
                   for r in p]  # fmt: skip
     assert still_open == [renewal]
-    stored = emu.get("cta", red)
+    stored = gs_emu.get("cta", red)
     assert stored is not None
     assert stored["IsClosed"] is True
 
 
 def test_cta_list_pages_read_every_cta_once(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """Seven CTAs at 3 a page: three calls (1-based pages), each CTA once."""
-    (company,) = load_companies(emu, 1)
-    jane = user_gsid(emu, "jane@vendor.com")
+    (company,) = load_companies(gs_emu, 1)
+    jane = user_gsid(gs_emu, "jane@vendor.com")
     client = make_client(cta_page_size=3)
     created = client.cta_create([risk_cta(company, jane) for _ in range(7)])
     assert all(r.success for r in created)
     pages = list(client.cta_list(["Name"], conditions=open_risk(company)))
     assert sorted(r["Gsid"] for p in pages for r in p) == sorted(r.id for r in created if r.id)
-    assert emu.log.count(operation="cta.list") == 3
+    assert gs_emu.log.count(operation="cta.list") == 3
 
 
 def test_cta_list_with_no_match_is_empty(
-    emu: GainsightEmulator, make_client: ClientFactory
+    gs_emu: GainsightEmulator, make_client: ClientFactory
 ) -> None:
     """A CTA list matching nothing (data: []) yields no pages."""
-    (company,) = load_companies(emu, 1)
+    (company,) = load_companies(gs_emu, 1)
     assert list(make_client().cta_list(["Name"], conditions=open_risk(company))) == []

@@ -20,8 +20,8 @@ ACCOUNTS = "SELECT Id, Name FROM Account ORDER BY Name"
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=450)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=450)
 
 
 @pytest.fixture
@@ -53,18 +53,18 @@ def all_ids(client: SalesforceClient, soql: str = ACCOUNTS) -> list[str]:
 @pytest.mark.parametrize("mode", ["token", "client_credentials", "jwt"])
 def test_each_auth_mode_reads(
     mode: str,
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     key_file: Path,
     waits: list[float],
 ) -> None:
     """A static token, client credentials and the JWT bearer flow all reach the data."""
-    creds = {"access_token": emu.issue_token()} if mode == "token" else oauth(mode, key_file)
+    creds = {"access_token": sf_emu.issue_token()} if mode == "token" else oauth(mode, key_file)
     client = make(server, tls, waits, **creds)
     client.connect()
     assert client.count("SELECT COUNT() FROM Account") == 450
-    token_calls = emu.log.count(api="salesforce", kind="auth")
+    token_calls = sf_emu.log.count(api="salesforce", kind="auth")
     assert token_calls == (0 if mode == "token" else 1)
     assert client.usage.calls["auth"] == token_calls
 
@@ -117,7 +117,7 @@ def test_jwt_signed_with_another_key_is_refused(
 @pytest.mark.parametrize("mode", ["client_credentials", "jwt"])
 def test_session_expiry_mid_run_is_renewed_once_and_the_call_retried(
     mode: str,
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     key_file: Path,
@@ -125,34 +125,34 @@ def test_session_expiry_mid_run_is_renewed_once_and_the_call_retried(
 ) -> None:
     """Sessions dying every 2 calls are renewed; the paged query still sees every row once."""
     client = make(server, tls, waits, **oauth(mode, key_file))
-    emu.faults.configure(session_expiry_after_calls=2)
+    sf_emu.faults.configure(session_expiry_after_calls=2)
     ids = all_ids(client)
     assert len(ids) == len(set(ids)) == 450
     # 3 pages; the first session serves 2 calls, the renewed one the 3rd.
-    assert emu.log.count(api="salesforce", kind="auth") == 2
-    assert emu.log.count(api="salesforce", operation="query_more") == 3  # one was refused
+    assert sf_emu.log.count(api="salesforce", kind="auth") == 2
+    assert sf_emu.log.count(api="salesforce", operation="query_more") == 3  # one was refused
     assert waits == []
 
 
 @pytest.mark.usefixtures("org")
 def test_static_token_expiry_is_an_authentication_error(
-    emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float]
+    sf_emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float]
 ) -> None:
     """A static token cannot be renewed: a 401 is AuthenticationError, no token request."""
-    client = make(server, tls, waits, access_token=emu.issue_token())
+    client = make(server, tls, waits, access_token=sf_emu.issue_token())
     pages = client.query(ACCOUNTS, batch_size=200)
     assert len(next(pages)) == 200
-    emu.expire_sessions()
+    sf_emu.expire_sessions()
     with pytest.raises(AuthenticationError, match="cannot be renewed") as info:
         next(pages)
     assert info.value.code == "INVALID_SESSION_ID"
-    assert emu.log.count(api="salesforce", kind="auth") == 0
-    assert emu.credentials.static_token not in str(info.value)
+    assert sf_emu.log.count(api="salesforce", kind="auth") == 0
+    assert sf_emu.credentials.static_token not in str(info.value)
 
 
 @pytest.mark.usefixtures("org")
 def test_second_401_after_renewal_is_an_authentication_error(
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     key_file: Path,
@@ -161,33 +161,33 @@ def test_second_401_after_renewal_is_an_authentication_error(
     """Renewal happens once per call: a 401 right after it gives up."""
     client = make(server, tls, waits, **oauth("client_credentials", key_file))
     client.connect()
-    emu.faults.fail_next(401, 401)
+    sf_emu.faults.fail_next(401, 401)
     with pytest.raises(AuthenticationError, match="again right after renewal"):
         client.count("SELECT COUNT() FROM Account")
-    assert emu.log.count(api="salesforce", kind="auth") == 2
+    assert sf_emu.log.count(api="salesforce", kind="auth") == 2
 
 
 @pytest.mark.usefixtures("org")
 def test_static_token_with_oauth_credentials_renews(
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     key_file: Path,
     waits: list[float],
 ) -> None:
     """With a token and OAuth credentials, the token is used first and OAuth renews it."""
-    creds = oauth("client_credentials", key_file) | {"access_token": emu.issue_token()}
+    creds = oauth("client_credentials", key_file) | {"access_token": sf_emu.issue_token()}
     client = make(server, tls, waits, **creds)
     assert client.count("SELECT COUNT() FROM Account") == 450
-    assert emu.log.count(api="salesforce", kind="auth") == 0
-    emu.expire_sessions()
+    assert sf_emu.log.count(api="salesforce", kind="auth") == 0
+    sf_emu.expire_sessions()
     assert client.count("SELECT COUNT() FROM Account") == 450
-    assert emu.log.count(api="salesforce", kind="auth") == 1
+    assert sf_emu.log.count(api="salesforce", kind="auth") == 1
 
 
 @pytest.mark.usefixtures("org")
 def test_ca_bundle_is_trusted_alongside_requests_ca_bundle(
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     waits: list[float],
@@ -198,20 +198,20 @@ def test_ca_bundle_is_trusted_alongside_requests_ca_bundle(
     system = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", system)
     monkeypatch.setenv("SSL_CERT_FILE", system)
-    client = make(server, tls, waits, access_token=emu.issue_token())
+    client = make(server, tls, waits, access_token=sf_emu.issue_token())
     assert client.count("SELECT COUNT() FROM Account") == 450
 
 
 def test_untrusted_server_fails_without_retrying(
-    emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float]
+    sf_emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float]
 ) -> None:
     """Without the emulator CA the TLS check fails: UpstreamUnavailable, TLS never skipped."""
     client = SalesforceClient(
-        SalesforceConfig(instance_url=server.url, access_token=emu.issue_token()),
+        SalesforceConfig(instance_url=server.url, access_token=sf_emu.issue_token()),
         sleep=waits.append,
     )
     with pytest.raises(UpstreamUnavailable, match="TLS verification failed") as info:
         client.count("SELECT COUNT() FROM Account")
     assert info.value.code == "TLS_ERROR"
     assert waits == []
-    assert emu.log.count(api="salesforce") == 0
+    assert sf_emu.log.count(api="salesforce") == 0

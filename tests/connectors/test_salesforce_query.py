@@ -31,25 +31,29 @@ ACCOUNTS = soql.select("Account", FIELDS, order_by=["Name", "Id"])
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=450)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=450)
 
 
 def make(
-    emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float], **kw: Any
+    sf_emu: SalesforceEmulator,
+    server: EmulatorServer,
+    tls: TlsMaterial,
+    waits: list[float],
+    **kw: Any,
 ) -> SalesforceClient:
     kw.setdefault("retry", RetryPolicy(max_attempts=3, initial_backoff=0.01))
     config = SalesforceConfig(
-        instance_url=server.url, access_token=emu.issue_token(), ca_bundle=tls.ca_path, **kw
+        instance_url=server.url, access_token=sf_emu.issue_token(), ca_bundle=tls.ca_path, **kw
     )
     return SalesforceClient(config, sleep=waits.append)
 
 
 @pytest.fixture
 def client(
-    emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float]
+    sf_emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial, waits: list[float]
 ) -> SalesforceClient:
-    return make(emu, server, tls, waits)
+    return make(sf_emu, server, tls, waits)
 
 
 def flat(pages: Iterator[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -57,7 +61,7 @@ def flat(pages: Iterator[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def test_rest_pages_at_batch_size_200_lose_and_double_nothing(
-    client: SalesforceClient, emu: SalesforceEmulator, org: SmallOrg
+    client: SalesforceClient, sf_emu: SalesforceEmulator, org: SmallOrg
 ) -> None:
     """450 accounts come as pages of 200, 200, 50 in ORDER BY order, each exactly once."""
     pages = list(client.query(ACCOUNTS, batch_size=200))
@@ -66,9 +70,9 @@ def test_rest_pages_at_batch_size_200_lose_and_double_nothing(
     assert sorted(ids) == sorted(org.accounts)
     names = [r["Name"] for p in pages for r in p]
     assert names == sorted(names)
-    assert emu.log.count(api="salesforce", operation="query") == 1
-    assert emu.log.count(api="salesforce", operation="query_more") == 2
-    assert emu.log.count(api="salesforce", operation="bulk2.query.create") == 0
+    assert sf_emu.log.count(api="salesforce", operation="query") == 1
+    assert sf_emu.log.count(api="salesforce", operation="query_more") == 2
+    assert sf_emu.log.count(api="salesforce", operation="bulk2.query.create") == 0
 
 
 def test_records_are_flat_and_typed_like_rest(client: SalesforceClient, org: SmallOrg) -> None:
@@ -84,7 +88,7 @@ def test_records_are_flat_and_typed_like_rest(client: SalesforceClient, org: Sma
 
 
 def test_batch_size_is_clamped_to_the_api_range(
-    client: SalesforceClient, emu: SalesforceEmulator, org: SmallOrg
+    client: SalesforceClient, sf_emu: SalesforceEmulator, org: SmallOrg
 ) -> None:
     """A batch size below 200 is sent as 200 (the API minimum)."""
     pages = list(client.query(ACCOUNTS, batch_size=10))
@@ -92,24 +96,24 @@ def test_batch_size_is_clamped_to_the_api_range(
 
 
 def test_include_deleted_sees_recycle_bin_rows(
-    client: SalesforceClient, emu: SalesforceEmulator, org: SmallOrg
+    client: SalesforceClient, sf_emu: SalesforceEmulator, org: SmallOrg
 ) -> None:
     """queryAll returns soft-deleted rows with IsDeleted true; query does not."""
     gone = org.accounts[:3]
     for rid in gone:
-        emu.delete("Account", rid)
+        sf_emu.delete("Account", rid)
     live = flat(client.query(ACCOUNTS))
     everything = flat(client.query(ACCOUNTS, include_deleted=True))
     assert len(live) == 447
     assert len(everything) == 450
     assert {r["Id"] for r in everything if r["IsDeleted"]} == set(gone)
-    assert emu.log.count(api="salesforce", operation="query_all") == 1
+    assert sf_emu.log.count(api="salesforce", operation="query_all") == 1
 
 
 @pytest.mark.parametrize("include_deleted", [False, True])
 def test_bulk_query_above_threshold_matches_rest(
     include_deleted: bool,
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     waits: list[float],
@@ -119,16 +123,16 @@ def test_bulk_query_above_threshold_matches_rest(
     value types as REST, pages of at most batch_size.  The job runs without the ORDER BY (S6)
     and its pages say they are unordered; REST pages keep the query's order."""
     for rid in org.accounts[:2]:
-        emu.delete("Account", rid)
-    client = make(emu, server, tls, waits, bulk_query_threshold=300)
+        sf_emu.delete("Account", rid)
+    client = make(sf_emu, server, tls, waits, bulk_query_threshold=300)
     rest = flat(client.query(ACCOUNTS, include_deleted=include_deleted, allow_bulk=False))
-    before = emu.log.count(api="salesforce", operation="query_more")
+    before = sf_emu.log.count(api="salesforce", operation="query_more")
     bulk_pages = list(client.query(ACCOUNTS, include_deleted=include_deleted, batch_size=200))
     bulk = [r for p in bulk_pages for r in p]
-    assert emu.log.count(api="salesforce", operation="bulk2.query.create") == 1
-    assert emu.log.count(api="salesforce", operation="query_more") == before  # cursor dropped
+    assert sf_emu.log.count(api="salesforce", operation="bulk2.query.create") == 1
+    assert sf_emu.log.count(api="salesforce", operation="query_more") == before  # cursor dropped
     assert [len(p) for p in bulk_pages] == [200, 200, 48 + 2 * include_deleted]
-    (job,) = emu.bulk2.query_jobs.values()
+    (job,) = sf_emu.bulk2.query_jobs.values()
     assert "ORDER BY" not in job.query.upper()
     assert [getattr(p, "ordered", True) for p in bulk_pages] == [False, False, False]
     assert all(getattr(p, "ordered", True) for p in client.query(ACCOUNTS, allow_bulk=False))
@@ -155,33 +159,33 @@ def test_large_bulk_query_with_order_by_completes_on_a_strict_org(
 
 
 def test_bulk_query_follows_locators(
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     waits: list[float],
     org: SmallOrg,
 ) -> None:
     """Bulk results are fetched chunk by chunk (Sforce-Locator) without losing a row."""
-    client = make(emu, server, tls, waits, bulk_query_threshold=300)
+    client = make(sf_emu, server, tls, waits, bulk_query_threshold=300)
     client.bulk_result_chunk = 120
     records = flat(client.query(ACCOUNTS, batch_size=200))
     assert sorted(r["Id"] for r in records) == sorted(org.accounts)
-    assert emu.log.count(api="salesforce", operation="bulk2.query.results") == 4
+    assert sf_emu.log.count(api="salesforce", operation="bulk2.query.results") == 4
 
 
 def test_bulk_not_used_when_not_allowed_or_unsupported(
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     tls: TlsMaterial,
     waits: list[float],
     org: SmallOrg,
 ) -> None:
     """allow_bulk=False, or a query Bulk 2.0 cannot run (OFFSET), stays on REST."""
-    client = make(emu, server, tls, waits, bulk_query_threshold=100)
+    client = make(sf_emu, server, tls, waits, bulk_query_threshold=100)
     assert len(flat(client.query(ACCOUNTS, allow_bulk=False, batch_size=200))) == 450
     with_offset = soql.select("Account", ["Id"], order_by=["Id"]) + " LIMIT 2000 OFFSET 5"
     assert len(flat(client.query(with_offset, batch_size=200))) == 445
-    assert emu.log.count(api="salesforce", operation="bulk2.query.create") == 0
+    assert sf_emu.log.count(api="salesforce", operation="bulk2.query.create") == 0
 
 
 def test_count_and_count_of_a_plain_query(client: SalesforceClient, org: SmallOrg) -> None:
@@ -202,11 +206,11 @@ HOSTILE = [
 
 
 def test_hostile_strings_are_plain_values(
-    client: SalesforceClient, emu: SalesforceEmulator, org: SmallOrg
+    client: SalesforceClient, sf_emu: SalesforceEmulator, org: SmallOrg
 ) -> None:
     """Quoted hostile names match exactly their own record, never widen the query."""
     created = {
-        name: emu.create("Account", {"Name": name, "OwnerId": org.users[0]}) for name in HOSTILE
+        name: sf_emu.create("Account", {"Name": name, "OwnerId": org.users[0]}) for name in HOSTILE
     }
     for name, rid in created.items():
         text = soql.select("Account", ["Id", "Name"], f"Name = {soql.quote(name)}")
@@ -240,7 +244,7 @@ def test_ids_are_validated_and_normalised(client: SalesforceClient, org: SmallOr
     ],
 )
 def test_bad_queries_are_rejected_with_their_code(
-    text: str, code: str, client: SalesforceClient, emu: SalesforceEmulator, waits: list[float]
+    text: str, code: str, client: SalesforceClient, sf_emu: SalesforceEmulator, waits: list[float]
 ) -> None:
     """A refused query is RequestRejected with the errorCode; no retry; no token in it."""
     with pytest.raises(RequestRejected) as info:
@@ -253,28 +257,28 @@ def test_bad_queries_are_rejected_with_their_code(
 
 
 def test_describe_is_cached_and_limits_update_usage(
-    client: SalesforceClient, emu: SalesforceEmulator
+    client: SalesforceClient, sf_emu: SalesforceEmulator
 ) -> None:
     """describe() costs one call per object; limits() reports the daily allocation."""
     first = client.describe("Account")
     assert client.describe("account") is first
-    assert emu.log.count(api="salesforce", operation="describe") == 1
+    assert sf_emu.log.count(api="salesforce", operation="describe") == 1
     assert any(f["name"] == "OwnerId" for f in first["fields"])
     limits = client.limits()
-    assert limits["DailyApiRequests"]["Max"] == emu.api_max
-    assert client.usage.max == emu.api_max
-    assert client.usage.used == emu.api_usage
+    assert limits["DailyApiRequests"]["Max"] == sf_emu.api_max
+    assert client.usage.max == sf_emu.api_max
+    assert client.usage.used == sf_emu.api_usage
     assert client.usage.calls["describe"] == 1
     assert client.usage.calls["limits"] == 1
 
 
 def test_organization_defaults_and_a_disabled_object(
-    client: SalesforceClient, emu: SalesforceEmulator, org: SmallOrg
+    client: SalesforceClient, sf_emu: SalesforceEmulator, org: SmallOrg
 ) -> None:
     """organization() reads the sharing defaults in one query; describe_if_exists says None
     for AccountTeamMember when Account Teams are off (S1, S4)."""
-    emu.set_org_defaults(Opportunity="Edit", Case="ReadEditTransfer")
-    emu.is_sandbox = True
+    sf_emu.set_org_defaults(Opportunity="Edit", Case="ReadEditTransfer")
+    sf_emu.is_sandbox = True
     info = client.organization()
     assert info.is_sandbox is True
     assert info.defaults["Opportunity"] == "Edit"
@@ -282,7 +286,7 @@ def test_organization_defaults_and_a_disabled_object(
     assert info.defaults["Account"] == "Read"
     assert client.describe_if_exists("AccountTeamMember") is not None
     fresh = client.usage.calls["describe"]
-    emu.account_teams_enabled = False
+    sf_emu.account_teams_enabled = False
     client._describes.clear()
     assert client.describe_if_exists("AccountTeamMember") is None
     assert client.usage.calls["describe"] == fresh + 1

@@ -1,10 +1,10 @@
 """Fixtures shared by the emulator tests (the session ``tls`` fixture is in tests/conftest.py).
 
-Salesforce: ``emu`` is an empty emulator with the shared credentials; ``server`` serves whichever
-``emu`` the module has over HTTPS and ``sf`` is simple-salesforce pointed at it. Modules that
-need data define ``org`` (or their own ``emu``).
+Salesforce: ``sf_emu`` is an empty emulator with the shared credentials; ``server`` serves
+whichever ``sf_emu`` the module has over HTTPS and ``sf`` is simple-salesforce pointed at it.
+Modules that need data define ``org`` (or their own ``sf_emu``).
 
-Gainsight: each module defines its own ``emu`` (a GainsightEmulator with the rows it needs);
+Gainsight: each module defines its own ``gs_emu`` (a GainsightEmulator with the rows it needs);
 ``client`` is a keep-alive httpx client on a module-wide server (``switch``) that serves it.
 """
 
@@ -28,19 +28,19 @@ from emulators.tls import TlsMaterial
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
+def sf_emu() -> SalesforceEmulator:
     return SalesforceEmulator(credentials=shared_credentials())
 
 
 @pytest.fixture
-def server(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
-    with serve(emu, tls) as running:
+def server(sf_emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[EmulatorServer]:
+    with serve(sf_emu, tls) as running:
         yield running
 
 
 @pytest.fixture
-def sf(emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Salesforce:
-    return simple_salesforce_client(server, tls, emu.issue_token())
+def sf(sf_emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Salesforce:
+    return simple_salesforce_client(server, tls, sf_emu.issue_token())
 
 
 # -- Gainsight -----------------------------------------------------------------------------------
@@ -63,9 +63,9 @@ def switch(tls: TlsMaterial) -> Iterator[tuple[AppSwitch, httpx.Client]]:
 
 @pytest.fixture
 def client(
-    emu: GainsightEmulator, switch: tuple[AppSwitch, httpx.Client]
+    gs_emu: GainsightEmulator, switch: tuple[AppSwitch, httpx.Client]
 ) -> Iterator[httpx.Client]:
     app, http = switch
-    app.target = emu
+    app.target = gs_emu
     yield http
     app.target = None

@@ -30,36 +30,38 @@ SELECT = [
 
 
 @pytest.fixture
-def emu() -> GainsightEmulator:
+def gs_emu() -> GainsightEmulator:
     # Lenient: these tests pin the per-item result shape, which is the lenient reading of G2
     # (the strict profile rejects a call with one bad item whole: test_profiles_gainsight.py).
-    emu = GainsightEmulator(clock=Clock(T0), profile="lenient")
-    emu.load("gsuser", [{"Name": "Jane Doe", "Email": "jane@vendor.com"}])
-    emu.load(
+    gs_emu = GainsightEmulator(clock=Clock(T0), profile="lenient")
+    gs_emu.load("gsuser", [{"Name": "Jane Doe", "Email": "jane@vendor.com"}])
+    gs_emu.load(
         "company",
         [
             {"Name": "Acme", "SfdcAccountId": "001000000000001AAA"},
             {"Name": "Beta", "SfdcAccountId": "001000000000002AAA"},
         ],
     )
-    return emu
+    return gs_emu
 
 
-def company(emu: GainsightEmulator, name: str) -> str:
-    (gsid,) = [g for g in emu.tables["company"].ids() if emu.get("company", g)["Name"] == name]  # type: ignore[index]
+def company(gs_emu: GainsightEmulator, name: str) -> str:
+    (gsid,) = [
+        g for g in gs_emu.tables["company"].ids() if gs_emu.get("company", g)["Name"] == name
+    ]  # type: ignore[index]
     return gsid
 
 
-def jane(emu: GainsightEmulator) -> str:
-    return emu.tables["gsuser"].ids()[0]
+def jane(gs_emu: GainsightEmulator) -> str:
+    return gs_emu.tables["gsuser"].ids()[0]
 
 
-def risk_record(emu: GainsightEmulator, ref: str, **extra: Any) -> dict[str, Any]:
+def risk_record(gs_emu: GainsightEmulator, ref: str, **extra: Any) -> dict[str, Any]:
     record = {
         "referenceId": ref,
         "Name": "Red health: Acme",
-        "CompanyId": company(emu, "Acme"),
-        "OwnerId": jane(emu),
+        "CompanyId": company(gs_emu, "Acme"),
+        "OwnerId": jane(gs_emu),
         "DueDate": "2025-10-10",
         "type": "Risk",
         "reason": "Red Health",
@@ -93,10 +95,10 @@ def fcond(field: str, op: str, *values: Any, alias: str = "A") -> dict[str, Any]
     return {"fieldName": field, "alias": alias, "value": list(values), "operator": op}
 
 
-def test_create_list_close_round_trip(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_create_list_close_round_trip(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """A risk CTA created by names is listed open with its names, then closed and listed closed."""
-    acme = company(emu, "Acme")
-    response = client.post(CTA, json={"requests": [{"record": risk_record(emu, "r1")}]})
+    acme = company(gs_emu, "Acme")
+    response = client.post(CTA, json={"requests": [{"record": risk_record(gs_emu, "r1")}]})
     assert response.status_code == 200
     payload = response.json()
     assert payload["result"] is True
@@ -125,9 +127,9 @@ def test_create_list_close_round_trip(emu: GainsightEmulator, client: httpx.Clie
     assert row["ModifiedDate"] == "2023-11-14T22:13:20Z"
     assert row["IsClosed"] is False
     assert row["ClosedDate"] is None
-    assert row["TypeId"] == emu.picklists.gsid("type", "Risk")  # base id of a __gr selection
+    assert row["TypeId"] == gs_emu.picklists.gsid("type", "Risk")  # base id of a __gr selection
 
-    emu.clock.advance(5_000)
+    gs_emu.clock.advance(5_000)
     closed = client.put(
         CTA, json={"requests": [{"record": {"Gsid": gsid, "status": "Closed Success"}}]}
     )
@@ -139,33 +141,33 @@ def test_create_list_close_round_trip(emu: GainsightEmulator, client: httpx.Clie
     assert row["IsClosed"] is True
     assert row["StatusId__gr.Name"] == "Closed Success"
     assert row["ClosedDate"] == "2023-11-14T22:13:25Z"
-    stored = emu.get("cta", gsid)
+    stored = gs_emu.get("cta", gsid)
     assert stored is not None
     assert stored["ClosedDate"] == T0 + 5_000
 
 
-def test_reopening_clears_closed_state(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_reopening_clears_closed_state(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """Moving a closed CTA back to an open status clears IsClosed and ClosedDate."""
-    gsid = emu.create("CallToAction", risk_record(emu, "x", status="Closed Lost"))
-    assert emu.get("cta", gsid)["IsClosed"] is True  # type: ignore[index]
+    gsid = gs_emu.create("CallToAction", risk_record(gs_emu, "x", status="Closed Lost"))
+    assert gs_emu.get("cta", gsid)["IsClosed"] is True  # type: ignore[index]
     client.put(CTA, json={"requests": [{"record": {"Gsid": gsid, "status": "Open"}}]})
-    stored = emu.get("cta", gsid)
+    stored = gs_emu.get("cta", gsid)
     assert stored is not None
     assert stored["IsClosed"] is False
     assert stored["ClosedDate"] is None
 
 
-def test_per_item_errors_in_request_order(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_per_item_errors_in_request_order(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """Unknown names and missing fields fail their item only; results keep request order."""
     requests = [
-        {"record": risk_record(emu, "ok-1")},
-        {"record": risk_record(emu, "bad-type", type="Nonsense")},
-        {"record": risk_record(emu, "bad-reason", reason="Because")},
-        {"record": risk_record(emu, "no-company", CompanyId=None)},
-        {"record": risk_record(emu, "ghost-company", CompanyId="1P02GHOST")},
-        {"record": risk_record(emu, "bad-date", DueDate="someday")},
-        {"record": risk_record(emu, "unknown-field", Colour="red")},
-        {"record": risk_record(emu, "ok-2", OwnerId=None, OwnerEmail="JANE@vendor.com")},
+        {"record": risk_record(gs_emu, "ok-1")},
+        {"record": risk_record(gs_emu, "bad-type", type="Nonsense")},
+        {"record": risk_record(gs_emu, "bad-reason", reason="Because")},
+        {"record": risk_record(gs_emu, "no-company", CompanyId=None)},
+        {"record": risk_record(gs_emu, "ghost-company", CompanyId="1P02GHOST")},
+        {"record": risk_record(gs_emu, "bad-date", DueDate="someday")},
+        {"record": risk_record(gs_emu, "unknown-field", Colour="red")},
+        {"record": risk_record(gs_emu, "ok-2", OwnerId=None, OwnerEmail="JANE@vendor.com")},
     ]
     response = client.post(CTA, json={"requests": requests})
     assert response.status_code == 200
@@ -184,37 +186,37 @@ def test_per_item_errors_in_request_order(emu: GainsightEmulator, client: httpx.
         None,
     ]
     assert all(i["Gsid"] is None for i in items if not i["success"])
-    assert len(emu.tables["calltoaction"]) == 2
-    owner = emu.get("cta", items[-1]["Gsid"])
+    assert len(gs_emu.tables["calltoaction"]) == 2
+    owner = gs_emu.get("cta", items[-1]["Gsid"])
     assert owner is not None
-    assert owner["OwnerId"] == jane(emu)
+    assert owner["OwnerId"] == jane(gs_emu)
 
 
-def test_all_items_failing_is_result_false(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_all_items_failing_is_result_false(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """When no item succeeds the envelope says result:false and nothing is created."""
     response = client.post(
-        CTA, json={"requests": [{"record": risk_record(emu, "x", type="Nonsense")}]}
+        CTA, json={"requests": [{"record": risk_record(gs_emu, "x", type="Nonsense")}]}
     )
     assert response.status_code == 400
     payload = response.json()
     assert payload["result"] is False
     assert payload["errorCode"] == "GSOBJ_1012"
     assert payload["data"][0]["success"] is False
-    assert len(emu.tables["calltoaction"]) == 0
+    assert len(gs_emu.tables["calltoaction"]) == 0
 
 
-def test_more_than_50_items_is_refused(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_more_than_50_items_is_refused(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """51 create items: 400, nothing created."""
-    requests = [{"record": risk_record(emu, str(i))} for i in range(51)]
+    requests = [{"record": risk_record(gs_emu, str(i))} for i in range(51)]
     response = client.post(CTA, json={"requests": requests})
     assert response.status_code == 400
     assert response.json()["result"] is False
-    assert len(emu.tables["calltoaction"]) == 0
+    assert len(gs_emu.tables["calltoaction"]) == 0
 
 
-def test_update_unknown_gsid_fails_item(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_update_unknown_gsid_fails_item(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """An update naming no existing CTA is a GSOBJ_1004 item error."""
-    gsid = emu.create("cta", risk_record(emu, "x"))
+    gsid = gs_emu.create("cta", risk_record(gs_emu, "x"))
     body = {
         "requests": [
             {"record": {"Gsid": "1S01NOPE", "status": "Closed Success"}},
@@ -224,23 +226,23 @@ def test_update_unknown_gsid_fails_item(emu: GainsightEmulator, client: httpx.Cl
     items = client.put(CTA, json=body).json()["data"]
     assert items[0]["errors"][0]["errorCode"] == "GSOBJ_1004"
     assert items[1]["success"] is True
-    assert emu.get("cta", gsid)["PriorityId"] == emu.picklists.gsid("priority", "Low")  # type: ignore[index]
+    assert gs_emu.get("cta", gsid)["PriorityId"] == gs_emu.picklists.gsid("priority", "Low")  # type: ignore[index]
 
 
-def test_sfdc_id_resolves_the_company(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_sfdc_id_resolves_the_company(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """SFDCID (15 or 18 characters) finds the Company by SfdcAccountId."""
-    record = risk_record(emu, "s", CompanyId=None)
+    record = risk_record(gs_emu, "s", CompanyId=None)
     del record["CompanyId"]
     record["SFDCID"] = "001000000000002"
     items = client.post(CTA, json={"requests": [{"record": record}]}).json()["data"]
     assert items[0]["success"] is True, items
-    assert emu.get("cta", items[0]["Gsid"])["CompanyId"] == company(emu, "Beta")  # type: ignore[index]
+    assert gs_emu.get("cta", items[0]["Gsid"])["CompanyId"] == company(gs_emu, "Beta")  # type: ignore[index]
 
 
-def test_list_pages_are_one_based(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_list_pages_are_one_based(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """pageNumber starts at 1; pages of pageSize cover every CTA once; past the end is []."""
     for i in range(5):
-        emu.create("cta", risk_record(emu, str(i), Name=f"CTA {i}"))
+        gs_emu.create("cta", risk_record(gs_emu, str(i), Name=f"CTA {i}"))
     seen: list[str] = []
     for page in (1, 2, 3):
         body = {"select": ["Name"], "pageSize": 2, "pageNumber": page}
@@ -251,10 +253,10 @@ def test_list_pages_are_one_based(emu: GainsightEmulator, client: httpx.Client) 
     assert empty["data"] == []
 
 
-def test_list_date_condition_and_rendering(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_list_date_condition_and_rendering(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """DueDate is a date (filters compare days) rendered as an ISO instant at midnight UTC."""
-    emu.create("cta", risk_record(emu, "a", Name="a", DueDate="2020-04-14T11:30:00Z"))
-    emu.create("cta", risk_record(emu, "b", Name="b", DueDate="2020-04-15"))
+    gs_emu.create("cta", risk_record(gs_emu, "a", Name="a", DueDate="2020-04-14T11:30:00Z"))
+    gs_emu.create("cta", risk_record(gs_emu, "b", Name="b", DueDate="2020-04-15"))
     rows = list_ctas(client, [fcond("DueDate", "LTE", "2020-04-14T23:59:59Z")])
     assert [(r["Name"], r["DueDate"]) for r in rows] == [("a", "2020-04-14T00:00:00Z")]
     rows = list_ctas(client, [fcond("DueDate", "EQ", "2020-04-15")])
@@ -289,7 +291,7 @@ def test_list_errors(
         assert payload["errorDesc"] == desc
 
 
-def test_picklist_lite(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_picklist_lite(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """The picklist API lists CTA statuses with their GSIDs and closed flags."""
     response = client.get(
         "/v2/cockpit/admin/picklist/lite",
@@ -299,24 +301,24 @@ def test_picklist_lite(emu: GainsightEmulator, client: httpx.Client) -> None:
     statuses = {i["name"]: i for i in data["CTA_STATUS"]}
     assert statuses["Closed Success"]["closed"] is True
     assert statuses["New"]["closed"] is False
-    assert statuses["New"]["gsid"] == emu.picklists.gsid("status", "New")
+    assert statuses["New"]["gsid"] == gs_emu.picklists.gsid("status", "New")
     assert "Risk" in {i["name"] for i in data["CTA_TYPE"]}
 
 
-def test_load_converts_names(emu: GainsightEmulator) -> None:
+def test_load_converts_names(gs_emu: GainsightEmulator) -> None:
     """load() takes CTA type/reason/status/priority by name and derives IsClosed."""
-    emu.load(
+    gs_emu.load(
         "CallToAction",
         [
-            {"Name": "Old", "CompanyId": company(emu, "Acme"), "type": "Risk",
+            {"Name": "Old", "CompanyId": company(gs_emu, "Acme"), "type": "Risk",
              "reason": "Renewal at Risk", "status": "Closed Success", "priority": "High",
              "DueDate": "2024-01-01", "ModifiedDate": T0 - 1000},
         ],
     )  # fmt: skip
-    (gsid,) = emu.tables["calltoaction"].ids()
-    row = emu.get("cta", gsid)
+    (gsid,) = gs_emu.tables["calltoaction"].ids()
+    row = gs_emu.get("cta", gsid)
     assert row is not None
-    assert row["TypeId"] == emu.picklists.gsid("type", "Risk")
+    assert row["TypeId"] == gs_emu.picklists.gsid("type", "Risk")
     assert row["IsClosed"] is True
     assert row["ClosedDate"] == T0 - 1000
     assert row["DueDate"] == 1_704_067_200_000

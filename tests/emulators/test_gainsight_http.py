@@ -21,11 +21,11 @@ BODY = {"select": ["Gsid", "Name"], "limit": 10}
 
 
 @pytest.fixture
-def emu() -> GainsightEmulator:
+def gs_emu() -> GainsightEmulator:
     # Lenient: the request-log test counts the records of a partly failing write (G2 reading).
-    emu = GainsightEmulator(clock=Clock(T0), rate_limit_per_minute=3, profile="lenient")
-    emu.load("company", [{"Name": "Acme"}, {"Name": "Beta"}])
-    return emu
+    gs_emu = GainsightEmulator(clock=Clock(T0), rate_limit_per_minute=3, profile="lenient")
+    gs_emu.load("company", [{"Name": "Acme"}, {"Name": "Beta"}])
+    return gs_emu
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +37,18 @@ def switch(tls: TlsMaterial) -> Iterator[tuple[AppSwitch, str]]:
 
 @pytest.fixture
 def client(
-    emu: GainsightEmulator, switch: tuple[AppSwitch, str], tls: TlsMaterial
+    gs_emu: GainsightEmulator, switch: tuple[AppSwitch, str], tls: TlsMaterial
 ) -> Iterator[httpx.Client]:
     app, url = switch
-    app.target = emu
+    app.target = gs_emu
     with httpx.Client(
-        base_url=url, verify=ssl_context(tls.ca_path), headers={"AccessKey": emu.access_key}
+        base_url=url, verify=ssl_context(tls.ca_path), headers={"AccessKey": gs_emu.access_key}
     ) as http:
         yield http
     app.target = None
 
 
-def test_auth_failure_envelope(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_auth_failure_envelope(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """A wrong or missing access key is 401 with the GS_APIG_2401 envelope; nothing is read."""
     for headers in ({"accesskey": "wrong"}, {"accesskey": ""}):
         response = client.post(QUERY, json=BODY, headers=headers)
@@ -60,8 +60,8 @@ def test_auth_failure_envelope(emu: GainsightEmulator, client: httpx.Client) -> 
         assert payload["message"] == "Unauthorized"
         assert payload["data"] is None
         assert len(payload["requestId"]) == 36
-    assert emu.log.count(kind="auth") == 2
-    assert emu.log.count(kind="read") == 0
+    assert gs_emu.log.count(kind="auth") == 2
+    assert gs_emu.log.count(kind="read") == 0
 
 
 def test_header_name_is_case_insensitive(client: httpx.Client) -> None:
@@ -74,7 +74,7 @@ def test_header_name_is_case_insensitive(client: httpx.Client) -> None:
 
 
 def test_rate_limit_429_then_allowed_after_the_window(
-    emu: GainsightEmulator, client: httpx.Client
+    gs_emu: GainsightEmulator, client: httpx.Client
 ) -> None:
     """Past the per-minute limit calls get 429 GU_2400 with Retry-After; the next window admits."""
     for _ in range(3):
@@ -88,44 +88,44 @@ def test_rate_limit_429_then_allowed_after_the_window(
     # Writes share the same budget.
     write = client.post("/v1/data/objects/Company", json={"records": [{"Name": "X"}]})
     assert write.status_code == 429
-    assert len(emu.tables["company"]) == 2
-    emu.clock.advance(39_000)
+    assert len(gs_emu.tables["company"]) == 2
+    gs_emu.clock.advance(39_000)
     assert client.post(QUERY, json=BODY).headers["Retry-After"] == "1"
-    emu.clock.advance(1_000)
+    gs_emu.clock.advance(1_000)
     assert client.post(QUERY, json=BODY).status_code == 200
-    assert emu.log.count(operation="company.query") == 6
-    assert len([c for c in emu.log.calls(operation="company.query") if c.status == 429]) == 2
+    assert gs_emu.log.count(operation="company.query") == 6
+    assert len([c for c in gs_emu.log.calls(operation="company.query") if c.status == 429]) == 2
 
 
-def test_daily_limit(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_daily_limit(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """The daily quota refuses calls until the next UTC day, whatever the minute window says."""
-    emu.daily_limit = 2
-    emu.rate_limit_per_minute = 100
+    gs_emu.daily_limit = 2
+    gs_emu.rate_limit_per_minute = 100
     assert client.post(QUERY, json=BODY).status_code == 200
     assert client.post(QUERY, json=BODY).status_code == 200
-    emu.clock.advance(120_000)
+    gs_emu.clock.advance(120_000)
     refused = client.post(QUERY, json=BODY)
     assert refused.status_code == 429
     seconds_to_midnight = (86_400_000 - (T0 + 120_000) % 86_400_000) // 1000
     assert int(refused.headers["Retry-After"]) == seconds_to_midnight
-    emu.clock.advance(seconds_to_midnight * 1000)
+    gs_emu.clock.advance(seconds_to_midnight * 1000)
     assert client.post(QUERY, json=BODY).status_code == 200
 
 
-def test_reset_rate_limit(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_reset_rate_limit(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """reset_rate_limit() gives a fresh window at once."""
     for _ in range(3):
         client.post(QUERY, json=BODY)
     assert client.post(QUERY, json=BODY).status_code == 429
-    emu.reset_rate_limit()
+    gs_emu.reset_rate_limit()
     assert client.post(QUERY, json=BODY).status_code == 200
 
 
-def test_injected_faults(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_injected_faults(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """faults.fail_next(429, 503, 500) answers those statuses in turn, then serves normally."""
-    emu.rate_limit_per_minute = 100
-    emu.faults.configure(retry_after_seconds=7)
-    emu.faults.fail_next(429, 503, 500)
+    gs_emu.rate_limit_per_minute = 100
+    gs_emu.faults.configure(retry_after_seconds=7)
+    gs_emu.faults.fail_next(429, 503, 500)
     first = client.post(QUERY, json=BODY)
     assert first.status_code == 429
     assert first.headers["Retry-After"] == "7"
@@ -139,9 +139,9 @@ def test_injected_faults(emu: GainsightEmulator, client: httpx.Client) -> None:
     assert client.post(QUERY, json=BODY).status_code == 200
 
 
-def test_fault_controls_over_http(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_fault_controls_over_http(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """PUT /__emulator/faults configures faults without an access key."""
-    emu.rate_limit_per_minute = 100
+    gs_emu.rate_limit_per_minute = 100
     response = client.put(
         "/__emulator/faults", json={"fail_next": [503]}, headers={"AccessKey": ""}
     )
@@ -150,13 +150,15 @@ def test_fault_controls_over_http(emu: GainsightEmulator, client: httpx.Client) 
     assert client.post(QUERY, json=BODY).status_code == 200
 
 
-def test_request_log_counts_reads_and_writes(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_request_log_counts_reads_and_writes(
+    gs_emu: GainsightEmulator, client: httpx.Client
+) -> None:
     """Each call is logged with its object, kind, operation and record count."""
-    emu.rate_limit_per_minute = 100
+    gs_emu.rate_limit_per_minute = 100
     client.post(QUERY, json=BODY)  # 2 rows
     client.post("/v1/data/objects/query/GsUser", json={"select": ["Name"]})  # no data
     client.post("/v1/data/objects/Company", json={"records": [{"Name": "C"}, {"Name": "D"}]})
-    acme = emu.tables["company"].ids()[0]
+    acme = gs_emu.tables["company"].ids()[0]
     client.put(
         "/v1/data/objects/Company",
         params={"keys": "Gsid"},
@@ -167,7 +169,7 @@ def test_request_log_counts_reads_and_writes(emu: GainsightEmulator, client: htt
     }  # fmt: skip
     client.post("/v2/cockpit/cta/", json={"requests": [{"record": cta}]})
     client.post("/v2/cockpit/cta/list", json={"select": ["Name"]})
-    log = emu.log
+    log = gs_emu.log
     assert log.count(api="gainsight", kind="read") == 3
     assert log.count(api="gainsight", kind="write") == 3
     assert log.count(object="Company", kind="read", operation="company.query") == 1
@@ -196,35 +198,35 @@ def test_malformed_json_body(client: httpx.Client) -> None:
     assert response.json()["result"] is False
 
 
-def test_ui_helpers_validate(emu: GainsightEmulator) -> None:
+def test_ui_helpers_validate(gs_emu: GainsightEmulator) -> None:
     """create()/update() validate like the API; get() returns stored values; no log entries."""
-    gsid = emu.create("Company", {"Name": "Helper Co", "RenewalDate": "2025-01-31"})
-    row = emu.get("company", gsid)
+    gsid = gs_emu.create("Company", {"Name": "Helper Co", "RenewalDate": "2025-01-31"})
+    row = gs_emu.get("company", gsid)
     assert row is not None
     assert row["RenewalDate"] == 1_738_281_600_000
     with pytest.raises(ValueError, match="GSOBJ_1006"):
-        emu.update("Company", gsid, {"RenewalDate": "not a date"})
+        gs_emu.update("Company", gsid, {"RenewalDate": "not a date"})
     with pytest.raises(ValueError, match="GSOBJ_1007"):
-        emu.create("Company", {"Arr": 1})
+        gs_emu.create("Company", {"Arr": 1})
     with pytest.raises(KeyError):
-        emu.create("Company", {"Name": "X", "Nope": 1})
-    emu.clock.advance(1_000)
-    emu.update("company", gsid, {"Stage": "Churn"})
-    row = emu.get("company", gsid)
+        gs_emu.create("Company", {"Name": "X", "Nope": 1})
+    gs_emu.clock.advance(1_000)
+    gs_emu.update("company", gsid, {"Stage": "Churn"})
+    row = gs_emu.get("company", gsid)
     assert row is not None
     assert row["ModifiedDate"] == T0 + 1_000
-    assert row["Stage"] == emu.picklists.gsid("COMPANY_STAGE", "Churn")
-    user = emu.create("GsUser", {"FirstName": "Ann", "LastName": "Lee", "Email": "ann@x.io"})
-    assert emu.get("gsuser", user)["Name"] == "Ann Lee"  # type: ignore[index]
-    assert emu.log.count() == 0
+    assert row["Stage"] == gs_emu.picklists.gsid("COMPANY_STAGE", "Churn")
+    user = gs_emu.create("GsUser", {"FirstName": "Ann", "LastName": "Lee", "Email": "ann@x.io"})
+    assert gs_emu.get("gsuser", user)["Name"] == "Ann Lee"  # type: ignore[index]
+    assert gs_emu.log.count() == 0
 
 
-def test_load_returns_count_and_keeps_given_ids(emu: GainsightEmulator) -> None:
+def test_load_returns_count_and_keeps_given_ids(gs_emu: GainsightEmulator) -> None:
     """load() keeps Gsid and stamps given by the caller and returns how many rows it loaded."""
-    gsid = emu.tables["company"].new_id()
-    n = emu.load("Company", [{"Gsid": gsid, "Name": "Seeded", "ModifiedDate": 5}])
+    gsid = gs_emu.tables["company"].new_id()
+    n = gs_emu.load("Company", [{"Gsid": gsid, "Name": "Seeded", "ModifiedDate": 5}])
     assert n == 1
-    row = emu.get("company", gsid)
+    row = gs_emu.get("company", gsid)
     assert row is not None
     assert row["ModifiedDate"] == 5
     assert row["CreatedDate"] == T0

@@ -17,9 +17,9 @@ FILLERS = [f"Filler {i:02d}" for i in range(5, 12)]
 
 
 @pytest.fixture
-def emu() -> GainsightEmulator:
-    emu = GainsightEmulator(clock=Clock(T0))
-    users = emu.load(
+def gs_emu() -> GainsightEmulator:
+    gs_emu = GainsightEmulator(clock=Clock(T0))
+    users = gs_emu.load(
         "gsuser",
         [
             {"FirstName": "Jane", "LastName": "Doe", "Email": "Jane.Doe@vendor.com"},
@@ -29,7 +29,7 @@ def emu() -> GainsightEmulator:
         ],
     )  # fmt: skip
     assert users == 3
-    jane, bob, _ = emu.tables["gsuser"].ids()
+    jane, bob, _ = gs_emu.tables["gsuser"].ids()
     rows: list[dict[str, Any]] = [
         {"Name": "Acme", "Csm": jane, "Arr": 120_000, "RenewalDate": "2024-03-01",
          "SfdcAccountId": "001000000000001AAA", "Stage": "Launched", "Industry": "Tech"},
@@ -43,8 +43,8 @@ def emu() -> GainsightEmulator:
          "Industry": "Tech", "RiskFlags__gc": "NO_CSM"},
     ]  # fmt: skip
     rows += [{"Name": name, "Arr": 1_000 * (i + 5), "Csm": bob} for i, name in enumerate(FILLERS)]
-    emu.load("company", rows)
-    return emu
+    gs_emu.load("company", rows)
+    return gs_emu
 
 
 def query(client: httpx.Client, body: dict[str, Any], obj: str = "Company") -> httpx.Response:
@@ -189,7 +189,7 @@ def test_order_by_several_keys_with_nulls(client: httpx.Client) -> None:
     assert names(query(client, body)) == ["Beta Corp", "Gamma", "Acme", "Delta"]
 
 
-def test_no_rows_is_the_no_data_envelope(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_no_rows_is_the_no_data_envelope(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """An empty result is result:false GSOBJ_1011 with data null, HTTP 200 (configurable)."""
     body = {"select": ["Name"], "where": {"conditions": [cond("Name", "EQ", "Nobody")]}}
     response = query(client, body)
@@ -199,7 +199,7 @@ def test_no_rows_is_the_no_data_envelope(emu: GainsightEmulator, client: httpx.C
     assert payload["errorCode"] == "GSOBJ_1011"
     assert payload["errorDesc"] == "No data found for given criteria"
     assert payload["data"] is None
-    emu.no_data_status = 400
+    gs_emu.no_data_status = 400
     assert query(client, body).status_code == 400
 
 
@@ -224,10 +224,10 @@ def test_unknown_field_is_gsobj_1002(client: httpx.Client, body: dict[str, Any])
     assert payload["errorDesc"] == "Invalid field, please re-check data mapping"
 
 
-def test_two_level_lookup_path(emu: GainsightEmulator, client: httpx.Client) -> None:
+def test_two_level_lookup_path(gs_emu: GainsightEmulator, client: httpx.Client) -> None:
     """Two __gr hops are allowed (Csm__gr.CreatedBy__gr.Email)."""
-    jane, bob, _ = emu.tables["gsuser"].ids()
-    emu.tables["gsuser"].update(jane, {"CreatedBy": bob})
+    jane, bob, _ = gs_emu.tables["gsuser"].ids()
+    gs_emu.tables["gsuser"].update(jane, {"CreatedBy": bob})
     response = query(
         client,
         {
@@ -298,12 +298,12 @@ def test_bad_date_literal_is_gsobj_1005(client: httpx.Client, literal: Any) -> N
 
 
 def test_modified_date_gte_sees_only_later_changes(
-    emu: GainsightEmulator, client: httpx.Client
+    gs_emu: GainsightEmulator, client: httpx.Client
 ) -> None:
     """After the clock moves, ModifiedDate GTE returns exactly the records changed since."""
-    acme = next(g for g, r in emu.tables["company"].iter_rows() if r[1] == "Acme")
-    emu.clock.advance(DAY)
-    emu.update("Company", acme, {"Arr": 130_000})
+    acme = next(g for g, r in gs_emu.tables["company"].iter_rows() if r[1] == "Acme")
+    gs_emu.clock.advance(DAY)
+    gs_emu.update("Company", acme, {"Arr": 130_000})
     body = {
         "select": ["Name", "ModifiedDate"],
         "where": {"conditions": [cond("ModifiedDate", "GTE", "2023-11-15T00:00:00Z")]},
@@ -313,10 +313,10 @@ def test_modified_date_gte_sees_only_later_changes(
 
 
 def test_dropdowns_come_back_as_gsids_with_names_on_gr(
-    emu: GainsightEmulator, client: httpx.Client
+    gs_emu: GainsightEmulator, client: httpx.Client
 ) -> None:
     """Stage returns the item GSID, Stage__gr.Name its label; filters take either."""
-    launched = emu.picklists.gsid("COMPANY_STAGE", "Launched")
+    launched = gs_emu.picklists.gsid("COMPANY_STAGE", "Launched")
     assert launched is not None
     assert launched.startswith("1I00")
     body = {

@@ -21,13 +21,13 @@ CSM = "Customer Success Manager"
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
+def sf_emu() -> SalesforceEmulator:
     return SalesforceEmulator(credentials=shared_credentials(), profile="strict")
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=3)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=3)
 
 
 @pytest.fixture
@@ -66,24 +66,26 @@ def test_a_new_org_has_only_the_default_team_roles(sf: Salesforce) -> None:
     assert "Strategic Account Executive" not in values
 
 
-def test_missing_team_role_is_refused_per_record(emu: SalesforceEmulator, sf: Salesforce) -> None:
+def test_missing_team_role_is_refused_per_record(
+    sf_emu: SalesforceEmulator, sf: Salesforce
+) -> None:
     """A role the admin removed fails its own record; the others in the call are created."""
-    org = seed_small_org(emu, accounts=3)
-    emu.remove_picklist_values("AccountTeamMember", "TeamMemberRole", CSM)
+    org = seed_small_org(sf_emu, accounts=3)
+    sf_emu.remove_picklist_values("AccountTeamMember", "TeamMemberRole", CSM)
     results = collection_create(sf, [atm(org, 0, 0), atm(org, 1, 1, "Executive Sponsor")])
     assert results[0]["success"] is False
     assert results[0]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"  # type: ignore[index]
     assert results[1]["success"] is True
-    emu.add_picklist_values("AccountTeamMember", "TeamMemberRole", CSM)
+    sf_emu.add_picklist_values("AccountTeamMember", "TeamMemberRole", CSM)
     assert collection_create(sf, [atm(org, 0, 0)])[0]["success"] is True
 
 
 def test_org_wide_defaults_are_queryable_and_enforced(
-    emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
+    sf_emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
 ) -> None:
     """Organization carries the defaults (S1); a level below a default is refused, and at
     least one level must be above its default."""
-    emu.set_org_defaults(Opportunity="Edit", Case="Read")
+    sf_emu.set_org_defaults(Opportunity="Edit", Case="Read")
     row = sf.query(
         "SELECT DefaultAccountAccess, DefaultOpportunityAccess, DefaultCaseAccess, "
         "DefaultContactAccess, IsSandbox FROM Organization"
@@ -97,7 +99,7 @@ def test_org_wide_defaults_are_queryable_and_enforced(
     assert below["errors"][0]["statusCode"] == "FIELD_INTEGRITY_EXCEPTION"  # type: ignore[index]
     assert below["errors"][0]["fields"] == ["OpportunityAccessLevel"]  # type: ignore[index]
     assert raised["success"] is True
-    emu.set_org_defaults(Account="Edit", Opportunity="Edit", Case="Edit")
+    sf_emu.set_org_defaults(Account="Edit", Opportunity="Edit", Case="Edit")
     (none_above,) = collection_create(
         sf, [atm(org, 2, 0, AccountAccessLevel="Edit", OpportunityAccessLevel="Edit",
                  CaseAccessLevel="Edit")]
@@ -115,12 +117,12 @@ def test_contact_access_cannot_be_sent_when_controlled_by_parent(
 
 
 def test_unreadable_field_is_invisible_and_read_only_field_refuses_writes(
-    emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
+    sf_emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
 ) -> None:
     """Field-level security (S3): no read access hides the field from describe and SOQL;
     read-only access shows it with updateable false and refuses writes per record."""
-    emu.set_field_access("Account", "Risk_Flags__c", readable=False)
-    emu.set_field_access("Account", "Health_Score__c", editable=False)
+    sf_emu.set_field_access("Account", "Risk_Flags__c", readable=False)
+    sf_emu.set_field_access("Account", "Health_Score__c", editable=False)
     fields = {f["name"]: f for f in sf.Account.describe()["fields"]}
     assert "Risk_Flags__c" not in fields
     assert fields["Health_Score__c"]["updateable"] is False
@@ -130,14 +132,14 @@ def test_unreadable_field_is_invisible_and_read_only_field_refuses_writes(
     with pytest.raises(SalesforceMalformedRequest) as refused:
         sf.Account.update(org.accounts[0], {"Health_Score__c": 40})
     assert refused.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
-    assert emu.get("Account", org.accounts[0])["Health_Score__c"] is None  # type: ignore[index]
+    assert sf_emu.get("Account", org.accounts[0])["Health_Score__c"] is None  # type: ignore[index]
 
 
 def test_account_teams_disabled_hides_the_object(
-    emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
+    sf_emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
 ) -> None:
     """Without Account Teams AccountTeamMember is not describable nor queryable (S4)."""
-    emu.account_teams_enabled = False
+    sf_emu.account_teams_enabled = False
     with pytest.raises(SalesforceResourceNotFound):
         sf.AccountTeamMember.describe()
     with pytest.raises(SalesforceMalformedRequest) as info:
@@ -147,10 +149,10 @@ def test_account_teams_disabled_hides_the_object(
 
 
 def test_client_credentials_refused_on_a_login_host(
-    emu: SalesforceEmulator, server: EmulatorServer, http: requests.Session
+    sf_emu: SalesforceEmulator, server: EmulatorServer, http: requests.Session
 ) -> None:
     """Client credentials only work on the My Domain host (S5)."""
-    creds = emu.credentials
+    creds = sf_emu.credentials
     form = {
         "grant_type": "client_credentials",
         "client_id": creds.client_id,
@@ -167,14 +169,14 @@ def test_lenient_accepts_client_credentials_on_a_login_host(
     tls: TlsMaterial, http: requests.Session
 ) -> None:
     """The lenient profile keeps the old answer (no My Domain rule)."""
-    emu = SalesforceEmulator(credentials=shared_credentials(), profile="lenient")
-    creds = emu.credentials
+    sf_emu = SalesforceEmulator(credentials=shared_credentials(), profile="lenient")
+    creds = sf_emu.credentials
     form = {
         "grant_type": "client_credentials",
         "client_id": creds.client_id,
         "client_secret": creds.client_secret,
     }
-    with EmulatorServer(emu, ssl_context=tls.server_context) as server:
+    with EmulatorServer(sf_emu, ssl_context=tls.server_context) as server:
         answer = http.post(
             f"{server.url}/services/oauth2/token",
             data=form,
@@ -186,23 +188,23 @@ def test_lenient_accepts_client_credentials_on_a_login_host(
 
 @pytest.mark.parametrize(("sandbox", "accepted"), [(False, "login"), (True, "test")])
 def test_jwt_audience_must_fit_the_org(
-    emu: SalesforceEmulator,
+    sf_emu: SalesforceEmulator,
     server: EmulatorServer,
     http: requests.Session,
     sandbox: bool,
     accepted: str,
 ) -> None:
     """A sandbox takes aud https://test.salesforce.com, production https://login... (S5)."""
-    emu.is_sandbox = sandbox
+    sf_emu.is_sandbox = sandbox
     outcomes = {}
     for host in ("login", "test"):
         claims = {
-            "iss": emu.credentials.client_id,
-            "sub": emu.credentials.username,
+            "iss": sf_emu.credentials.client_id,
+            "sub": sf_emu.credentials.username,
             "aud": f"https://{host}.salesforce.com",
             "exp": int(time.time()) + 180,
         }
-        assertion = jwt.encode(claims, emu.credentials.private_key_pem, algorithm="RS256")
+        assertion = jwt.encode(claims, sf_emu.credentials.private_key_pem, algorithm="RS256")
         answer = http.post(
             f"{server.url}/services/oauth2/token",
             data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
@@ -214,15 +216,15 @@ def test_jwt_audience_must_fit_the_org(
 
 
 def test_owner_change_deletes_the_team_unless_kept(
-    emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
+    sf_emu: SalesforceEmulator, org: SmallOrg, sf: Salesforce
 ) -> None:
     """An API owner change deletes the whole account team (S7); KeepAccountTeam keeps it."""
-    team = emu.tables["AccountTeamMember"]
+    team = sf_emu.tables["AccountTeamMember"]
     assert len(team.find("AccountId", org.accounts[0])) == 1
     sf.Account.update(org.accounts[0], {"OwnerId": org.users[2]})
     assert team.find("AccountId", org.accounts[0]) == set()
     assert len(team.find("AccountId", org.accounts[1])) == 1
-    emu.update("Account", org.accounts[1], {"OwnerId": org.users[0]}, keep_account_team=True)
+    sf_emu.update("Account", org.accounts[1], {"OwnerId": org.users[0]}, keep_account_team=True)
     assert len(team.find("AccountId", org.accounts[1])) == 1
     sf.Account.update(org.accounts[1], {"Name": "Renamed"})  # no owner change: team kept
     assert len(team.find("AccountId", org.accounts[1])) == 1
@@ -230,10 +232,10 @@ def test_owner_change_deletes_the_team_unless_kept(
 
 def test_lenient_owner_change_keeps_the_team() -> None:
     """The lenient profile keeps today's behaviour: owner changes leave the team alone."""
-    emu = SalesforceEmulator(credentials=shared_credentials(), profile="lenient")
-    org = seed_small_org(emu, accounts=1)
-    emu.update("Account", org.accounts[0], {"OwnerId": org.users[1]})
-    assert len(emu.tables["AccountTeamMember"].find("AccountId", org.accounts[0])) == 1
+    sf_emu = SalesforceEmulator(credentials=shared_credentials(), profile="lenient")
+    org = seed_small_org(sf_emu, accounts=1)
+    sf_emu.update("Account", org.accounts[0], {"OwnerId": org.users[1]})
+    assert len(sf_emu.tables["AccountTeamMember"].find("AccountId", org.accounts[0])) == 1
 
 
 def bulk_query(http: requests.Session, server: EmulatorServer, token: str, soql: str) -> dict:
@@ -248,13 +250,13 @@ def bulk_query(http: requests.Session, server: EmulatorServer, token: str, soql:
 
 
 def test_bulk_query_with_order_by_above_the_size_times_out(
-    emu: SalesforceEmulator, server: EmulatorServer, http: requests.Session
+    sf_emu: SalesforceEmulator, server: EmulatorServer, http: requests.Session
 ) -> None:
     """ORDER BY disables PK chunking: above the profile's size the job fails (S6); the same
     query without ORDER BY completes."""
-    seed_small_org(emu, accounts=3)
-    emu.load("Account", [{"Name": f"Bulk {i}"} for i in range(2_001)])
-    token = emu.issue_token()
+    seed_small_org(sf_emu, accounts=3)
+    sf_emu.load("Account", [{"Name": f"Bulk {i}"} for i in range(2_001)])
+    token = sf_emu.issue_token()
     failed = bulk_query(http, server, token, "SELECT Id FROM Account ORDER BY Id")
     assert failed["state"] == "Failed"
     assert "QUERY_TIMEOUT" in failed["errorMessage"]

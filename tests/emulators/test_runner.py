@@ -29,9 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def emu(tls: TlsMaterial, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulators]:
+def upstream(
+    tls: TlsMaterial, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningEmulators]:
     with start_emulators(
-        accounts=40, seed=3, tls=tls, workdir=tmp_path_factory.mktemp("emu"), profile="strict"
+        accounts=40, seed=3, tls=tls, workdir=tmp_path_factory.mktemp("upstream"), profile="strict"
     ) as running:
         yield running
 
@@ -52,8 +54,8 @@ def _token(env: dict[str, str], session: requests.Session) -> str:
     return str(body["access_token"])
 
 
-def _salesforce(emu: RunningEmulators) -> Salesforce:
-    env = emu.env()
+def _salesforce(upstream: RunningEmulators) -> Salesforce:
+    env = upstream.env()
     session = requests_session(Path(env["TEAMSYNC_CA_BUNDLE"]))
     return Salesforce(
         instance_url=env["TEAMSYNC_SALESFORCE_INSTANCE_URL"],
@@ -63,34 +65,34 @@ def _salesforce(emu: RunningEmulators) -> Salesforce:
     )
 
 
-def _admin(emu: RunningEmulators, base: str) -> httpx.Client:
-    return httpx.Client(base_url=base, verify=ssl_context(emu.ca_path), timeout=10)
+def _admin(upstream: RunningEmulators, base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, verify=ssl_context(upstream.ca_path), timeout=10)
 
 
 # -- env() -------------------------------------------------------------------------------
 
 
-def test_env_client_credentials_reaches_seeded_salesforce_data(emu: RunningEmulators) -> None:
+def test_env_client_credentials_reaches_seeded_salesforce_data(upstream: RunningEmulators) -> None:
     """A client-credentials token and simple-salesforce read the seeded scenario account."""
-    assert emu.org is not None
-    ref = emu.org.scenarios["score_50"]
-    sf = _salesforce(emu)
+    assert upstream.org is not None
+    ref = upstream.org.scenarios["score_50"]
+    sf = _salesforce(upstream)
     result = sf.query(
         "SELECT Id, Name, Sales_Segment__c FROM Account WHERE Name = 'Scenario: score 50'"
     )
     assert [r["Id"] for r in result["records"]] == [ref.account_id]
     live = sf.query("SELECT COUNT() FROM Account")["totalSize"]
     everything = sf.query_all("SELECT Id FROM Account", include_deleted=True)["totalSize"]
-    assert everything == emu.org.counts["Account"]
+    assert everything == upstream.org.counts["Account"]
     assert 0 < everything - live < everything
 
 
-def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
+def test_env_gainsight_key_reads_seeded_company(upstream: RunningEmulators) -> None:
     """httpx with the env's base URL, access key and CA reads the scenario company (strict
     profile: the score is read through the scoring scheme lookup)."""
-    assert emu.org is not None
-    ref = emu.org.scenarios["score_50"]
-    env = emu.env()
+    assert upstream.org is not None
+    ref = upstream.org.scenarios["score_50"]
+    env = upstream.env()
     with httpx.Client(verify=ssl_context(env["TEAMSYNC_CA_BUNDLE"]), timeout=10) as client:
         response = client.post(
             f"{env['TEAMSYNC_GAINSIGHT_BASE_URL']}/v1/data/objects/query/Company",
@@ -118,11 +120,11 @@ def test_env_gainsight_key_reads_seeded_company(emu: RunningEmulators) -> None:
     assert [(r["Gsid"], r["CurrentScore__gr.Score"]) for r in records] == [(ref.company_gsid, 50)]
 
 
-def test_env_token_and_jwt_modes(emu: RunningEmulators) -> None:
+def test_env_token_and_jwt_modes(upstream: RunningEmulators) -> None:
     """auth="token" gives a working session; auth="jwt" names a key that signs a valid grant."""
-    token_env = emu.env("token")
+    token_env = upstream.env("token")
     assert "TEAMSYNC_SALESFORCE_CLIENT_SECRET" not in token_env
-    session = requests_session(emu.ca_path)
+    session = requests_session(upstream.ca_path)
     sf = Salesforce(
         instance_url=token_env["TEAMSYNC_SALESFORCE_INSTANCE_URL"],
         session_id=token_env["TEAMSYNC_SALESFORCE_ACCESS_TOKEN"],
@@ -131,7 +133,7 @@ def test_env_token_and_jwt_modes(emu: RunningEmulators) -> None:
     )
     assert sf.query("SELECT Id FROM User LIMIT 1")["records"]
 
-    jwt_env = emu.env("jwt")
+    jwt_env = upstream.env("jwt")
     key = Path(jwt_env["TEAMSYNC_SALESFORCE_PRIVATE_KEY_FILE"]).read_bytes()
     assertion = jwt.encode(
         {
@@ -151,39 +153,39 @@ def test_env_token_and_jwt_modes(emu: RunningEmulators) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["access_token"]
     with pytest.raises(ValueError, match="auth must be one of"):
-        emu.env("password")
+        upstream.env("password")
 
 
-def test_integration_user_row_matches_the_emulator_running_user(emu: RunningEmulators) -> None:
+def test_integration_user_row_matches_the_emulator_running_user(upstream: RunningEmulators) -> None:
     """CreatedById on seeded rows names a User row: the emulator's own integration user."""
-    sf = _salesforce(emu)
+    sf = _salesforce(upstream)
     account = sf.query("SELECT CreatedById FROM Account LIMIT 1")["records"][0]
     user = sf.query(format_soql("SELECT Username FROM User WHERE Id = {}", account["CreatedById"]))
-    assert [r["Username"] for r in user["records"]] == [emu.salesforce.credentials.username]
+    assert [r["Username"] for r in user["records"]] == [upstream.salesforce.credentials.username]
 
 
 # -- admin layer ---------------------------------------------------------------------------
 
 
-def test_requests_snapshot_and_reset(emu: RunningEmulators) -> None:
+def test_requests_snapshot_and_reset(upstream: RunningEmulators) -> None:
     """GET /__emulator/requests shows API calls (not admin ones); DELETE empties the log."""
-    sf = _salesforce(emu)
+    sf = _salesforce(upstream)
     sf.query("SELECT Id FROM Account LIMIT 1")
-    with _admin(emu, emu.salesforce_url) as admin:
+    with _admin(upstream, upstream.salesforce_url) as admin:
         snapshot = admin.get("/__emulator/requests").json()
         assert snapshot["summary"]["salesforce"]
         assert all("__emulator" not in c["path"] for c in snapshot["recent"])
         assert admin.delete("/__emulator/requests").status_code == 204
-        assert emu.log.count() == 0
+        assert upstream.log.count() == 0
         again = admin.get("/__emulator/requests").json()
         assert admin.post("/__emulator/requests").status_code == 405
     assert again == {"summary": {}, "recent": []}
 
 
-def test_faults_put_schedules_a_503(emu: RunningEmulators) -> None:
+def test_faults_put_schedules_a_503(upstream: RunningEmulators) -> None:
     """PUT /__emulator/faults {"fail_next": [503]} makes exactly the next data call fail."""
-    sf = _salesforce(emu)
-    with _admin(emu, emu.salesforce_url) as admin:
+    sf = _salesforce(upstream)
+    with _admin(upstream, upstream.salesforce_url) as admin:
         put = admin.put("/__emulator/faults", json={"fail_next": [503], "retry_after_seconds": 2})
         assert put.status_code == 200
         assert put.json()["scheduled"] == [503]
@@ -195,53 +197,54 @@ def test_faults_put_schedules_a_503(emu: RunningEmulators) -> None:
         bad = admin.put("/__emulator/faults", json={"no_such_knob": 1})
         assert bad.status_code == 400
         assert admin.put("/__emulator/faults", json={"reset": True}).json()["retry_after_seconds"]
-    assert emu.salesforce.faults.settings.retry_after_seconds == 1
-    assert emu.gainsight.faults.as_dict()["scheduled"] == []
+    assert upstream.salesforce.faults.settings.retry_after_seconds == 1
+    assert upstream.gainsight.faults.as_dict()["scheduled"] == []
 
 
-def test_gainsight_faults_are_its_own(emu: RunningEmulators) -> None:
+def test_gainsight_faults_are_its_own(upstream: RunningEmulators) -> None:
     """The Gainsight server's admin layer configures the Gainsight faults only."""
-    with _admin(emu, emu.gainsight_url) as admin:
+    with _admin(upstream, upstream.gainsight_url) as admin:
         admin.put("/__emulator/faults", json={"fail_next": [429]})
         response = admin.post(
             "/v1/data/objects/query/GsUser",
-            headers={"accesskey": emu.gainsight.access_key},
+            headers={"accesskey": upstream.gainsight.access_key},
             json={"select": ["Gsid"], "limit": 1, "offset": 0},
         )
         assert response.status_code == 429
-        assert emu.salesforce.faults.as_dict()["scheduled"] == []
+        assert upstream.salesforce.faults.as_dict()["scheduled"] == []
         ok = admin.post(
             "/v1/data/objects/query/GsUser",
-            headers={"accesskey": emu.gainsight.access_key},
+            headers={"accesskey": upstream.gainsight.access_key},
             json={"select": ["Gsid"], "limit": 1, "offset": 0},
         )
         assert ok.status_code == 200
 
 
-def test_org_endpoint(emu: RunningEmulators) -> None:
+def test_org_endpoint(upstream: RunningEmulators) -> None:
     """GET /__emulator/org returns the seeded summary with every scenario's ids."""
-    assert emu.org is not None
-    with _admin(emu, emu.gainsight_url) as admin:
+    assert upstream.org is not None
+    with _admin(upstream, upstream.gainsight_url) as admin:
         body = admin.get("/__emulator/org").json()
-    assert body["counts"] == emu.org.counts
+    assert body["counts"] == upstream.org.counts
     assert (
-        body["scenarios"]["no_company"]["account_id"] == emu.org.scenarios["no_company"].account_id
+        body["scenarios"]["no_company"]["account_id"]
+        == upstream.org.scenarios["no_company"].account_id
     )
 
 
-def test_clock_advance_and_set(emu: RunningEmulators) -> None:
+def test_clock_advance_and_set(upstream: RunningEmulators) -> None:
     """POST /__emulator/clock moves the clock both emulators share."""
-    with _admin(emu, emu.salesforce_url) as admin:
-        before = emu.clock.now_ms()
+    with _admin(upstream, upstream.salesforce_url) as admin:
+        before = upstream.clock.now_ms()
         moved = admin.post("/__emulator/clock", json={"advance_ms": 3_600_000}).json()["now_ms"]
         assert moved >= before + 3_600_000
-        assert emu.gainsight.clock.now_ms() >= before + 3_600_000
+        assert upstream.gainsight.clock.now_ms() >= before + 3_600_000
         assert admin.post("/__emulator/clock", json={"set_ms": 1_700_000_000_000}).json() == {
             "now_ms": 1_700_000_000_000
         }
         assert admin.post("/__emulator/clock", json={"advance_ms": "x"}).status_code == 400
         assert admin.post("/__emulator/clock", json={}).status_code == 400
-    emu.clock.release()
+    upstream.clock.release()
 
 
 def test_without_accounts_nothing_is_seeded(tls: TlsMaterial) -> None:

@@ -28,7 +28,7 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
+def sf_emu() -> SalesforceEmulator:
     emulator = SalesforceEmulator(credentials=shared_credentials())
     seed_small_org(emulator, accounts=2)
     return emulator
@@ -52,20 +52,20 @@ def query(http: requests.Session, server: EmulatorServer, token: str, scheme: st
     )
 
 
-def sign(emu: SalesforceEmulator, key: bytes | None = None, **claims: object) -> str:
+def sign(sf_emu: SalesforceEmulator, key: bytes | None = None, **claims: object) -> str:
     payload: dict[str, object] = {
-        "iss": emu.credentials.client_id,
-        "sub": emu.credentials.username,
+        "iss": sf_emu.credentials.client_id,
+        "sub": sf_emu.credentials.username,
         "aud": "https://login.salesforce.com",
         "exp": int(time.time()) + 180,
     }
     payload.update(claims)
-    return jwt.encode(payload, key or emu.credentials.private_key_pem, algorithm="RS256")
+    return jwt.encode(payload, key or sf_emu.credentials.private_key_pem, algorithm="RS256")
 
 
-def test_client_credentials_with_basic_auth_issues_a_working_token(emu, server, http):
+def test_client_credentials_with_basic_auth_issues_a_working_token(sf_emu, server, http):
     """client_credentials with HTTP Basic returns the documented fields and a usable token."""
-    creds = emu.credentials
+    creds = sf_emu.credentials
     basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
     resp = http.post(
         token_url(server),
@@ -83,9 +83,9 @@ def test_client_credentials_with_basic_auth_issues_a_working_token(emu, server, 
     assert query(http, server, body["access_token"]).status_code == 200
 
 
-def test_client_credentials_with_form_fields(emu, server, http):
+def test_client_credentials_with_form_fields(sf_emu, server, http):
     """client_id / client_secret form fields are accepted like HTTP Basic."""
-    creds = emu.credentials
+    creds = sf_emu.credentials
     resp = http.post(
         token_url(server),
         data={
@@ -121,9 +121,9 @@ def test_token_endpoint_failures(server, http, form, error, description):
     assert resp.json() == {"error": error, "error_description": description}
 
 
-def test_password_grant(emu, server, http):
+def test_password_grant(sf_emu, server, http):
     """The username-password flow works with the emulator password."""
-    creds = emu.credentials
+    creds = sf_emu.credentials
     resp = http.post(
         token_url(server),
         data={
@@ -139,12 +139,12 @@ def test_password_grant(emu, server, http):
     assert query(http, server, resp.json()["access_token"]).status_code == 200
 
 
-def test_jwt_bearer_with_the_written_private_key(emu, server, http, tmp_path: Path):
+def test_jwt_bearer_with_the_written_private_key(sf_emu, server, http, tmp_path: Path):
     """A JWT signed with PyJWT and the written PEM key gets a token (login or own audience)."""
-    key_path = emu.credentials.write_private_key(tmp_path / "server.key")
+    key_path = sf_emu.credentials.write_private_key(tmp_path / "server.key")
     assert key_path.stat().st_mode & 0o777 == 0o600
     for audience in ("https://login.salesforce.com", server.url):
-        assertion = sign(emu, key_path.read_bytes(), aud=audience)
+        assertion = sign(sf_emu, key_path.read_bytes(), aud=audience)
         resp = http.post(
             token_url(server), data={"grant_type": JWT_GRANT, "assertion": assertion}, timeout=10
         )
@@ -174,16 +174,16 @@ def _other_key() -> bytes:
         ("far future", "invalid_grant", "expired authorization code"),
     ],
 )
-def test_jwt_bearer_refusals(emu, server, http, case, error, description):
+def test_jwt_bearer_refusals(sf_emu, server, http, case, error, description):
     """Bad assertions are refused with the matching OAuth error."""
     now = int(time.time())
     assertion = {
-        "foreign key": lambda: sign(emu, _other_key()),
-        "wrong issuer": lambda: sign(emu, iss="someone-else"),
-        "wrong subject": lambda: sign(emu, sub="nobody@example.com"),
-        "wrong audience": lambda: sign(emu, aud="https://evil.example.com"),
-        "expired": lambda: sign(emu, exp=now - 600),
-        "far future": lambda: sign(emu, exp=now + 3600),
+        "foreign key": lambda: sign(sf_emu, _other_key()),
+        "wrong issuer": lambda: sign(sf_emu, iss="someone-else"),
+        "wrong subject": lambda: sign(sf_emu, sub="nobody@example.com"),
+        "wrong audience": lambda: sign(sf_emu, aud="https://evil.example.com"),
+        "expired": lambda: sign(sf_emu, exp=now - 600),
+        "far future": lambda: sign(sf_emu, exp=now + 3600),
     }[case]()
     resp = http.post(
         token_url(server), data={"grant_type": JWT_GRANT, "assertion": assertion}, timeout=10
@@ -192,23 +192,23 @@ def test_jwt_bearer_refusals(emu, server, http, case, error, description):
     assert resp.json() == {"error": error, "error_description": description}
 
 
-def test_expired_session_is_refused_and_relogin_succeeds(emu, server, http, tls):
+def test_expired_session_is_refused_and_relogin_succeeds(sf_emu, server, http, tls):
     """After expire_sessions a token gets 401 INVALID_SESSION_ID; both login flows recover."""
-    token = emu.issue_token()
+    token = sf_emu.issue_token()
     assert query(http, server, token).status_code == 200
-    emu.expire_sessions()
+    sf_emu.expire_sessions()
     resp = query(http, server, token)
     assert resp.status_code == 401
     assert resp.json() == [
         {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
     ]
-    assert query(http, server, emu.credentials.static_token).status_code == 401
+    assert query(http, server, sf_emu.credentials.static_token).status_code == 401
 
     sf = simple_salesforce_client(server, tls, token)
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT Id FROM Account")
 
-    creds = emu.credentials
+    creds = sf_emu.credentials
     fresh = http.post(
         token_url(server),
         data={
@@ -223,51 +223,51 @@ def test_expired_session_is_refused_and_relogin_succeeds(emu, server, http, tls)
         == 2
     )
     jwt_token = http.post(
-        token_url(server), data={"grant_type": JWT_GRANT, "assertion": sign(emu)}, timeout=10
+        token_url(server), data={"grant_type": JWT_GRANT, "assertion": sign(sf_emu)}, timeout=10
     ).json()["access_token"]
     assert query(http, server, jwt_token).status_code == 200
 
 
 def test_sessions_expire_after_their_ttl_but_the_static_token_does_not(server, http, tls):
     """A session dies session_ttl_seconds (emulator clock) after issue; the static one lives."""
-    emu = SalesforceEmulator(credentials=shared_credentials(), session_ttl_seconds=60)
-    with serve(emu, tls) as srv:
-        token = emu.issue_token()
+    sf_emu = SalesforceEmulator(credentials=shared_credentials(), session_ttl_seconds=60)
+    with serve(sf_emu, tls) as srv:
+        token = sf_emu.issue_token()
         assert query(http, srv, token).status_code == 200
-        emu.clock.advance(59_000)
+        sf_emu.clock.advance(59_000)
         assert query(http, srv, token).status_code == 200
-        emu.clock.advance(1_000)
+        sf_emu.clock.advance(1_000)
         assert query(http, srv, token).status_code == 401
-        assert query(http, srv, emu.credentials.static_token).status_code == 200
+        assert query(http, srv, sf_emu.credentials.static_token).status_code == 200
 
 
-def test_session_expiry_after_calls_counts_per_token(emu, server, http):
+def test_session_expiry_after_calls_counts_per_token(sf_emu, server, http):
     """With session_expiry_after_calls=N a token serves N calls, then 401; others are unaffected."""
-    emu.faults.configure(session_expiry_after_calls=3)
-    first, second = emu.issue_token(), emu.issue_token()
+    sf_emu.faults.configure(session_expiry_after_calls=3)
+    first, second = sf_emu.issue_token(), sf_emu.issue_token()
     assert [query(http, server, first).status_code for _ in range(4)] == [200, 200, 200, 401]
     assert query(http, server, second).status_code == 200
     assert query(http, server, first).status_code == 401  # dead stays dead
 
 
-def test_oauth_scheme_is_accepted_and_missing_auth_is_refused(emu, server, http):
+def test_oauth_scheme_is_accepted_and_missing_auth_is_refused(sf_emu, server, http):
     """`Authorization: OAuth <token>` works; no header or an unknown token gets 401."""
-    assert query(http, server, emu.issue_token(), scheme="OAuth").status_code == 200
+    assert query(http, server, sf_emu.issue_token(), scheme="OAuth").status_code == 200
     assert query(http, server, "00Dbogus!token").status_code == 401
     resp = http.get(f"{server.url}/services/data/v62.0/limits", timeout=10)
     assert resp.status_code == 401
     assert resp.json()[0]["errorCode"] == "INVALID_SESSION_ID"
 
 
-def test_token_calls_are_logged_as_auth_and_not_counted(emu, server, http):
+def test_token_calls_are_logged_as_auth_and_not_counted(sf_emu, server, http):
     """The token endpoint is logged with kind auth and does not use the API allocation."""
-    creds = emu.credentials
+    creds = sf_emu.credentials
     http.post(
         token_url(server),
         data={"grant_type": "client_credentials", "client_id": creds.client_id,
               "client_secret": creds.client_secret},
         timeout=10,
     )  # fmt: skip
-    assert emu.api_usage == 0
-    assert emu.log.count(api="salesforce", kind="auth") == 1
-    assert emu.log.calls(kind="auth")[0].status == 200
+    assert sf_emu.api_usage == 0
+    assert sf_emu.log.count(api="salesforce", kind="auth") == 1
+    assert sf_emu.log.calls(kind="auth")[0].status == 200

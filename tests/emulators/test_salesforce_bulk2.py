@@ -22,8 +22,8 @@ pytestmark = pytest.mark.usefixtures("org")
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=5)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=5)
 
 
 class Raw:
@@ -40,17 +40,17 @@ class Raw:
 
 
 @pytest.fixture
-def raw(emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Raw:
-    return Raw(server, emu.issue_token(), http_session(tls))
+def raw(sf_emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Raw:
+    return Raw(server, sf_emu.issue_token(), http_session(tls))
 
 
 def rows_of(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_query_job_streams_csv_chunks(emu, org, sf):
+def test_query_job_streams_csv_chunks(sf_emu, org, sf):
     """A query job returns CSV chunks in SELECT order with relationship columns and empty nulls."""
-    emu.update("Account", org.accounts[1], {"Sales_Segment__c": None})
+    sf_emu.update("Account", org.accounts[1], {"Sales_Segment__c": None})
     chunks = list(
         sf.bulk2.Account.query(
             "SELECT Id, Name, Owner.Email, Sales_Segment__c, SystemModstamp FROM Account "
@@ -67,14 +67,14 @@ def test_query_job_streams_csv_chunks(emu, org, sf):
     assert rows[0]["Owner.Email"] == "user0@teamsync.example"
     assert rows[0]["SystemModstamp"].endswith(".000Z")
     assert chunks[0].splitlines()[2].split(",")[3] == ""  # null: empty and unquoted
-    results_calls = emu.log.calls(operation="bulk2.query.results")
+    results_calls = sf_emu.log.calls(operation="bulk2.query.results")
     assert [c.records for c in results_calls] == [2, 2, 1]
-    assert emu.log.count(operation="bulk2.query.create", kind="read") == 1
+    assert sf_emu.log.count(operation="bulk2.query.create", kind="read") == 1
 
 
-def test_query_all_job_includes_deleted_rows(emu, org, sf):
+def test_query_all_job_includes_deleted_rows(sf_emu, org, sf):
     """operation queryAll sees Recycle Bin rows; query does not."""
-    emu.delete("Opportunity", org.opportunities[0])
+    sf_emu.delete("Opportunity", org.opportunities[0])
     live = "".join(sf.bulk2.Opportunity.query("SELECT Id FROM Opportunity", wait=0))
     every = "".join(sf.bulk2.Opportunity.query_all("SELECT Id, IsDeleted FROM Opportunity", wait=0))
     assert len(rows_of(live)) == 9
@@ -82,7 +82,7 @@ def test_query_all_job_includes_deleted_rows(emu, org, sf):
     assert [r["Id"] for r in deleted] == [org.opportunities[0]]
 
 
-def test_ingest_insert_reports_successes_and_failures(emu, org, sf):
+def test_ingest_insert_reports_successes_and_failures(sf_emu, org, sf):
     """An insert job creates good rows and lists bad ones with sf__Error CODE:message."""
     records = [
         {"Name": "Bulk One", "OwnerId": org.users[0], "Sales_Segment__c": "SMB"},
@@ -105,13 +105,13 @@ def test_ingest_insert_reports_successes_and_failures(emu, org, sf):
         ("Bulk One", "true"),
         ("Bulk Four", "true"),
     ]
-    assert emu.get("Account", ok[0]["sf__Id"])["Sales_Segment__c"] == "SMB"
-    assert emu.get("Account", ok[1]["sf__Id"])["Sales_Segment__c"] is None
+    assert sf_emu.get("Account", ok[0]["sf__Id"])["Sales_Segment__c"] == "SMB"
+    assert sf_emu.get("Account", ok[1]["sf__Id"])["Sales_Segment__c"] is None
     assert rows_of(sf.bulk2.Account.get_unprocessed_records(job_id)) == []
-    assert emu.log.records(operation="bulk2.ingest.close", kind="write") == 2
+    assert sf_emu.log.records(operation="bulk2.ingest.close", kind="write") == 2
 
 
-def test_ingest_update_and_delete(emu, org, sf):
+def test_ingest_update_and_delete(sf_emu, org, sf):
     """update sets fields (#N/A nulls one) and delete moves rows to the Recycle Bin."""
     (updated,) = sf.bulk2.Account.update(
         records=[
@@ -121,13 +121,13 @@ def test_ingest_update_and_delete(emu, org, sf):
         wait=0,
     )
     assert updated["numberRecordsFailed"] == 0
-    assert emu.get("Account", org.accounts[0])["NumberOfEmployees"] is None
-    assert emu.get("Account", org.accounts[1])["NumberOfEmployees"] == 7
+    assert sf_emu.get("Account", org.accounts[0])["NumberOfEmployees"] is None
+    assert sf_emu.get("Account", org.accounts[1])["NumberOfEmployees"] == 7
     (deleted,) = sf.bulk2.AccountTeamMember.delete(
         records=[{"Id": org.members[0]}, {"Id": org.members[0]}], wait=0
     )
     assert deleted["numberRecordsFailed"] == 1
-    assert emu.get("AccountTeamMember", org.members[0]) is None
+    assert sf_emu.get("AccountTeamMember", org.members[0]) is None
 
 
 def test_query_jobs_refuse_count_and_offset(raw):
@@ -157,7 +157,7 @@ def test_query_results_headers(raw):
     assert raw("GET", f"query/{job['id']}").status_code == 404
 
 
-def test_ingest_job_lifecycle_over_raw_http(emu, raw):
+def test_ingest_job_lifecycle_over_raw_http(sf_emu, raw):
     """Upload 201, state rules, abort keeps rows unprocessed, a bad header fails the job."""
     create = {"object": "Account", "operation": "insert", "contentType": "CSV",
               "lineEnding": "LF", "columnDelimiter": "COMMA"}  # fmt: skip
@@ -192,9 +192,9 @@ def test_ingest_job_lifecycle_over_raw_http(emu, raw):
     assert {j["id"] for j in listed["records"]} == {job["id"], broken["id"]}
     assert listed["done"] is True
     assert raw("DELETE", f"ingest/{job['id']}").status_code == 204
-    assert emu.log.count(operation="bulk2.ingest.upload", kind="write") == 3  # one refused
-    assert emu.bulk2.batches_used == 2
-    assert len(emu.tables["Account"]) == 5
+    assert sf_emu.log.count(operation="bulk2.ingest.upload", kind="write") == 3  # one refused
+    assert sf_emu.bulk2.batches_used == 2
+    assert len(sf_emu.tables["Account"]) == 5
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_bad_ingest_job_requests(raw, body, fragment):
     assert fragment in error["message"]
 
 
-def test_upsert_on_id_inserts_and_updates(emu, org, raw):
+def test_upsert_on_id_inserts_and_updates(sf_emu, org, raw):
     """upsert with externalIdFieldName Id updates rows with an Id and inserts the others."""
     job = raw(
         "POST", "ingest", json={"object": "Account", "operation": "upsert",
@@ -233,4 +233,4 @@ def test_upsert_on_id_inserts_and_updates(emu, org, raw):
     ok = rows_of(raw("GET", f"ingest/{job['id']}/successfulResults/").text)
     assert [(r["Name"], r["sf__Created"]) for r in ok] == [("Renamed", "false"),
                                                            ("Brand new", "true")]  # fmt: skip
-    assert emu.get("Account", org.accounts[0])["Name"] == "Renamed"
+    assert sf_emu.get("Account", org.accounts[0])["Name"] == "Renamed"

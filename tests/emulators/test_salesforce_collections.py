@@ -28,24 +28,24 @@ class Client:
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=3)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=3)
 
 
 @pytest.fixture
 def client(
-    emu: SalesforceEmulator, org: SmallOrg, server: EmulatorServer, tls: TlsMaterial
+    sf_emu: SalesforceEmulator, org: SmallOrg, server: EmulatorServer, tls: TlsMaterial
 ) -> Client:
-    return Client(server.url, emu.issue_token(), http_session(tls))
+    return Client(server.url, sf_emu.issue_token(), http_session(tls))
 
 
 def account(name: str, **fields: Any) -> dict[str, Any]:
     return {"attributes": {"type": "Account"}, "Name": name, **fields}
 
 
-def test_more_than_200_records_are_refused_whole(emu, client):
+def test_more_than_200_records_are_refused_whole(sf_emu, client):
     """201 records: 400 EXCEEDED_ID_LIMIT, nothing written, one API call."""
-    before = len(emu.tables["Account"])
+    before = len(sf_emu.tables["Account"])
     resp = client.call(
         "POST",
         "composite/sobjects",
@@ -55,11 +55,11 @@ def test_more_than_200_records_are_refused_whole(emu, client):
     (error,) = resp.json()
     assert error["errorCode"] == "EXCEEDED_ID_LIMIT"
     assert "cannot submit more than 200 records" in error["message"]
-    assert len(emu.tables["Account"]) == before
-    assert emu.api_usage == 1
+    assert len(sf_emu.tables["Account"]) == before
+    assert sf_emu.api_usage == 1
 
 
-def test_200_records_are_created_in_one_call(emu, client):
+def test_200_records_are_created_in_one_call(sf_emu, client):
     """Exactly 200 records go through; the log counts one write call carrying 200 records."""
     resp = client.call(
         "POST", "composite/sobjects", json={"records": [account(f"N{i}") for i in range(200)]}
@@ -67,13 +67,13 @@ def test_200_records_are_created_in_one_call(emu, client):
     assert resp.status_code == 200
     results = resp.json()
     assert all(r["success"] for r in results)
-    names = [emu.get("Account", r["id"])["Name"] for r in results]
+    names = [sf_emu.get("Account", r["id"])["Name"] for r in results]
     assert names == [f"N{i}" for i in range(200)]  # results in request order
-    assert emu.log.count(operation="collections.create", kind="write") == 1
-    assert emu.log.records(operation="collections.create") == 200
+    assert sf_emu.log.count(operation="collections.create", kind="write") == 1
+    assert sf_emu.log.records(operation="collections.create") == 200
 
 
-def test_partial_success_without_all_or_none(emu, org, client):
+def test_partial_success_without_all_or_none(sf_emu, org, client):
     """allOrNone=false: bad rows fail with statusCode errors, good rows commit."""
     records = [
         account("Good one"),
@@ -99,14 +99,14 @@ def test_partial_success_without_all_or_none(emu, org, client):
     }
     assert results[2]["errors"][0]["statusCode"] == "INACTIVE_OWNER_OR_USER"
     assert results[3]["errors"][0]["statusCode"] == "INVALID_TYPE"
-    assert emu.get("Account", results[0]["id"])["Name"] == "Good one"
-    assert emu.get("Account", results[4]["id"])["Name"] == "Good two"
-    assert emu.log.records(operation="collections.create") == 2
+    assert sf_emu.get("Account", results[0]["id"])["Name"] == "Good one"
+    assert sf_emu.get("Account", results[4]["id"])["Name"] == "Good two"
+    assert sf_emu.log.records(operation="collections.create") == 2
 
 
-def test_all_or_none_rolls_everything_back(emu, org, client):
+def test_all_or_none_rolls_everything_back(sf_emu, org, client):
     """allOrNone=true: one failure rolls back all; good rows report the rollback error."""
-    before = {name: len(t) for name, t in emu.tables.items()}
+    before = {name: len(t) for name, t in sf_emu.tables.items()}
     atm = {"attributes": {"type": "AccountTeamMember"}, "AccountId": org.accounts[0],
            "UserId": org.users[0], "AccountAccessLevel": "Edit"}  # fmt: skip
     records = [account("Rolled back"), atm, dict(atm)]  # the second ATM is a duplicate
@@ -124,15 +124,15 @@ def test_all_or_none_rolls_everything_back(emu, org, client):
             }
         ]
     assert results[2]["errors"][0]["statusCode"] == "DUPLICATE_VALUE"
-    assert {name: len(t) for name, t in emu.tables.items()} == before
-    assert emu.log.records(operation="collections.create") == 0
+    assert {name: len(t) for name, t in sf_emu.tables.items()} == before
+    assert sf_emu.log.records(operation="collections.create") == 0
 
 
-def test_update_and_all_or_none_update_rollback(emu, org, client):
+def test_update_and_all_or_none_update_rollback(sf_emu, org, client):
     """PATCH updates by Id; with allOrNone a bad row restores the good rows' old values."""
     a0, a1 = org.accounts[0], org.accounts[1]
-    old_stamp = emu.get("Account", a0)["SystemModstamp"]
-    emu.clock.advance(10_000)
+    old_stamp = sf_emu.get("Account", a0)["SystemModstamp"]
+    sf_emu.clock.advance(10_000)
     bad = client.call(
         "PATCH",
         "composite/sobjects",
@@ -144,7 +144,7 @@ def test_update_and_all_or_none_update_rollback(emu, org, client):
     assert bad[0] == {"id": a0, "success": False, "errors": [bad[0]["errors"][0]]}
     assert bad[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert bad[1]["errors"][0]["statusCode"] == "INVALID_TYPE_ON_FIELD_IN_RECORD"
-    restored = emu.get("Account", a0)
+    restored = sf_emu.get("Account", a0)
     assert restored["Name"] == "Account 000"
     assert restored["SystemModstamp"] == old_stamp
     good = client.call(
@@ -160,10 +160,10 @@ def test_update_and_all_or_none_update_rollback(emu, org, client):
     assert good[1]["errors"][0]["statusCode"] == "MISSING_ARGUMENT"
     assert good[2]["errors"][0]["statusCode"] == "MALFORMED_ID"
     assert good[2]["errors"][0]["fields"] == ["Id"]
-    assert emu.get("Account", a0)["Name"] == "Changed"
+    assert sf_emu.get("Account", a0)["Name"] == "Changed"
 
 
-def test_delete_by_ids(emu, org, client):
+def test_delete_by_ids(sf_emu, org, client):
     """DELETE ?ids= deletes across objects, reporting each id in order."""
     ids = [org.members[0], org.opportunities[0], org.members[0], "bogus"]
     resp = client.call(
@@ -173,17 +173,17 @@ def test_delete_by_ids(emu, org, client):
     assert [r["success"] for r in results] == [True, True, False, False]
     assert results[2]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
     assert results[3]["errors"][0]["statusCode"] == "MALFORMED_ID"
-    assert emu.get("AccountTeamMember", org.members[0]) is None
-    assert emu.get("Opportunity", org.opportunities[0])["IsDeleted"] is True
+    assert sf_emu.get("AccountTeamMember", org.members[0]) is None
+    assert sf_emu.get("Opportunity", org.opportunities[0])["IsDeleted"] is True
     too_many = client.call(
         "DELETE", "composite/sobjects", params={"ids": ",".join([org.accounts[0]] * 201)}
     )
     assert too_many.status_code == 400
     assert too_many.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
-    assert emu.get("Account", org.accounts[0])["IsDeleted"] is False
+    assert sf_emu.get("Account", org.accounts[0])["IsDeleted"] is False
 
 
-def test_delete_with_all_or_none_restores_hard_deleted_members(emu, org, client):
+def test_delete_with_all_or_none_restores_hard_deleted_members(sf_emu, org, client):
     """A rolled-back delete brings a hard-deleted team member back unchanged."""
     resp = client.call(
         "DELETE",
@@ -192,16 +192,16 @@ def test_delete_with_all_or_none_restores_hard_deleted_members(emu, org, client)
                 "allOrNone": "true"},
     )  # fmt: skip
     assert [r["success"] for r in resp.json()] == [False, False, False]
-    member = emu.get("AccountTeamMember", org.members[1])
+    member = sf_emu.get("AccountTeamMember", org.members[1])
     assert member is not None
     assert member["AccountId"] == org.accounts[1]
-    assert emu.get("Account", org.accounts[2])["IsDeleted"] is False
-    assert emu.get("Opportunity", org.opportunities[4])["IsDeleted"] is False
+    assert sf_emu.get("Account", org.accounts[2])["IsDeleted"] is False
+    assert sf_emu.get("Opportunity", org.opportunities[4])["IsDeleted"] is False
 
 
-def test_retrieve_by_ids(emu, org, client):
+def test_retrieve_by_ids(sf_emu, org, client):
     """GET and POST /composite/sobjects/{obj} return records in order, null when missing."""
-    missing = emu.tables["Account"].new_id()
+    missing = sf_emu.tables["Account"].new_id()
     got = client.call(
         "GET",
         "composite/sobjects/Account",
@@ -225,4 +225,4 @@ def test_retrieve_by_ids(emu, org, client):
             "Sales_Segment__c": "Enterprise",
         }
     ]
-    assert emu.log.count(operation="collections.retrieve", kind="read") == 2
+    assert sf_emu.log.count(operation="collections.retrieve", kind="read") == 2

@@ -17,16 +17,16 @@ V = "/services/data/v62.0"
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=2)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=2)
 
 
 @pytest.fixture
 def post(
-    emu: SalesforceEmulator, org: SmallOrg, server: EmulatorServer, tls: TlsMaterial
+    sf_emu: SalesforceEmulator, org: SmallOrg, server: EmulatorServer, tls: TlsMaterial
 ) -> Callable[[dict[str, Any]], requests.Response]:
     http: requests.Session = http_session(tls)
-    headers = {"Authorization": f"Bearer {emu.issue_token()}"}
+    headers = {"Authorization": f"Bearer {sf_emu.issue_token()}"}
 
     def call(body: dict[str, Any]) -> requests.Response:
         return http.post(f"{server.url}{V}/composite", json=body, headers=headers, timeout=10)
@@ -34,7 +34,7 @@ def post(
     return call
 
 
-def test_references_chain_create_query_and_collections(emu, org, post):
+def test_references_chain_create_query_and_collections(sf_emu, org, post):
     """@{ref.id} and @{ref.records[0].Id} feed later subrequests; one API call in total."""
     body = {
         "allOrNone": True,
@@ -64,17 +64,17 @@ def test_references_chain_create_query_and_collections(emu, org, post):
     assert results[0]["httpHeaders"] == {"Location": f"{V}/sobjects/Account/{new_id}"}
     assert results[3]["body"] is None
     assert results[4]["body"] == [{"id": org.accounts[0], "success": True, "errors": []}]
-    assert emu.get("Account", new_id)["Name"] == "Composite Co Renamed"
-    assert emu.get("AccountTeamMember", results[1]["body"]["id"])["AccountId"] == new_id
-    assert emu.get("Account", org.accounts[0])["Health_Status__c"] == "Red"
-    assert emu.api_usage == 1
-    (logged,) = emu.log.calls(operation="composite")
+    assert sf_emu.get("Account", new_id)["Name"] == "Composite Co Renamed"
+    assert sf_emu.get("AccountTeamMember", results[1]["body"]["id"])["AccountId"] == new_id
+    assert sf_emu.get("Account", org.accounts[0])["Health_Status__c"] == "Red"
+    assert sf_emu.api_usage == 1
+    (logged,) = sf_emu.log.calls(operation="composite")
     assert logged.kind == "write"
 
 
-def test_all_or_none_failure_halts_and_rolls_back(emu, org, post):
+def test_all_or_none_failure_halts_and_rolls_back(sf_emu, org, post):
     """allOrNone=true: the failing subrequest keeps its error, all others PROCESSING_HALTED."""
-    before = {name: len(t) for name, t in emu.tables.items()}
+    before = {name: len(t) for name, t in sf_emu.tables.items()}
     body = {
         "allOrNone": True,
         "compositeRequest": [
@@ -96,11 +96,11 @@ def test_all_or_none_failure_halts_and_rolls_back(emu, org, post):
     assert results[0]["body"] == halted
     assert results[1]["body"] == halted
     assert results[3]["body"] == halted
-    assert {name: len(t) for name, t in emu.tables.items()} == before
-    assert emu.get("AccountTeamMember", org.members[0]) is not None
+    assert {name: len(t) for name, t in sf_emu.tables.items()} == before
+    assert sf_emu.get("AccountTeamMember", org.members[0]) is not None
 
 
-def test_without_all_or_none_dependents_of_a_failure_halt(emu, org, post):
+def test_without_all_or_none_dependents_of_a_failure_halt(sf_emu, org, post):
     """allOrNone=false: others commit; a subrequest referencing a failed one is halted."""
     body = {
         "compositeRequest": [
@@ -119,7 +119,7 @@ def test_without_all_or_none_dependents_of_a_failure_halt(emu, org, post):
     (halted,) = results[1]["body"]
     assert halted["errorCode"] == "PROCESSING_HALTED"
     assert halted["message"].startswith("Invalid reference specified. No value for bad.id")
-    assert emu.get("Account", results[2]["body"]["id"])["Name"] == "Independent"
+    assert sf_emu.get("Account", results[2]["body"]["id"])["Name"] == "Independent"
 
 
 @pytest.mark.parametrize(
@@ -134,14 +134,14 @@ def test_without_all_or_none_dependents_of_a_failure_halt(emu, org, post):
         ({"allOrNone": True}, "JSON_PARSER_ERROR"),
     ],
 )  # fmt: skip
-def test_malformed_composite_bodies_are_refused(emu, post, body, code):
+def test_malformed_composite_bodies_are_refused(sf_emu, post, body, code):
     """More than 25 subrequests or a malformed body answers 400 for the whole call."""
     resp = post(body)
     assert resp.status_code == 400
     assert resp.json()[0]["errorCode"] == code
 
 
-def test_read_only_composite_is_logged_as_read(emu, org, post):
+def test_read_only_composite_is_logged_as_read(sf_emu, org, post):
     """A composite of GETs counts one read call; 25 subrequests are allowed."""
     body = {
         "compositeRequest": [
@@ -152,7 +152,7 @@ def test_read_only_composite_is_logged_as_read(emu, org, post):
     }  # fmt: skip
     results = post(body).json()["compositeResponse"]
     assert all(r["httpStatusCode"] == 200 for r in results)
-    (logged,) = emu.log.calls(operation="composite")
+    (logged,) = sf_emu.log.calls(operation="composite")
     assert logged.kind == "read"
     assert logged.records == 25
-    assert emu.api_usage == 1
+    assert sf_emu.api_usage == 1

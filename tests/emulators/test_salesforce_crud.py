@@ -24,8 +24,8 @@ pytestmark = pytest.mark.usefixtures("org")
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=3)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=3)
 
 
 def error_of(info: pytest.ExceptionInfo[SalesforceMalformedRequest]) -> dict[str, object]:
@@ -33,7 +33,7 @@ def error_of(info: pytest.ExceptionInfo[SalesforceMalformedRequest]) -> dict[str
     return error
 
 
-def test_create_get_update_delete_roundtrip(emu, org, sf):
+def test_create_get_update_delete_roundtrip(sf_emu, org, sf):
     """POST 201 {id, success, errors}; GET renders; PATCH and DELETE answer 204."""
     created = sf.Account.create({"Name": "Fresh", "OwnerId": org.users[0], "Type": "Prospect"})
     assert created["success"] is True
@@ -50,11 +50,11 @@ def test_create_get_update_delete_roundtrip(emu, org, sf):
     assert record["IsDeleted"] is False
     assert record["CreatedDate"].endswith(".000+0000")
     assert sf.Account.update(rid[:15], {"ARR__c": 75000}) == 204
-    assert emu.get("Account", rid)["ARR__c"] == 75000.0
+    assert sf_emu.get("Account", rid)["ARR__c"] == 75000.0
     partial = sf.Account.get(rid, params={"fields": "Name,ARR__c"})
     assert set(partial) == {"attributes", "Name", "ARR__c"}
     assert sf.Account.delete(rid) == 204
-    assert emu.get("Account", rid)["IsDeleted"] is True
+    assert sf_emu.get("Account", rid)["IsDeleted"] is True
     with pytest.raises(SalesforceResourceNotFound) as info:
         sf.Account.get(rid)
     assert info.value.content == [
@@ -62,20 +62,20 @@ def test_create_get_update_delete_roundtrip(emu, org, sf):
     ]
 
 
-def test_stamps_move_on_every_write_in_whole_seconds(emu, org, sf):
+def test_stamps_move_on_every_write_in_whole_seconds(sf_emu, org, sf):
     """SystemModstamp / LastModifiedDate move on update; stamps are whole seconds."""
-    emu.clock.set(1_714_564_800_123)
+    sf_emu.clock.set(1_714_564_800_123)
     rid = sf.Account.create({"Name": "Stamped"})["id"]
-    created = emu.get("Account", rid)
+    created = sf_emu.get("Account", rid)
     assert created["SystemModstamp"] == 1_714_564_800_000
-    emu.clock.advance(5_000)
+    sf_emu.clock.advance(5_000)
     sf.Account.update(rid, {"Name": "Stamped again"})
-    updated = emu.get("Account", rid)
+    updated = sf_emu.get("Account", rid)
     assert updated["SystemModstamp"] == updated["LastModifiedDate"] == 1_714_564_805_000
     assert updated["CreatedDate"] == 1_714_564_800_000
 
 
-def test_bad_and_missing_ids(emu, org, sf):
+def test_bad_and_missing_ids(sf_emu, org, sf):
     """Malformed or wrong-object ids answer 400 MALFORMED_ID; unknown ids 404 NOT_FOUND."""
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Account.get("not-an-id")
@@ -85,7 +85,7 @@ def test_bad_and_missing_ids(emu, org, sf):
     assert error_of(info)["message"] == (
         f"Account ID: id value of incorrect type: {org.opportunities[0]}"
     )
-    unknown = emu.tables["Account"].new_id()
+    unknown = sf_emu.tables["Account"].new_id()
     with pytest.raises(SalesforceResourceNotFound):
         sf.Account.update(unknown, {"Name": "x"})
     with pytest.raises(SalesforceResourceNotFound):
@@ -120,19 +120,19 @@ def test_bad_and_missing_ids(emu, org, sf):
          "INVALID_CROSS_REFERENCE_KEY", ["AccountId"], "invalid cross reference id"),
     ],
 )  # fmt: skip
-def test_create_validation(emu, org, sf, obj, values, code, fields, message):
+def test_create_validation(sf_emu, org, sf, obj, values, code, fields, message):
     """Creates are validated with the real error codes; nothing is written on failure."""
-    before = len(emu.tables[obj])
+    before = len(sf_emu.tables[obj])
     with pytest.raises(SalesforceMalformedRequest) as info:
         getattr(sf, obj).create(values)
     error = error_of(info)
     assert error["errorCode"] == code
     assert message in error["message"]
     assert error.get("fields") == fields
-    assert len(emu.tables[obj]) == before
+    assert len(sf_emu.tables[obj]) == before
 
 
-def test_inactive_users_cannot_own_records_or_join_teams(emu, org, sf):
+def test_inactive_users_cannot_own_records_or_join_teams(sf_emu, org, sf):
     """An inactive owner or team member is refused with INACTIVE_OWNER_OR_USER."""
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.Account.update(org.accounts[0], {"OwnerId": org.inactive_user})
@@ -149,12 +149,12 @@ def test_inactive_users_cannot_own_records_or_join_teams(emu, org, sf):
     assert error_of(info)["fields"] == ["UserId"]
 
 
-def test_team_member_rules(emu, org, sf):
+def test_team_member_rules(sf_emu, org, sf):
     """Duplicates, access levels at org defaults, create-only fields and Title from the user."""
     account = org.accounts[0]
     user = org.users[0]  # account 0's existing member is users[2]
     created = sf.AccountTeamMember.create({"AccountId": account, "UserId": user, **GOOD_ATM})
-    member = emu.get("AccountTeamMember", created["id"])
+    member = sf_emu.get("AccountTeamMember", created["id"])
     assert member["Title"] == "Title 0"
     assert member["ContactAccessLevel"] == "None"
 
@@ -183,12 +183,12 @@ def test_team_member_rules(emu, org, sf):
 
     assert sf.AccountTeamMember.update(created["id"], {"TeamMemberRole": "Sales Rep"}) == 204
     assert sf.AccountTeamMember.delete(created["id"]) == 204
-    assert emu.get("AccountTeamMember", created["id"]) is None  # hard delete
+    assert sf_emu.get("AccountTeamMember", created["id"]) is None  # hard delete
     with pytest.raises(SalesforceResourceNotFound):
         sf.AccountTeamMember.delete(created["id"])
 
 
-def test_opportunity_stage_drives_calculated_fields(emu, org, sf):
+def test_opportunity_stage_drives_calculated_fields(sf_emu, org, sf):
     """IsClosed/IsWon/Probability/ForecastCategoryName follow StageName."""
     rid = sf.Opportunity.create(
         {"Name": "Deal", "StageName": "Qualification", "CloseDate": "2024-06-30",
@@ -214,7 +214,7 @@ def test_opportunity_stage_drives_calculated_fields(emu, org, sf):
     assert error_of(info)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
-def test_recycle_bin_rows_cannot_be_changed(emu, org, sf):
+def test_recycle_bin_rows_cannot_be_changed(sf_emu, org, sf):
     """Updating or deleting a soft-deleted row answers ENTITY_IS_DELETED."""
     rid = org.opportunities[0]
     sf.Opportunity.delete(rid)
@@ -227,29 +227,29 @@ def test_recycle_bin_rows_cannot_be_changed(emu, org, sf):
         assert error_of(info)["errorCode"] == "ENTITY_IS_DELETED"
 
 
-def test_account_delete_cascades(emu, org, sf):
+def test_account_delete_cascades(sf_emu, org, sf):
     """Deleting an Account moves its Opportunities to the Recycle Bin and removes its team."""
     sf.Account.delete(org.accounts[1])
-    assert emu.get("Opportunity", org.opportunities[2])["IsDeleted"] is True
-    assert emu.get("Opportunity", org.opportunities[3])["IsDeleted"] is True
-    assert emu.get("AccountTeamMember", org.members[1]) is None
-    assert emu.get("AccountTeamMember", org.members[0]) is not None
+    assert sf_emu.get("Opportunity", org.opportunities[2])["IsDeleted"] is True
+    assert sf_emu.get("Opportunity", org.opportunities[3])["IsDeleted"] is True
+    assert sf_emu.get("AccountTeamMember", org.members[1]) is None
+    assert sf_emu.get("AccountTeamMember", org.members[0]) is not None
 
 
-def test_direct_helpers_validate_without_logging(emu, org):
+def test_direct_helpers_validate_without_logging(sf_emu, org):
     """create/update/delete helpers apply API validation, are not logged and not counted."""
-    rid = emu.create("Account", {"Name": "UI made"})
-    emu.update("Account", rid, {"Health_Status__c": "Red"})
+    rid = sf_emu.create("Account", {"Name": "UI made"})
+    sf_emu.update("Account", rid, {"Health_Status__c": "Red"})
     with pytest.raises(SalesforceApiError) as info:
-        emu.update("Account", rid, {"Health_Status__c": "Purple"})
+        sf_emu.update("Account", rid, {"Health_Status__c": "Purple"})
     assert info.value.status == 400
     assert info.value.errors[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     with pytest.raises(SalesforceApiError) as info:
-        emu.update("Account", emu.tables["Account"].new_id(), {"Name": "x"})
+        sf_emu.update("Account", sf_emu.tables["Account"].new_id(), {"Name": "x"})
     assert info.value.status == 404
-    emu.delete("Account", rid)
-    assert emu.log.count() == 0
-    assert emu.api_usage == 0
+    sf_emu.delete("Account", rid)
+    assert sf_emu.log.count() == 0
+    assert sf_emu.api_usage == 0
 
 
 def test_describe_global_and_object(sf):
@@ -273,25 +273,25 @@ def test_describe_global_and_object(sf):
     assert {f["name"]: f for f in account["fields"]}["Risk_Flags__c"]["type"] == "multipicklist"
 
 
-def test_limits_reflect_api_usage(emu, sf):
+def test_limits_reflect_api_usage(sf_emu, sf):
     """/limits reports DailyApiRequests Max/Remaining from the emulator's counter."""
     sf.query("SELECT Id FROM Account")
     limits = sf.limits()
     assert limits["DailyApiRequests"] == {"Max": 5_000_000, "Remaining": 5_000_000 - 2}
     assert limits["DailyBulkV2QueryJobs"]["Max"] == 10_000
     assert "DailyBulkApiBatches" in limits
-    assert emu.api_usage == 2
+    assert sf_emu.api_usage == 2
     assert sf.api_usage["api-usage"].used == 2
 
 
-def test_updated_and_deleted_windows(emu, org, sf):
+def test_updated_and_deleted_windows(sf_emu, org, sf):
     """sobjects/{obj}/updated and /deleted list ids changed or deleted inside [start, end)."""
-    emu.clock.advance(3_600_000)  # an hour after seeding
-    now_ms = emu.clock.now_ms()
+    sf_emu.clock.advance(3_600_000)  # an hour after seeding
+    now_ms = sf_emu.clock.now_ms()
     start = dt.datetime.fromtimestamp(now_ms // 1000 - 60, dt.UTC)
     end = start + dt.timedelta(hours=1)
-    emu.update("Account", org.accounts[0], {"Name": "Touched"})
-    emu.delete("Account", org.accounts[1])
+    sf_emu.update("Account", org.accounts[0], {"Name": "Touched"})
+    sf_emu.delete("Account", org.accounts[1])
     updated = sf.Account.updated(start, end)
     assert updated["ids"] == [org.accounts[0]]
     assert updated["latestDateCovered"] == end.strftime("%Y-%m-%dT%H:%M:%S.000+0000")

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.usefixtures("org")
 
 
 @pytest.fixture
-def org(emu: SalesforceEmulator) -> SmallOrg:
-    return seed_small_org(emu, accounts=3)
+def org(sf_emu: SalesforceEmulator) -> SmallOrg:
+    return seed_small_org(sf_emu, accounts=3)
 
 
 class Raw:
@@ -47,38 +47,38 @@ class Raw:
 
 
 @pytest.fixture
-def raw(emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Raw:
-    return Raw(server, emu.issue_token(), http_session(tls))
+def raw(sf_emu: SalesforceEmulator, server: EmulatorServer, tls: TlsMaterial) -> Raw:
+    return Raw(server, sf_emu.issue_token(), http_session(tls))
 
 
-def test_429_carries_retry_after_and_an_error_list(emu, raw):
+def test_429_carries_retry_after_and_an_error_list(sf_emu, raw):
     """An injected 429 answers REQUEST_LIMIT_EXCEEDED with Retry-After and is not counted."""
-    emu.faults.configure(retry_after_seconds=7)
-    emu.faults.fail_next(429)
+    sf_emu.faults.configure(retry_after_seconds=7)
+    sf_emu.faults.fail_next(429)
     resp = raw.query()
     assert resp.status_code == 429
     assert resp.headers["Retry-After"] == "7"
     assert resp.json() == [{"message": "Too many requests", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-    assert emu.api_usage == 0
+    assert sf_emu.api_usage == 0
     assert raw.query().status_code == 200
-    assert emu.log.calls(operation="query")[0].status == 429
+    assert sf_emu.log.calls(operation="query")[0].status == 429
 
 
-def test_503_and_rates(emu, raw):
+def test_503_and_rates(sf_emu, raw):
     """503 has the SERVER_UNAVAILABLE body; rate_503=1 fails every data call."""
-    emu.faults.configure(rate_503=1.0)
+    sf_emu.faults.configure(rate_503=1.0)
     resp = raw.query()
     assert resp.status_code == 503
     assert resp.json() == [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
     assert resp.headers["Retry-After"] == "1"
     assert "Sforce-Limit-Info" in resp.headers
-    emu.faults.configure(rate_503=0.0)
+    sf_emu.faults.configure(rate_503=0.0)
     assert raw.query().status_code == 200
 
 
-def test_daily_quota_refuses_with_403(emu, raw, tls, server):
+def test_daily_quota_refuses_with_403(sf_emu, raw, tls, server):
     """Once api-usage reaches daily_quota, calls get 403 REQUEST_LIMIT_EXCEEDED."""
-    emu.faults.configure(daily_quota=3)
+    sf_emu.faults.configure(daily_quota=3)
     statuses = [raw.query().status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 403]
     refused = raw.query()
@@ -86,14 +86,14 @@ def test_daily_quota_refuses_with_403(emu, raw, tls, server):
         {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
     ]
     assert refused.headers["Sforce-Limit-Info"] == "api-usage=3/3"
-    sf = simple_salesforce_client(server, tls, emu.issue_token())
+    sf = simple_salesforce_client(server, tls, sf_emu.issue_token())
     with pytest.raises(SalesforceRefusedRequest):
         sf.query("SELECT Id FROM Account")
 
 
-def test_lock_row_fails_single_records_in_a_collection(emu, org, raw):
+def test_lock_row_fails_single_records_in_a_collection(sf_emu, org, raw):
     """UNABLE_TO_LOCK_ROW hits only the configured record; the others commit."""
-    emu.faults.configure(lock_row_ids={org.accounts[1]})
+    sf_emu.faults.configure(lock_row_ids={org.accounts[1]})
     records = [
         {"attributes": {"type": "Account"}, "Id": aid, "Health_Status__c": "Yellow"}
         for aid in org.accounts
@@ -108,29 +108,29 @@ def test_lock_row_fails_single_records_in_a_collection(emu, org, raw):
             "fields": [],
         }
     ]
-    assert emu.get("Account", org.accounts[1])["Health_Status__c"] is None
+    assert sf_emu.get("Account", org.accounts[1])["Health_Status__c"] is None
     again = raw("PATCH", f"{V}/composite/sobjects", json={"records": records[1:2]}).json()
     assert again[0]["success"] is True  # lock_row_ids fail once
 
 
-def test_lock_row_rate_on_single_record_calls(emu, org, raw):
+def test_lock_row_rate_on_single_record_calls(sf_emu, org, raw):
     """lock_row_rate=1 makes single-record writes answer 400 UNABLE_TO_LOCK_ROW."""
-    emu.faults.configure(lock_row_rate=1.0)
+    sf_emu.faults.configure(lock_row_rate=1.0)
     resp = raw("PATCH", f"{V}/sobjects/Account/{org.accounts[0]}", json={"Name": "x"})
     assert resp.status_code == 400
     assert resp.json()[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
-    assert emu.get("Account", org.accounts[0])["Name"] == "Account 000"
+    assert sf_emu.get("Account", org.accounts[0])["Name"] == "Account 000"
 
 
-def test_latency_is_added_to_data_calls(emu, raw):
+def test_latency_is_added_to_data_calls(sf_emu, raw):
     """latency_ms delays each data call."""
-    emu.faults.configure(latency_ms=150)
+    sf_emu.faults.configure(latency_ms=150)
     started = time.perf_counter()
     assert raw.query().status_code == 200
     assert time.perf_counter() - started >= 0.15
 
 
-def test_limit_header_counts_every_data_call(emu, raw):
+def test_limit_header_counts_every_data_call(sf_emu, raw):
     """Sforce-Limit-Info is on every data response and counts calls; the versions list has none."""
     seen = [raw.query().headers["Sforce-Limit-Info"] for _ in range(3)]
     assert seen == [f"api-usage={n}/5000000" for n in (1, 2, 3)]
@@ -143,11 +143,11 @@ def test_limit_header_counts_every_data_call(emu, raw):
     assert {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"} in (
         versions.json()
     )
-    assert emu.api_usage == 4
+    assert sf_emu.api_usage == 4
 
 
 @pytest.mark.parametrize("version", ["19.0", "67.0", "62"])
-def test_unsupported_versions_are_not_found(emu, raw, version):
+def test_unsupported_versions_are_not_found(sf_emu, raw, version):
     """Versions outside 20.0-66.0 answer 404 NOT_FOUND."""
     resp = raw("GET", f"/services/data/v{version}/limits")
     assert resp.status_code == 404
@@ -156,21 +156,21 @@ def test_unsupported_versions_are_not_found(emu, raw, version):
     ]
 
 
-def test_other_forced_statuses_map_to_client_errors(emu, server, tls):
+def test_other_forced_statuses_map_to_client_errors(sf_emu, server, tls):
     """A forced 500 surfaces in simple-salesforce as SalesforceGeneralError."""
-    emu.faults.fail_next(500)
-    sf = simple_salesforce_client(server, tls, emu.issue_token())
+    sf_emu.faults.fail_next(500)
+    sf = simple_salesforce_client(server, tls, sf_emu.issue_token())
     with pytest.raises(SalesforceGeneralError) as info:
         sf.query("SELECT Id FROM Account")
     assert info.value.status == 500
 
 
-def test_log_entries_name_object_kind_and_records(emu, org, raw):
+def test_log_entries_name_object_kind_and_records(sf_emu, org, raw):
     """The request log records api, object, kind, operation and record counts."""
     raw.query("SELECT Id FROM Opportunity")
     raw("POST", f"{V}/sobjects/Account/", json={"Name": "Logged"})
     raw("GET", f"{V}/limits/")
-    calls = emu.log.calls(api="salesforce")
+    calls = sf_emu.log.calls(api="salesforce")
     assert [(c.object, c.kind, c.operation, c.records) for c in calls] == [
         ("Opportunity", "read", "query", 6),
         ("Account", "write", "sobject.create", 1),
@@ -178,7 +178,7 @@ def test_log_entries_name_object_kind_and_records(emu, org, raw):
     ]
 
 
-def test_admin_endpoints_configure_faults_without_counting(emu, raw):
+def test_admin_endpoints_configure_faults_without_counting(sf_emu, raw):
     """/__emulator/faults sets faults over HTTP; admin calls are not counted."""
     resp = raw("PUT", "/__emulator/faults", json={"fail_next": [503], "retry_after_seconds": 2})
     assert resp.json()["scheduled"] == [503]
@@ -188,4 +188,4 @@ def test_admin_endpoints_configure_faults_without_counting(emu, raw):
     assert raw("DELETE", "/__emulator/faults").json()["retry_after_seconds"] == 1
     assert raw("POST", "/__emulator/sessions/expire").status_code == 204
     assert raw.query().status_code == 401
-    assert emu.api_usage == 0
+    assert sf_emu.api_usage == 0

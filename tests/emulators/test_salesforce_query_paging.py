@@ -22,7 +22,7 @@ from emulators.tls import TlsMaterial
 
 
 @pytest.fixture
-def emu() -> SalesforceEmulator:
+def sf_emu() -> SalesforceEmulator:
     emulator = SalesforceEmulator(credentials=shared_credentials())
     owner = emulator.tables["User"].new_id()
     emulator.load(
@@ -36,7 +36,7 @@ def emu() -> SalesforceEmulator:
     return emulator
 
 
-def test_query_all_iter_pages_1000_accounts_at_batch_size_200(emu, sf):
+def test_query_all_iter_pages_1000_accounts_at_batch_size_200(sf_emu, sf):
     """simple-salesforce follows nextRecordsUrl: 5 pages of 200, all ids, in ORDER BY order."""
     records = list(
         sf.query_all_iter(
@@ -47,10 +47,10 @@ def test_query_all_iter_pages_1000_accounts_at_batch_size_200(emu, sf):
     assert len({r["Id"] for r in records}) == 1000
     assert [r["Name"] for r in records] == [f"Account {i:04d}" for i in range(1000)]
     assert records[0]["Owner"]["Email"] == "o@x.example"
-    pages = emu.log.calls(operation="query") + emu.log.calls(operation="query_more")
+    pages = sf_emu.log.calls(operation="query") + sf_emu.log.calls(operation="query_more")
     assert len(pages) == 5
     assert [c.records for c in pages] == [200] * 5
-    assert emu.log.records(operation="query_more") == 800
+    assert sf_emu.log.records(operation="query_more") == 800
 
 
 def test_page_shape_and_next_records_url(sf):
@@ -76,30 +76,30 @@ def test_page_shape_and_next_records_url(sf):
     ("header", "expected"),
     [(None, 2000), ("batchSize=50", 200), ("batchSize=1000", 1000), ("batchSize=9000", 2000)],
 )
-def test_batch_size_is_clamped(emu, sf, header, expected):
+def test_batch_size_is_clamped(sf_emu, sf, header, expected):
     """batchSize below 200 becomes 200, above 2000 becomes 2000; default is 2000."""
-    emu.load("Account", [{"Name": f"More {i}"} for i in range(1500)])  # 2,500 rows
+    sf_emu.load("Account", [{"Name": f"More {i}"} for i in range(1500)])  # 2,500 rows
     headers = {"Sforce-Query-Options": header} if header else {}
     result = sf.query("SELECT Id FROM Account", headers=headers)
     assert len(result["records"]) == expected
     assert result["totalSize"] == 2500
 
 
-def test_unknown_and_expired_locators_are_refused(emu, sf):
+def test_unknown_and_expired_locators_are_refused(sf_emu, sf):
     """Unknown locators and cursors idle for over 15 minutes answer INVALID_QUERY_LOCATOR."""
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.query_more("01gTm0000000999AAA-200")
     assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
     first = sf.query("SELECT Id FROM Account", headers={"Sforce-Query-Options": "batchSize=200"})
-    emu.clock.advance(14 * 60 * 1000)
+    sf_emu.clock.advance(14 * 60 * 1000)
     second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
-    emu.clock.advance(15 * 60 * 1000 + 1)
+    sf_emu.clock.advance(15 * 60 * 1000 + 1)
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.query_more(second["nextRecordsUrl"], identifier_is_url=True)
     assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
-def test_at_most_50_cursors_stay_open(emu, sf):
+def test_at_most_50_cursors_stay_open(sf_emu, sf):
     """Opening a 51st cursor drops the least recently used one."""
     urls = [
         sf.query("SELECT Id FROM Account", headers={"Sforce-Query-Options": "batchSize=200"})[
@@ -107,22 +107,22 @@ def test_at_most_50_cursors_stay_open(emu, sf):
         ]
         for _ in range(51)
     ]
-    assert len(emu.cursors) == 50
+    assert len(sf_emu.cursors) == 50
     with pytest.raises(SalesforceMalformedRequest):
         sf.query_more(urls[0], identifier_is_url=True)
     assert len(sf.query_more(urls[1], identifier_is_url=True)["records"]) == 200
 
 
-def test_pages_render_current_values_of_the_snapshot_ids(emu, sf):
+def test_pages_render_current_values_of_the_snapshot_ids(sf_emu, sf):
     """Rows changed or soft-deleted after the query started are still served, as they are now."""
     first = sf.query(
         "SELECT Id, Name, IsDeleted FROM Account ORDER BY Name",
         headers={"Sforce-Query-Options": "batchSize=500"},
     )
-    later = list(emu.tables["Account"].rows)[:10]  # names 0999..0990: on the second page
-    emu.update("Account", later[0], {"Name": "Renamed"})
-    emu.delete("Account", later[1])
-    emu.create("Account", {"Name": "Account 9999 new"})
+    later = list(sf_emu.tables["Account"].rows)[:10]  # names 0999..0990: on the second page
+    sf_emu.update("Account", later[0], {"Name": "Renamed"})
+    sf_emu.delete("Account", later[1])
+    sf_emu.create("Account", {"Name": "Account 9999 new"})
     second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
     by_id = {r["Id"]: r for r in second["records"]}
     assert len(second["records"]) == 500
@@ -153,10 +153,10 @@ def small(tls: TlsMaterial) -> Iterator[tuple[SalesforceEmulator, SmallOrg, Sale
 
 def test_query_all_sees_the_recycle_bin_but_not_deleted_team_members(small):
     """queryAll returns deleted Accounts/Opportunities with IsDeleted=true; deleted ATMs vanish."""
-    emu, org, sf = small
-    emu.delete("Opportunity", org.opportunities[0])
-    emu.delete("AccountTeamMember", org.members[1])
-    emu.delete("Account", org.accounts[2])  # cascades: its opportunities and team member
+    sf_emu, org, sf = small
+    sf_emu.delete("Opportunity", org.opportunities[0])
+    sf_emu.delete("AccountTeamMember", org.members[1])
+    sf_emu.delete("Account", org.accounts[2])  # cascades: its opportunities and team member
     live = sf.query_all("SELECT Id, IsDeleted FROM Account")
     assert {r["Id"] for r in live["records"]} == set(org.accounts[:2])
     every = sf.query_all("SELECT Id, IsDeleted FROM Account", include_deleted=True)

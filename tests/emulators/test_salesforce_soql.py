@@ -23,7 +23,7 @@ def ms(text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def emu() -> SalesforceEmulator:
+def sf_emu() -> SalesforceEmulator:
     """Five accounts with hand-picked values (nulls, quotes, stamps) and their owners."""
     emulator = SalesforceEmulator(
         clock=Clock(int(NOW.timestamp() * 1000)), credentials=shared_credentials()
@@ -76,13 +76,13 @@ def emu() -> SalesforceEmulator:
 
 
 @pytest.fixture(scope="module")
-def ids(emu: SalesforceEmulator) -> list[str]:
+def ids(sf_emu: SalesforceEmulator) -> list[str]:
     """Account Ids in load order (Acme, acme labs, Beta_Co, O'Brien & Sons, Zeta 100%)."""
-    return list(emu.tables["Account"].rows)
+    return list(sf_emu.tables["Account"].rows)
 
 
-def names(emu: SalesforceEmulator, soql: str, *, include_deleted: bool = False) -> list[str]:
-    plan = compile_query(soql, emu.tables, now_ms=emu.clock.now_ms())
+def names(sf_emu: SalesforceEmulator, soql: str, *, include_deleted: bool = False) -> list[str]:
+    plan = compile_query(soql, sf_emu.tables, now_ms=sf_emu.clock.now_ms())
     rows = plan.table.rows
     return [rows[i][plan.table.pos["name"]] for i in plan.execute(include_deleted=include_deleted)]
 
@@ -155,11 +155,11 @@ ACC = "SELECT Name FROM Account"
         ("OwnerId != '{owner0}'", ["acme labs", "O'Brien & Sons"]),
     ],
 )  # fmt: skip
-def test_where_clauses(emu, ids, where, expected):
+def test_where_clauses(sf_emu, ids, where, expected):
     """WHERE operators, literals, null rules and precedence select the right rows."""
-    owner0 = emu.tables["Account"].value(ids[0], "OwnerId")
+    owner0 = sf_emu.tables["Account"].value(ids[0], "OwnerId")
     where = where.format(id0=ids[0], id0_15=ids[0][:15], id2_15=ids[2][:15], owner0=owner0)
-    assert names(emu, f"{ACC} WHERE {where}") == expected
+    assert names(sf_emu, f"{ACC} WHERE {where}") == expected
 
 
 @pytest.mark.parametrize(
@@ -180,9 +180,9 @@ def test_where_clauses(emu, ids, where, expected):
         ("SELECT Name FROM Opportunity WHERE AccountId = '{id0}' AND IsWon = false", ["Renewal"]),
     ],
 )  # fmt: skip
-def test_dates_booleans_and_relationships(emu, ids, query, expected):
+def test_dates_booleans_and_relationships(sf_emu, ids, query, expected):
     """Date literals, booleans and parent paths (two levels) filter Opportunities."""
-    assert names(emu, query.format(id0=ids[0])) == expected
+    assert names(sf_emu, query.format(id0=ids[0])) == expected
 
 
 @pytest.mark.parametrize(
@@ -206,17 +206,17 @@ def test_dates_booleans_and_relationships(emu, ids, query, expected):
         ("Name OFFSET 4", ["Zeta 100%"]),
     ],
 )  # fmt: skip
-def test_order_by_limit_offset(emu, order, expected):
+def test_order_by_limit_offset(sf_emu, order, expected):
     """ORDER BY several keys, ASC/DESC, NULLS FIRST/LAST (nulls first by default), LIMIT/OFFSET."""
-    assert names(emu, f"{ACC} ORDER BY {order}") == expected
+    assert names(sf_emu, f"{ACC} ORDER BY {order}") == expected
 
 
-def test_keywords_and_field_names_are_case_insensitive(emu):
+def test_keywords_and_field_names_are_case_insensitive(sf_emu):
     """Keywords and field names match in any case; results use the canonical names."""
     plan = compile_query(
         "select NAME, owner.EMAIL from ACCOUNT where name = 'beta_co' order by NAME asc",
-        emu.tables,
-        now_ms=emu.clock.now_ms(),
+        sf_emu.tables,
+        now_ms=sf_emu.clock.now_ms(),
     )
     (rid,) = plan.execute(include_deleted=False)
     record = plan.render(plan.table.rows[rid], "62.0")
@@ -265,19 +265,19 @@ def test_keywords_and_field_names_are_case_insensitive(emu):
         ("SELECT Id FROM Account WHERE Name = 'a\\q'", "MALFORMED_QUERY", "Illegal character"),
     ],
 )  # fmt: skip
-def test_errors_carry_the_right_code(emu, query, code, fragment):
+def test_errors_carry_the_right_code(sf_emu, query, code, fragment):
     """Bad queries raise the real error codes with the expected message text."""
     with pytest.raises(SoqlError) as info:
-        compile_query(query, emu.tables, now_ms=emu.clock.now_ms())
+        compile_query(query, sf_emu.tables, now_ms=sf_emu.clock.now_ms())
     assert info.value.code == code
     assert fragment in info.value.message(query)
 
 
-def test_error_message_points_at_row_and_column(emu):
+def test_error_message_points_at_row_and_column(sf_emu):
     """MALFORMED_QUERY messages quote the line and give ERROR at Row:N:Column:M."""
     query = "SELECT Id\nFROM Account\nWHERE Name = 'a' AND Name = 'b' OR Name = 'c'"
     with pytest.raises(SoqlError) as info:
-        compile_query(query, emu.tables, now_ms=emu.clock.now_ms())
+        compile_query(query, sf_emu.tables, now_ms=sf_emu.clock.now_ms())
     message = info.value.message(query)
     assert "ERROR at Row:3:Column:33" in message
     assert message.startswith("\nWHERE Name = 'a' AND Name = 'b' OR Name = 'c'\n")
@@ -320,9 +320,9 @@ def test_relative_date_ranges(literal, n, start, end):
 
 
 @pytest.fixture(scope="module")
-def served(emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[Salesforce]:
-    with serve(emu, tls) as server:
-        yield simple_salesforce_client(server, tls, emu.issue_token())
+def served(sf_emu: SalesforceEmulator, tls: TlsMaterial) -> Iterator[Salesforce]:
+    with serve(sf_emu, tls) as server:
+        yield simple_salesforce_client(server, tls, sf_emu.issue_token())
 
 
 def test_query_errors_over_http_are_error_lists(served):
@@ -335,7 +335,7 @@ def test_query_errors_over_http_are_error_lists(served):
     assert "ERROR at Row:1:Column:8" in error["message"]
 
 
-def test_query_renders_types_and_parent_objects(served, emu):
+def test_query_renders_types_and_parent_objects(served, sf_emu):
     """Records carry attributes, nested parents (or null), datetimes, dates and numbers."""
     result = served.query(
         "SELECT Name, CloseDate, Amount, Probability, IsWon, SystemModstamp, Account.Name, "

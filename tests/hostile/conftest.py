@@ -27,7 +27,7 @@ ALL_CHANGES = ["--allow-mass-change", "--max-changes", "100000"]
 
 @dataclass
 class World:
-    emu: RunningEmulators
+    upstream: RunningEmulators
     database_url: str
     env: dict[str, str | None]
     dirty: bool = False
@@ -45,14 +45,14 @@ class World:
 
     def applied_writes(self) -> int:
         """Write calls the emulators answered with success (the request log)."""
-        return sum(1 for c in self.emu.log.calls(kind="write") if c.status < 300)
+        return sum(1 for c in self.upstream.log.calls(kind="write") if c.status < 300)
 
     def attempted_writes(self) -> int:
-        return len(self.emu.log.calls(kind="write"))
+        return len(self.upstream.log.calls(kind="write"))
 
     def converge(self) -> None:
         """Bring store and org back to a converged state (after a failed case)."""
-        for faults in (self.emu.salesforce.faults, self.emu.gainsight.faults):
+        for faults in (self.upstream.salesforce.faults, self.upstream.gainsight.faults):
             faults.reset()
         code, out = self.invoke(["run", "--full", *ALL_CHANGES])
         assert code in (0, 1), out
@@ -91,11 +91,13 @@ def world(
         admin.dispose()
         sep = "&" if "?" in PG_URL else "?"
         database_url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    emu = start_emulators(accounts=ACCOUNTS, seed=21, tls=tls, workdir=Path(workdir) / "emu")
+    upstream = start_emulators(
+        accounts=ACCOUNTS, seed=21, tls=tls, workdir=Path(workdir) / "upstream"
+    )
     # Many short runs in a row: neither rate limit may make the suite wait.
-    emu.gainsight.rate_limit_per_minute = 1_000_000
+    upstream.gainsight.rate_limit_per_minute = 1_000_000
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TEAMSYNC_")}
-    env.update(emu.env())
+    env.update(upstream.env())
     env.update(
         TEAMSYNC_DATABASE_URL=database_url,
         TEAMSYNC_RETRY_MAX_ATTEMPTS="2",
@@ -109,12 +111,12 @@ def world(
         # Incremental runs read only what changed (the emulator clock is real time).
         TEAMSYNC_LOOKBACK_SECONDS="1",
     )
-    w = World(emu, database_url, env)
+    w = World(upstream, database_url, env)
     code, out = w.invoke(["run", *ALL_CHANGES])
     assert code in (0, 1), out
     code, out = w.invoke(["run"])
     assert code in (0, 1), out
-    emu.log.reset()
+    upstream.log.reset()
     code, out = w.invoke(["run"])
     assert code in (0, 1), out
     assert w.applied_writes() == 0, "the baseline does not converge"
@@ -122,7 +124,7 @@ def world(
     try:
         yield w
     finally:
-        emu.stop()
+        upstream.stop()
         if schema is not None:
             admin = create_engine(PG_URL)
             with admin.begin() as conn:

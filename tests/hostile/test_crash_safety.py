@@ -101,7 +101,7 @@ class Receiver:
 
 @dataclass
 class Rig:
-    emu: RunningEmulators
+    upstream: RunningEmulators
     receiver: Receiver
     trap: Trap
     env: dict[str, str]
@@ -126,14 +126,14 @@ class Rig:
 @pytest.fixture
 def rig(request: pytest.FixtureRequest, tls: TlsMaterial, tmp_path: Path) -> Iterator[Rig]:
     accounts = getattr(request, "param", ACCOUNTS)
-    emu = start_emulators(accounts=accounts, seed=5, tls=tls, workdir=tmp_path / "emu")
+    upstream = start_emulators(accounts=accounts, seed=5, tls=tls, workdir=tmp_path / "upstream")
     trap = Trap()
-    for server in (emu.sf_server, emu.gs_server):
+    for server in (upstream.sf_server, upstream.gs_server):
         server._server.app = trap.wrap(server._server.app)
     receiver = Receiver(trap)
     hook = EmulatorServer(receiver, ssl_context=tls.server_context).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSYNC_")}
-    env.update(emu.env())
+    env.update(upstream.env())
     database = tmp_path / "teamsync.db"
     env.update(
         TEAMSYNC_DATABASE_URL=f"sqlite:///{database}",
@@ -146,14 +146,14 @@ def rig(request: pytest.FixtureRequest, tls: TlsMaterial, tmp_path: Path) -> Ite
         TEAMSYNC_ALERT_WEBHOOK_SECRET=SECRET,
     )
     try:
-        yield Rig(emu, receiver, trap, env, database)
+        yield Rig(upstream, receiver, trap, env, database)
     finally:
         hook.stop()
-        emu.stop()
+        upstream.stop()
 
 
-def team_pairs(emu: RunningEmulators) -> Counter[tuple[str, str]]:
-    table = emu.salesforce.tables["AccountTeamMember"]
+def team_pairs(upstream: RunningEmulators) -> Counter[tuple[str, str]]:
+    table = upstream.salesforce.tables["AccountTeamMember"]
     return Counter(
         (row["AccountId"], row["UserId"])
         for rid, _ in table.iter_rows()
@@ -161,9 +161,9 @@ def team_pairs(emu: RunningEmulators) -> Counter[tuple[str, str]]:
     )
 
 
-def open_risk_ctas(emu: RunningEmulators) -> Counter[tuple[str, str]]:
-    table = emu.gainsight.tables["calltoaction"]
-    names = emu.gainsight.picklists.name
+def open_risk_ctas(upstream: RunningEmulators) -> Counter[tuple[str, str]]:
+    table = upstream.gainsight.tables["calltoaction"]
+    names = upstream.gainsight.picklists.name
     out: Counter[tuple[str, str]] = Counter()
     for rid, _ in table.iter_rows():
         row = table.get(rid)
@@ -172,8 +172,8 @@ def open_risk_ctas(emu: RunningEmulators) -> Counter[tuple[str, str]]:
     return out
 
 
-def writes(emu: RunningEmulators) -> int:
-    return sum(1 for c in emu.log.calls(kind="write") if c.status < 300)
+def writes(upstream: RunningEmulators) -> int:
+    return sum(1 for c in upstream.log.calls(kind="write") if c.status < 300)
 
 
 POINTS = {
@@ -205,13 +205,13 @@ def test_sigkill_then_the_next_run_starts_at_once_and_converges(rig: Rig, name: 
     assert code in (0, 1), out
     assert time.monotonic() - started < 120
 
-    rig.emu.log.reset()
+    rig.upstream.log.reset()
     code, out = rig.run()
     assert code in (0, 1), out
-    assert writes(rig.emu) == 0, rig.emu.log.summary()
+    assert writes(rig.upstream) == 0, rig.upstream.log.summary()
 
-    assert [pair for pair, n in team_pairs(rig.emu).items() if n > 1] == []
-    assert [key for key, n in open_risk_ctas(rig.emu).items() if n > 1] == []
+    assert [pair for pair, n in team_pairs(rig.upstream).items() if n > 1] == []
+    assert [key for key, n in open_risk_ctas(rig.upstream).items() if n > 1] == []
     store = Store(f"sqlite:///{rig.database}")
     with store.session() as s:
         rows = list(s.scalars(select(AlertOutbox).where(AlertOutbox.sink == "webhook")))
@@ -229,7 +229,7 @@ def test_sigkill_then_the_next_run_starts_at_once_and_converges(rig: Rig, name: 
 @pytest.mark.parametrize("rig", [FIRST_RUN_CLEAN], indirect=True)
 def test_three_simultaneous_first_runs_on_a_fresh_file(rig: Rig) -> None:
     """Exactly one of three first runs runs (exit 0); the others exit 75 at once."""
-    rig.emu.salesforce.faults.configure(latency_ms=40)  # the winner runs for a few seconds
+    rig.upstream.salesforce.faults.configure(latency_ms=40)  # the winner runs for a few seconds
     assert not rig.database.exists()
     children = [rig.spawn(*ALL) for _ in range(3)]
     results = [(c.wait(timeout=300), c.stdout.read() if c.stdout else "") for c in children]
@@ -239,8 +239,8 @@ def test_three_simultaneous_first_runs_on_a_fresh_file(rig: Rig) -> None:
         if code == 75:
             assert "holds the lock" in out, out
             assert "Traceback" not in out
-    rig.emu.salesforce.faults.reset()
-    rig.emu.log.reset()
+    rig.upstream.salesforce.faults.reset()
+    rig.upstream.log.reset()
     code, out = rig.run()
     assert code == 0, out
-    assert writes(rig.emu) == 0
+    assert writes(rig.upstream) == 0

@@ -54,50 +54,50 @@ class Case:
 
 
 # --- upstream changes -----------------------------------------------------------------------
-def scenario(emu: RunningEmulators, key: str) -> Any:
-    assert emu.org is not None
-    return emu.org.scenarios[key]
+def scenario(upstream: RunningEmulators, key: str) -> Any:
+    assert upstream.org is not None
+    return upstream.org.scenarios[key]
 
 
 def bump_score(key: str, to: int) -> Setup:
     """A Gainsight score change: one Account update is pending (Health_Score__c)."""
 
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
-        gsid = scenario(emu, key).company_gsid
-        emu.gainsight.tables["company"].update(
-            gsid, {"CurrentScore": emu.gainsight.stored_score(to)}
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
+        gsid = scenario(upstream, key).company_gsid
+        upstream.gainsight.tables["company"].update(
+            gsid, {"CurrentScore": upstream.gainsight.stored_score(to)}
         )
 
     return setup
 
 
-def pending_account_update(emu: RunningEmulators, memo: dict[str, Any]) -> None:
+def pending_account_update(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
     """Health_Score__c is cleared by hand in Salesforce: teamsync writes it back (1 call)."""
-    account = scenario(emu, "score_76").account_id
+    account = scenario(upstream, "score_76").account_id
     memo["account"] = account
-    emu.salesforce.tables["Account"].update(account, {"Health_Score__c": None})
+    upstream.salesforce.tables["Account"].update(account, {"Health_Score__c": None})
 
 
-def pending_two_account_updates(emu: RunningEmulators, memo: dict[str, Any]) -> None:
+def pending_two_account_updates(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
     for key in ("score_76", "score_75"):
-        account = scenario(emu, key).account_id
-        emu.salesforce.tables["Account"].update(account, {"Health_Score__c": None})
+        account = scenario(upstream, key).account_id
+        upstream.salesforce.tables["Account"].update(account, {"Health_Score__c": None})
 
 
-def pending_company_update(emu: RunningEmulators, memo: dict[str, Any]) -> None:
+def pending_company_update(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
     """A Company's risk flags cleared by hand: teamsync writes them back (1 call)."""
-    gsid = scenario(emu, "score_50").company_gsid
-    emu.gainsight.tables["company"].update(gsid, {"RiskFlags__gc": None})
+    gsid = scenario(upstream, "score_50").company_gsid
+    upstream.gainsight.tables["company"].update(gsid, {"RiskFlags__gc": None})
 
 
 def pending_red(key: str) -> Setup:
     """A customer turns Red: an Account and a Company update, then a Risk CTA to open.  Each
     case turns its own account Red (and leaves it so, converged)."""
 
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
-        gsid = scenario(emu, key).company_gsid
-        emu.gainsight.tables["company"].update(
-            gsid, {"CurrentScore": emu.gainsight.stored_score(20)}
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
+        gsid = scenario(upstream, key).company_gsid
+        upstream.gainsight.tables["company"].update(
+            gsid, {"CurrentScore": upstream.gainsight.stored_score(20)}
         )
 
     return setup
@@ -106,16 +106,16 @@ def pending_red(key: str) -> Setup:
 def set_row(api: str, table: str, key: str, attr: str, values: dict[str, Any]) -> Setup:
     """Write raw values into one row (no validation), remembering the old ones."""
 
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
-        target = getattr(scenario(emu, key), attr)
-        rows = (emu.salesforce if api == SF else emu.gainsight).tables[table]
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
+        target = getattr(scenario(upstream, key), attr)
+        rows = (upstream.salesforce if api == SF else upstream.gainsight).tables[table]
         old = rows.get(target) or {}
         memo.setdefault("undo", []).append((api, table, target, {k: old.get(k) for k in values}))
         stored = dict(values)
         if api == GS and table == "company":  # a score lives on the scheme row (strict, G1)
             for k in ("CurrentScore", "PreviousScore"):
                 if k in stored:
-                    stored[k] = emu.gainsight.stored_score(stored[k], k)
+                    stored[k] = upstream.gainsight.stored_score(stored[k], k)
         rows.update(target, stored)
 
     return setup
@@ -124,9 +124,9 @@ def set_row(api: str, table: str, key: str, attr: str, values: dict[str, Any]) -
 def set_team_row(values: dict[str, Any]) -> Setup:
     """Change the first team row of the scenario account with a human SA row."""
 
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
-        account = scenario(emu, "human_sa_row_for_ae").account_id
-        rows = emu.salesforce.tables["AccountTeamMember"]
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
+        account = scenario(upstream, "human_sa_row_for_ae").account_id
+        rows = upstream.salesforce.tables["AccountTeamMember"]
         rid = sorted(rows.find("AccountId", account))[0]
         old = rows.get(rid) or {}
         memo.setdefault("undo", []).append(
@@ -138,9 +138,9 @@ def set_team_row(values: dict[str, Any]) -> Setup:
 
 
 def set_user(values: dict[str, Any]) -> Setup:
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
-        user = scenario(emu, "score_76").users["owner"]
-        rows = emu.salesforce.tables["User"]
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
+        user = scenario(upstream, "score_76").users["owner"]
+        rows = upstream.salesforce.tables["User"]
         old = rows.get(user) or {}
         memo.setdefault("undo", []).append((SF, "User", user, {k: old.get(k) for k in values}))
         rows.update(user, values)
@@ -149,9 +149,9 @@ def set_user(values: dict[str, Any]) -> Setup:
 
 
 def set_opportunity(values: dict[str, Any]) -> Setup:
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
-        account = scenario(emu, "score_76").account_id
-        rows = emu.salesforce.tables["Opportunity"]
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
+        account = scenario(upstream, "score_76").account_id
+        rows = upstream.salesforce.tables["Opportunity"]
         rid = sorted(rows.find("AccountId", account))[0]
         old = rows.get(rid) or {}
         memo.setdefault("undo", []).append(
@@ -162,25 +162,25 @@ def set_opportunity(values: dict[str, Any]) -> Setup:
     return setup
 
 
-def second_company(emu: RunningEmulators, memo: dict[str, Any]) -> None:
+def second_company(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
     """Another Company claims the account of an existing one."""
-    ref = scenario(emu, "score_76")
-    gsid = emu.gainsight.create(
+    ref = scenario(upstream, "score_76")
+    gsid = upstream.gainsight.create(
         "company", {"Name": "Duplicate Link Inc", "SfdcAccountId": ref.account_id}
     )
     memo["conflict"] = (ref.company_gsid, gsid)
     memo.setdefault("undo", []).append((GS, "company", gsid, {"SfdcAccountId": None}))
 
 
-def undo(emu: RunningEmulators, memo: dict[str, Any]) -> None:
+def undo(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
     for api, table, rid, values in reversed(memo.get("undo", [])):
-        (emu.salesforce if api == SF else emu.gainsight).tables[table].update(rid, values)
+        (upstream.salesforce if api == SF else upstream.gainsight).tables[table].update(rid, values)
 
 
 def both(*steps: Setup) -> Setup:
-    def setup(emu: RunningEmulators, memo: dict[str, Any]) -> None:
+    def setup(upstream: RunningEmulators, memo: dict[str, Any]) -> None:
         for step in steps:
-            step(emu, memo)
+            step(upstream, memo)
 
     return setup
 
@@ -293,9 +293,9 @@ OWNED_GARBAGE = [
 
 def mark_raw_deleted(system: str, obj: str, key: str, attr: str) -> Callable[[World], None]:
     def setup(world: World) -> None:
-        target = getattr(scenario(world.emu, key), attr)
+        target = getattr(scenario(world.upstream, key), attr)
         if obj == "AccountTeamMember":
-            rows = world.emu.salesforce.tables[obj]
+            rows = world.upstream.salesforce.tables[obj]
             target = sorted(rows.find("AccountId", target))[0]
         store = Store(world.database_url)
         with store.session() as s:
@@ -349,12 +349,12 @@ def test_hostile_upstream(world: World, byte_sink: ByteSink, case: Case) -> None
     if world.dirty:
         world.converge()
     world.dirty = True
-    emu = world.emu
+    upstream = world.upstream
     byte_sink.reset()
     memo: dict[str, Any] = {}
     if case.setup is not None:
-        case.setup(emu, memo)
-    faults = emu.salesforce.faults if case.api == SF else emu.gainsight.faults
+        case.setup(upstream, memo)
+    faults = upstream.salesforce.faults if case.api == SF else upstream.gainsight.faults
     for rule in case.rules:
         values = dict(rule)
         if "location" in values:
@@ -363,13 +363,13 @@ def test_hostile_upstream(world: World, byte_sink: ByteSink, case: Case) -> None
             )
         faults.tamper(**values)
     before = watermarks(world)
-    emu.log.reset()
+    upstream.log.reset()
 
     code, out = world.invoke(case.args, **case.env)
 
     assert code == case.exit, out
     if case.writes >= 0:
-        assert world.applied_writes() == case.writes, emu.log.summary()
+        assert world.applied_writes() == case.writes, upstream.log.summary()
     else:  # Bulk 2.0: the job's calls (create, upload, close, polls, results) all applied
         assert world.applied_writes() > 0
     assert byte_sink.received == b""
@@ -387,19 +387,19 @@ def test_hostile_upstream(world: World, byte_sink: ByteSink, case: Case) -> None
         if "conflict" in memo:
             assert all(g in rows[0].reason for g in memo["conflict"])
 
-    for f in (emu.salesforce.faults, emu.gainsight.faults):
+    for f in (upstream.salesforce.faults, upstream.gainsight.faults):
         f.reset()
     if case.cleanup is not None:
-        case.cleanup(emu, memo)
-    emu.log.reset()
+        case.cleanup(upstream, memo)
+    upstream.log.reset()
     code, out = world.invoke(["run"])
     assert code == 0, out
-    assert world.applied_writes() == case.then, emu.log.summary()
+    assert world.applied_writes() == case.then, upstream.log.summary()
     if case.then:
-        emu.log.reset()
+        upstream.log.reset()
         code, out = world.invoke(["run"])
         assert code == 0, out
-        assert world.applied_writes() == 0, emu.log.summary()
+        assert world.applied_writes() == 0, upstream.log.summary()
     assert not [q for q in open_quarantine(world) if q.stage == "map"]
     world.dirty = False
 
@@ -413,8 +413,8 @@ def test_a_record_marked_deleted_and_seen_again_is_live(world: World, name: str)
     world.dirty = True
     setup, full = SEEN_AGAIN[name]
     setup(world)
-    world.emu.log.reset()
+    world.upstream.log.reset()
     code, out = world.invoke(["run", "--full"] if full else ["run"])
     assert code == 0, out
-    assert world.applied_writes() == 0, world.emu.log.summary()
+    assert world.applied_writes() == 0, world.upstream.log.summary()
     world.dirty = False

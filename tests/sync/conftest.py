@@ -67,14 +67,18 @@ ORG_ACCOUNTS = 60
 
 
 @pytest.fixture
-def emu(tls: TlsMaterial, tmp_path: Path) -> Iterator[RunningEmulators]:
+def upstream(tls: TlsMaterial, tmp_path: Path) -> Iterator[RunningEmulators]:
     """Both emulators over HTTPS with a 60-account synthetic org (scenarios included)."""
-    with start_emulators(accounts=ORG_ACCOUNTS, seed=11, tls=tls, workdir=tmp_path / "emu") as e:
+    with start_emulators(
+        accounts=ORG_ACCOUNTS, seed=11, tls=tls, workdir=tmp_path / "upstream"
+    ) as e:
         yield e
 
 
-def make_settings(emu: RunningEmulators, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {k.removeprefix("TEAMSYNC_").lower(): v for k, v in emu.env().items()}
+def make_settings(upstream: RunningEmulators, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        k.removeprefix("TEAMSYNC_").lower(): v for k, v in upstream.env().items()
+    }
     values.update(
         database_url=database_url,
         retry_max_attempts=3,
@@ -87,8 +91,8 @@ def make_settings(emu: RunningEmulators, database_url: str, **overrides: Any) ->
 
 
 @pytest.fixture
-def settings(emu: RunningEmulators, database_url: str) -> Settings:
-    return make_settings(emu, database_url)
+def settings(upstream: RunningEmulators, database_url: str) -> Settings:
+    return make_settings(upstream, database_url)
 
 
 RunFn = Callable[..., RunResult]

@@ -37,48 +37,48 @@ MANAGED = {
 }
 
 
-def team(emu: RunningEmulators, account_id: str) -> list[dict[str, Any]]:
-    table = emu.salesforce.tables["AccountTeamMember"]
+def team(upstream: RunningEmulators, account_id: str) -> list[dict[str, Any]]:
+    table = upstream.salesforce.tables["AccountTeamMember"]
     rows = [table.get(rid) for rid in table.find("AccountId", account_id)]
     return sorted((r for r in rows if r is not None), key=lambda r: r["Id"])
 
 
-def account(emu: RunningEmulators, account_id: str) -> dict[str, Any]:
-    record = emu.salesforce.get("Account", account_id)
+def account(upstream: RunningEmulators, account_id: str) -> dict[str, Any]:
+    record = upstream.salesforce.get("Account", account_id)
     assert record is not None
     return record
 
 
-def company(emu: RunningEmulators, gsid: str) -> dict[str, Any]:
-    record = emu.gainsight.get("company", gsid)
+def company(upstream: RunningEmulators, gsid: str) -> dict[str, Any]:
+    record = upstream.gainsight.get("company", gsid)
     assert record is not None
     return record
 
 
-def flags(emu: RunningEmulators, key: str) -> set[str]:
-    ref = emu.org.scenarios[key]  # type: ignore[union-attr]
-    value = account(emu, ref.account_id or "").get("Risk_Flags__c")
+def flags(upstream: RunningEmulators, key: str) -> set[str]:
+    ref = upstream.org.scenarios[key]  # type: ignore[union-attr]
+    value = account(upstream, ref.account_id or "").get("Risk_Flags__c")
     return set(value.split(";")) if value else set()
 
 
-def writes(emu: RunningEmulators) -> int:
-    return emu.log.count(kind="write")
+def writes(upstream: RunningEmulators) -> int:
+    return upstream.log.count(kind="write")
 
 
-def open_ctas(emu: RunningEmulators, gsid: str) -> list[dict[str, Any]]:
-    table = emu.gainsight.tables["calltoaction"]
+def open_ctas(upstream: RunningEmulators, gsid: str) -> list[dict[str, Any]]:
+    table = upstream.gainsight.tables["calltoaction"]
     out = []
     for rid in table.find("CompanyId", gsid):
         row = table.get(rid)
         if row is not None and not row["IsClosed"]:
-            row["reason"] = emu.gainsight.picklists.name(row["ReasonId"])
-            row["type"] = emu.gainsight.picklists.name(row["TypeId"])
+            row["reason"] = upstream.gainsight.picklists.name(row["ReasonId"])
+            row["type"] = upstream.gainsight.picklists.name(row["TypeId"])
             out.append(row)
     return out
 
 
-def unmanaged_rows(emu: RunningEmulators) -> dict[str, tuple[str, str, str]]:
-    table = emu.salesforce.tables["AccountTeamMember"]
+def unmanaged_rows(upstream: RunningEmulators) -> dict[str, tuple[str, str, str]]:
+    table = upstream.salesforce.tables["AccountTeamMember"]
     out = {}
     for rid, _ in table.iter_rows():
         row = table.get(rid)
@@ -89,26 +89,26 @@ def unmanaged_rows(emu: RunningEmulators) -> dict[str, tuple[str, str, str]]:
 
 
 @pytest.fixture
-def converged(emu: RunningEmulators, run: RunFn) -> RunningEmulators:
+def converged(upstream: RunningEmulators, run: RunFn) -> RunningEmulators:
     """The org after one full run (applied with --allow-mass-change: the synthetic org starts
     with stale rows that the safeguard would otherwise hold back)."""
     result = run(allow_mass_change=True)
     assert result.exit_code == 0, result.stats
-    return emu
+    return upstream
 
 
 def test_first_run_converges_to_expected_teams_fields_and_ctas(converged: RunningEmulators) -> None:
     """Scenario accounts end up with the team, health, flags and CTAs the rules call for."""
-    emu = converged
-    sc = emu.org.scenarios  # type: ignore[union-attr]
+    upstream = converged
+    sc = upstream.org.scenarios  # type: ignore[union-attr]
 
     # Red health: band written to both systems, a Risk CTA opened for the CSM.
     red = sc["score_50"]
-    assert account(emu, red.account_id)["Health_Status__c"] == "Red"
-    assert account(emu, red.account_id)["Health_Score__c"] == 50
-    assert "RED_HEALTH" in flags(emu, "score_50")
-    assert "RED_HEALTH" in (company(emu, red.company_gsid)["RiskFlags__gc"] or "")
-    ctas = open_ctas(emu, red.company_gsid)
+    assert account(upstream, red.account_id)["Health_Status__c"] == "Red"
+    assert account(upstream, red.account_id)["Health_Score__c"] == 50
+    assert "RED_HEALTH" in flags(upstream, "score_50")
+    assert "RED_HEALTH" in (company(upstream, red.company_gsid)["RiskFlags__gc"] or "")
+    ctas = open_ctas(upstream, red.company_gsid)
     assert [(c["type"], c["reason"]) for c in ctas] == [("Risk", "Red Health")]
     assert ctas[0]["OwnerId"] == red.gs_users["csm"]
     for key, band in (
@@ -118,57 +118,63 @@ def test_first_run_converges_to_expected_teams_fields_and_ctas(converged: Runnin
         ("score_null", "Unknown"),
         ("no_company", "Unknown"),
     ):
-        assert account(emu, sc[key].account_id)["Health_Status__c"] == band, key
+        assert account(upstream, sc[key].account_id)["Health_Status__c"] == band, key
 
     # Every scenario account carries its owner as AE (Mid-Market) and its CSM in a row.
     plain = sc["score_76"]
-    rows = {r["UserId"]: r["TeamMemberRole"] for r in team(emu, plain.account_id)}
+    rows = {r["UserId"]: r["TeamMemberRole"] for r in team(upstream, plain.account_id)}
     assert rows[plain.users["owner"]] == "Account Executive"
     assert rows[plain.users["csm"]] == "Customer Success Manager"
-    assert company(emu, plain.company_gsid)["AccountExecutive__gc"] == plain.gs_users["owner"]
+    assert company(upstream, plain.company_gsid)["AccountExecutive__gc"] == plain.gs_users["owner"]
 
     # One row per person: the AE who owns the renewal keeps one row, as AE.
     both = sc["ae_owns_renewal"]
-    owner_rows = [r for r in team(emu, both.account_id) if r["UserId"] == both.users["owner"]]
+    owner_rows = [r for r in team(upstream, both.account_id) if r["UserId"] == both.users["owner"]]
     assert [r["TeamMemberRole"] for r in owner_rows] == ["Account Executive"]
 
     # A person with a human-added unmanaged row keeps it, and no second row is added.
     human = sc["human_sa_row_for_ae"]
-    owner_rows = [r for r in team(emu, human.account_id) if r["UserId"] == human.users["owner"]]
+    owner_rows = [
+        r for r in team(upstream, human.account_id) if r["UserId"] == human.users["owner"]
+    ]
     assert [r["TeamMemberRole"] for r in owner_rows] == ["Solutions Architect"]
 
     # The stale AE row of a former owner is removed.
     stale = sc["stale_ae_row"]
-    users = {r["UserId"] for r in team(emu, stale.account_id)}
+    users = {r["UserId"] for r in team(upstream, stale.account_id)}
     assert stale.users["former_owner"] not in users
     assert stale.users["owner"] in users
 
     # The CSM is matched across systems by e-mail whatever its case.
     case = sc["csm_email_case"]
-    assert case.users["csm"] in {r["UserId"] for r in team(emu, case.account_id)}
+    assert case.users["csm"] in {r["UserId"] for r in team(upstream, case.account_id)}
 
     # Flags.
     # One condition, one flag: a new handoff is HANDOFF_DUE alone (the CSM is pending).
-    assert {f for f in flags(emu, "handoff_due") if "CSM" in f or "HANDOFF" in f} == {"HANDOFF_DUE"}
+    assert {f for f in flags(upstream, "handoff_due") if "CSM" in f or "HANDOFF" in f} == {
+        "HANDOFF_DUE"
+    }
     # Gainsight's PreviousScore is undated: no HEALTH_DROP from it.
-    assert "HEALTH_DROP" not in flags(emu, "health_drop")
-    assert "OVERSTAFFED" in flags(emu, "overstaffed")
-    assert "MISSING_AE" in flags(emu, "inactive_owner")
-    assert "INACTIVE_MEMBER" not in flags(emu, "inactive_owner")
-    assert "OVERDUE_CSM" in flags(emu, "arr_50000")
-    assert not {f for f in flags(emu, "arr_49999") if f.endswith("_CSM")}
-    assert "RENEWAL_AT_RISK" in flags(emu, "renewal_119")
-    assert "RENEWAL_AT_RISK" in flags(emu, "renewal_120")
-    assert "RENEWAL_AT_RISK" not in flags(emu, "renewal_121")
-    assert "MISSING_SA" in flags(emu, "inactive_sa_member")
-    assert "INACTIVE_MEMBER" not in flags(emu, "inactive_sa_member")
+    assert "HEALTH_DROP" not in flags(upstream, "health_drop")
+    assert "OVERSTAFFED" in flags(upstream, "overstaffed")
+    assert "MISSING_AE" in flags(upstream, "inactive_owner")
+    assert "INACTIVE_MEMBER" not in flags(upstream, "inactive_owner")
+    assert "OVERDUE_CSM" in flags(upstream, "arr_50000")
+    assert not {f for f in flags(upstream, "arr_49999") if f.endswith("_CSM")}
+    assert "RENEWAL_AT_RISK" in flags(upstream, "renewal_119")
+    assert "RENEWAL_AT_RISK" in flags(upstream, "renewal_120")
+    assert "RENEWAL_AT_RISK" not in flags(upstream, "renewal_121")
+    assert "MISSING_SA" in flags(upstream, "inactive_sa_member")
+    assert "INACTIVE_MEMBER" not in flags(upstream, "inactive_sa_member")
     inactive_owner = sc["inactive_owner"]
     assert inactive_owner.users["owner"] not in {
-        r["UserId"] for r in team(emu, inactive_owner.account_id)
+        r["UserId"] for r in team(upstream, inactive_owner.account_id)
     }
     # A company linked by the 15-character Id is found and written.
     linked = sc["link_15_char"]
-    assert company(emu, linked.company_gsid)["AccountExecutive__gc"] == linked.gs_users["owner"]
+    assert (
+        company(upstream, linked.company_gsid)["AccountExecutive__gc"] == linked.gs_users["owner"]
+    )
 
 
 def test_second_run_makes_zero_writes(converged: RunningEmulators, run: RunFn) -> None:
@@ -184,67 +190,75 @@ def test_red_change_makes_exactly_the_expected_writes(
     converged: RunningEmulators, run: RunFn
 ) -> None:
     """One company turning red: one Account update, one Company update, one CTA, nothing else."""
-    emu = converged
-    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
-    emu.gainsight.update("company", ref.company_gsid, {"CurrentScore": 20, "PreviousScore": 76})
-    emu.log.reset()
+    upstream = converged
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream.gainsight.update(
+        "company", ref.company_gsid, {"CurrentScore": 20, "PreviousScore": 76}
+    )
+    upstream.log.reset()
     result = run()
     assert result.exit_code == 0
-    write_calls = {(c.api, c.operation, c.records) for c in emu.log.calls(kind="write")}
+    write_calls = {(c.api, c.operation, c.records) for c in upstream.log.calls(kind="write")}
     assert write_calls == {
         ("salesforce", "collections.update", 1),
         ("gainsight", "company.update", 1),
         ("gainsight", "cta.create", 1),
     }
-    assert emu.log.count(kind="write") == 3
-    acc = account(emu, ref.account_id)
+    assert upstream.log.count(kind="write") == 3
+    acc = account(upstream, ref.account_id)
     assert acc["Health_Status__c"] == "Red"
     assert {"RED_HEALTH", "HEALTH_DROP"} <= set(acc["Risk_Flags__c"].split(";"))
-    assert [c["reason"] for c in open_ctas(emu, ref.company_gsid)] == ["Red Health"]
+    assert [c["reason"] for c in open_ctas(upstream, ref.company_gsid)] == ["Red Health"]
     # ... and recovery closes the CTA it opened.
-    emu.gainsight.update("company", ref.company_gsid, {"CurrentScore": 90, "PreviousScore": 20})
+    upstream.gainsight.update(
+        "company", ref.company_gsid, {"CurrentScore": 90, "PreviousScore": 20}
+    )
     assert run().exit_code == 0
-    assert open_ctas(emu, ref.company_gsid) == []
+    assert open_ctas(upstream, ref.company_gsid) == []
 
 
 def test_hand_removed_member_is_repaired(
     converged: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """Deleting a managed team row in Salesforce by hand is repaired by the next run."""
-    emu = converged
-    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream = converged
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
     csm_row = next(
-        r for r in team(emu, ref.account_id) if r["TeamMemberRole"] == "Customer Success Manager"
+        r
+        for r in team(upstream, ref.account_id)
+        if r["TeamMemberRole"] == "Customer Success Manager"
     )
-    emu.salesforce.delete("AccountTeamMember", csm_row["Id"])
+    upstream.salesforce.delete("AccountTeamMember", csm_row["Id"])
     assert run().exit_code == 0
-    again = [r for r in team(emu, ref.account_id) if r["UserId"] == csm_row["UserId"]]
+    again = [r for r in team(upstream, ref.account_id) if r["UserId"] == csm_row["UserId"]]
     assert [r["TeamMemberRole"] for r in again] == ["Customer Success Manager"]
     assert again[0]["Id"] != csm_row["Id"]
-    before = writes(emu)
+    before = writes(upstream)
     assert run().stats.plan == {}
-    assert writes(emu) == before
+    assert writes(upstream) == before
 
 
-def test_unmanaged_members_survive_every_run(emu: RunningEmulators, run: RunFn) -> None:
+def test_unmanaged_members_survive_every_run(upstream: RunningEmulators, run: RunFn) -> None:
     """Rows in roles teamsync does not manage are never changed or removed."""
-    before = unmanaged_rows(emu)
+    before = unmanaged_rows(upstream)
     assert before, "the synthetic org has unmanaged rows"
     run(allow_mass_change=True)
     run()
-    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
-    emu.gainsight.update("company", ref.company_gsid, {"CurrentScore": 10})
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream.gainsight.update("company", ref.company_gsid, {"CurrentScore": 10})
     run(full=True)
-    after = unmanaged_rows(emu)
+    after = unmanaged_rows(upstream)
     assert after == before
 
 
-def test_dry_run_and_plan_make_no_writes(emu: RunningEmulators, run: RunFn, store: Store) -> None:
+def test_dry_run_and_plan_make_no_writes(
+    upstream: RunningEmulators, run: RunFn, store: Store
+) -> None:
     """--dry-run computes and stores the plan but writes nothing to either API."""
-    before = writes(emu)
+    before = writes(upstream)
     result = run(dry_run=True)
     assert result.status == "dry_run"
-    assert writes(emu) == before
+    assert writes(upstream) == before
     assert sum(result.stats.plan.values()) > 0
     with store.session() as s:
         ops = list(s.scalars(select(Operation).where(Operation.run_id == result.run_id)))
@@ -257,7 +271,7 @@ def test_dry_run_and_plan_make_no_writes(emu: RunningEmulators, run: RunFn, stor
     # The plan is stable: a second dry run plans the same operations.
     again = run(dry_run=True)
     assert again.stats.plan == result.stats.plan
-    assert writes(emu) == before
+    assert writes(upstream) == before
 
 
 def test_team_changed_after_the_pull_is_planned_from_the_re_read(
@@ -265,12 +279,14 @@ def test_team_changed_after_the_pull_is_planned_from_the_re_read(
 ) -> None:
     """A team row put back by hand between the pull and the plan is seen by the re-read: the
     account is planned again from its actual team, so the row is not created twice."""
-    emu = converged
-    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream = converged
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
     csm = next(
-        r for r in team(emu, ref.account_id) if r["TeamMemberRole"] == "Customer Success Manager"
+        r
+        for r in team(upstream, ref.account_id)
+        if r["TeamMemberRole"] == "Customer Success Manager"
     )
-    emu.salesforce.delete("AccountTeamMember", csm["Id"])  # the pull sees the row gone
+    upstream.salesforce.delete("AccountTeamMember", csm["Id"])  # the pull sees the row gone
     sf, gs = build_clients(settings)
     reread: list[str] = []
 
@@ -284,7 +300,7 @@ def test_team_changed_after_the_pull_is_planned_from_the_re_read(
             if "AccountId IN" in soql and not reread:
                 reread.append(soql)
                 fields = ("AccountId", "UserId", "TeamMemberRole", "AccountAccessLevel")
-                emu.salesforce.create("AccountTeamMember", {k: csm[k] for k in fields})
+                upstream.salesforce.create("AccountTeamMember", {k: csm[k] for k in fields})
             return sf.query(soql, **kw)
 
     engine = Engine(
@@ -298,15 +314,15 @@ def test_team_changed_after_the_pull_is_planned_from_the_re_read(
     assert reread, "the plan re-read the team"
     assert result.exit_code == 0
     assert "salesforce.AccountTeamMember.create" not in (result.stats.plan or {})
-    rows = [r for r in team(emu, ref.account_id) if r["UserId"] == csm["UserId"]]
+    rows = [r for r in team(upstream, ref.account_id) if r["UserId"] == csm["UserId"]]
     assert [r["TeamMemberRole"] for r in rows] == ["Customer Success Manager"]
 
 
 def test_mass_change_is_refused_with_exit_4(converged: RunningEmulators, run: RunFn) -> None:
     """Handing most accounts to one new owner is refused unless --allow-mass-change."""
-    emu = converged
-    accounts = emu.salesforce.tables["Account"]
-    users = emu.salesforce.tables["User"]
+    upstream = converged
+    accounts = upstream.salesforce.tables["Account"]
+    users = upstream.salesforce.tables["User"]
     new_owner = next(
         uid
         for uid, _ in users.iter_rows()
@@ -317,27 +333,27 @@ def test_mass_change_is_refused_with_exit_4(converged: RunningEmulators, run: Ru
     for aid, _ in accounts.iter_rows():
         row = accounts.get(aid) or {}
         if row.get("OwnerId") != new_owner:
-            emu.salesforce.update("Account", aid, {"OwnerId": new_owner})
+            upstream.salesforce.update("Account", aid, {"OwnerId": new_owner})
             changed += 1
     assert changed >= 25
-    before = writes(emu)
+    before = writes(upstream)
     with pytest.raises(SafeguardRefused) as info:
         run()
     assert info.value.exit_code == 4
-    assert writes(emu) == before
+    assert writes(upstream) == before
     result = run(allow_mass_change=True)
     assert result.exit_code == 0
-    assert writes(emu) > before
+    assert writes(upstream) > before
 
 
 def test_malformed_record_is_quarantined_and_others_sync(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """A record that fails validation is quarantined; every other account still syncs."""
-    sc = emu.org.scenarios  # type: ignore[union-attr]
+    sc = upstream.org.scenarios  # type: ignore[union-attr]
     bad = sc["score_51"]
     good = sc["score_50"]
-    emu.salesforce.load(
+    upstream.salesforce.load(
         "Opportunity",
         [
             {
@@ -360,15 +376,15 @@ def test_malformed_record_is_quarantined_and_others_sync(
     assert [(r.object, r.stage) for r in q] == [("Opportunity", "map")]
     assert "close_date" in q[0].reason
     # The account of the bad record is left alone; the others are written.
-    assert account(emu, bad.account_id).get("Health_Status__c") in (None, "")
-    assert account(emu, good.account_id)["Health_Status__c"] == "Red"
+    assert account(upstream, bad.account_id).get("Health_Status__c") in (None, "")
+    assert account(upstream, good.account_id)["Health_Status__c"] == "Red"
 
 
 def test_record_failures_are_quarantined_and_retried_next_run(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """Per-record write failures are quarantined with their reason and retried next run."""
-    emu.salesforce.faults.configure(lock_row_rate=1.0)
+    upstream.salesforce.faults.configure(lock_row_rate=1.0)
     result = run(allow_mass_change=True)
     assert result.exit_code == 1
     with store.session() as s:
@@ -380,7 +396,7 @@ def test_record_failures_are_quarantined_and_retried_next_run(
     assert all("UNABLE_TO_LOCK_ROW" in r.reason for r in failed)
     # Gainsight writes were not affected by Salesforce's row locks.
     assert result.stats.pushed.succeeded.get("gainsight.Company.update", 0) > 0
-    emu.salesforce.faults.configure(lock_row_rate=0.0)
+    upstream.salesforce.faults.configure(lock_row_rate=0.0)
     second = run(allow_mass_change=True)
     assert second.exit_code == 0
     with store.session() as s:
@@ -395,9 +411,9 @@ def test_existing_open_cta_is_adopted_not_duplicated(
     converged: RunningEmulators, store: Store
 ) -> None:
     """A red company that already had an open Red Health CTA gets no second one."""
-    emu = converged
+    upstream = converged
     with store.session() as s:
         adopted = list(s.scalars(select(CtaLink).where(CtaLink.origin == "adopted")))
     for link in adopted:
-        reasons = [c["reason"] for c in open_ctas(emu, link.company_gsid)]
+        reasons = [c["reason"] for c in open_ctas(upstream, link.company_gsid)]
         assert reasons.count("Red Health") == 1

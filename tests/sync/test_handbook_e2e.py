@@ -32,11 +32,11 @@ RunFn = Callable[..., RunResult]
 
 
 @pytest.fixture
-def run(emu: RunningEmulators, store: Store, database_url: str) -> RunFn:
-    settings = make_settings(emu, database_url)
+def run(upstream: RunningEmulators, store: Store, database_url: str) -> RunFn:
+    settings = make_settings(upstream, database_url)
 
     def clock() -> datetime:
-        return datetime.fromtimestamp(emu.clock.now_ms() / 1000, tz=UTC)
+        return datetime.fromtimestamp(upstream.clock.now_ms() / 1000, tz=UTC)
 
     def go(**options: Any) -> RunResult:
         options.setdefault("allow_mass_change", True)
@@ -47,26 +47,26 @@ def run(emu: RunningEmulators, store: Store, database_url: str) -> RunFn:
     return go
 
 
-def sc(emu: RunningEmulators, key: str) -> Any:
-    return emu.org.scenarios[key]  # type: ignore[union-attr]
+def sc(upstream: RunningEmulators, key: str) -> Any:
+    return upstream.org.scenarios[key]  # type: ignore[union-attr]
 
 
-def flags(emu: RunningEmulators, account_id: str) -> set[str]:
-    value = (emu.salesforce.get("Account", account_id) or {}).get("Risk_Flags__c")
+def flags(upstream: RunningEmulators, account_id: str) -> set[str]:
+    value = (upstream.salesforce.get("Account", account_id) or {}).get("Risk_Flags__c")
     return set(value.split(";")) if value else set()
 
 
 def ctas(
-    emu: RunningEmulators, company_gsid: str, *, open_only: bool = True
+    upstream: RunningEmulators, company_gsid: str, *, open_only: bool = True
 ) -> list[dict[str, Any]]:
-    table = emu.gainsight.tables["calltoaction"]
+    table = upstream.gainsight.tables["calltoaction"]
     out = []
     for gsid in table.find("CompanyId", company_gsid):
         row = table.get(gsid)
         if row is None or (open_only and row["IsClosed"]):
             continue
-        row["type"] = emu.gainsight.picklists.name(row["TypeId"])
-        row["reason"] = emu.gainsight.picklists.name(row["ReasonId"])
+        row["type"] = upstream.gainsight.picklists.name(row["TypeId"])
+        row["reason"] = upstream.gainsight.picklists.name(row["ReasonId"])
         out.append(row)
     return out
 
@@ -79,16 +79,16 @@ def alerts(store: Store, kind: str | None = None) -> list[AlertOutbox]:
         return list(s.scalars(q))
 
 
-def manager_email(emu: RunningEmulators, user_id: str) -> str:
-    users = emu.salesforce.tables["User"]
+def manager_email(upstream: RunningEmulators, user_id: str) -> str:
+    users = upstream.salesforce.tables["User"]
     manager = users.get((users.get(user_id) or {})["ManagerId"]) or {}
     return str(manager["Email"])
 
 
 def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
-    emu: RunningEmulators, store: Store, run: RunFn, database_url: str
+    upstream: RunningEmulators, store: Store, run: RunFn, database_url: str
 ) -> None:
-    settings = make_settings(emu, database_url)
+    settings = make_settings(upstream, database_url)
     run()
     with store.session() as s:
         prospects = {
@@ -99,7 +99,7 @@ def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
     red_prospects = [aid for aid, a in prospects.items() if a.health_band == "Red"]
     assert red_prospects
     for aid in red_prospects:
-        assert "RED_HEALTH" in flags(emu, aid)  # risk.lifecycles: the flag stays
+        assert "RED_HEALTH" in flags(upstream, aid)  # risk.lifecycles: the flag stays
     assert not [a for a in alerts(store, "entered_red") if a.account_id in prospects]
     assert not [
         link for link in links if link.account_id in prospects and link.flag != "HANDOFF_DUE"
@@ -107,13 +107,13 @@ def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
 
     # The handoff: a Lifecycle CTA "Handoff" with the checklist, to the SA (here, without an
     # SA on a Mid-Market account, the account executive consulted by the handoff row).
-    ref = sc(emu, "handoff_due")
-    (cta,) = [c for c in ctas(emu, ref.company_gsid) if c["type"] == "Lifecycle"]
+    ref = sc(upstream, "handoff_due")
+    (cta,) = [c for c in ctas(upstream, ref.company_gsid) if c["type"] == "Lifecycle"]
     assert (cta["reason"], cta["Name"]) == ("Sales to CS Handoff", f"Handoff: {ref.name}")
     assert cta["OwnerId"] == ref.gs_users["owner"]
     checklist = load_mapping(settings.mapping).handoff.checklist  # type: ignore[union-attr]
     assert cta["Comments"].splitlines()[0] == f"1. {checklist[0]}"
-    assert "HANDOFF_DUE" in flags(emu, ref.account_id)
+    assert "HANDOFF_DUE" in flags(upstream, ref.account_id)
     # Handoff CTAs on prospects too: the technical win comes before the sale.
     assert any(k.flag == "HANDOFF_DUE" and k.account_id in prospects for k in links)
 
@@ -124,35 +124,35 @@ def test_prospects_get_no_risk_cta_and_the_handoff_goes_to_the_sa(
     assert status["gainsight.cockpit.flags.HANDOFF_DUE.reason"] == OK
 
     # The SA closes it in Gainsight: the handoff is done; no new CTA, the flag clears.
-    emu.gainsight.update("calltoaction", cta["Gsid"], {"status": "Closed Success"})
+    upstream.gainsight.update("calltoaction", cta["Gsid"], {"status": "Closed Success"})
     second = run()
     assert second.stats.handoff_ctas["closed_in_gainsight"] == 1
-    assert "HANDOFF_DUE" not in flags(emu, ref.account_id)
-    assert not [c for c in ctas(emu, ref.company_gsid) if c["type"] == "Lifecycle"]
+    assert "HANDOFF_DUE" not in flags(upstream, ref.account_id)
+    assert not [c for c in ctas(upstream, ref.company_gsid) if c["type"] == "Lifecycle"]
     assert run().stats.plan == {}
 
 
 def test_coverage_triage_escalation_and_dated_health_drop_over_weeks(
-    emu: RunningEmulators, store: Store, run: RunFn
+    upstream: RunningEmulators, store: Store, run: RunFn
 ) -> None:
     # The handoff account gets a CSM in Gainsight: its escalation goes to the CSM's manager.
-    handoff = sc(emu, "handoff_due")
-    csm = sc(emu, "score_76")
-    emu.gainsight.update("company", handoff.company_gsid, {"Csm": csm.gs_users["csm"]})
+    handoff = sc(upstream, "handoff_due")
+    csm = sc(upstream, "score_76")
+    upstream.gainsight.update("company", handoff.company_gsid, {"Csm": csm.gs_users["csm"]})
     run()
 
     # coverage.CSM: the qualifying customer without CSM alerts its role's manager, once.
-    overdue = sc(emu, "arr_50000")
-    owner = emu.salesforce.get("Account", overdue.account_id)["OwnerId"]
+    overdue = sc(upstream, "arr_50000")
+    owner = upstream.salesforce.get("Account", overdue.account_id)["OwnerId"]
     (cov,) = [a for a in alerts(store, "coverage_overdue") if a.account_id == overdue.account_id]
-    assert cov.payload["team"]["dri"]["email"] == manager_email(emu, owner)
-    assert "OVERDUE_CSM" in flags(emu, overdue.account_id)
+    assert cov.payload["team"]["dri"]["email"] == manager_email(upstream, owner)
+    assert "OVERDUE_CSM" in flags(upstream, overdue.account_id)
     # triage: one digest per CSM, listing their Yellow customers.
     digests = alerts(store, "triage_digest")
     assert digests
     listed = {x["id"] for d in digests for x in d.payload["accounts"]}
-    assert sc(emu, "score_51").account_id in listed
-    assert sc(emu, "score_76").account_id not in listed
+    assert sc(upstream, "score_51").account_id in listed
+    assert sc(upstream, "score_76").account_id not in listed
     assert len({d.idempotency_key for d in digests}) == len(digests)
     before = len(alerts(store))
 
@@ -160,19 +160,19 @@ def test_coverage_triage_escalation_and_dated_health_drop_over_weeks(
     assert len(alerts(store)) == before
 
     # Two weeks later: the open Handoff CTA is escalated to the CSM's manager; new digests.
-    emu.clock.advance(14 * DAY_MS + 3600 * 1000)
+    upstream.clock.advance(14 * DAY_MS + 3600 * 1000)
     run()
     escalations = alerts(store, "handoff_overdue")
     (esc,) = [a for a in escalations if a.account_id == handoff.account_id]
-    assert esc.payload["escalation"]["to"]["email"] == manager_email(emu, csm.users["csm"])
+    assert esc.payload["escalation"]["to"]["email"] == manager_email(upstream, csm.users["csm"])
     assert len(alerts(store, "triage_digest")) > len(digests)
     assert len(alerts(store, "coverage_overdue")) == 1 + sum(
         1 for a in alerts(store, "coverage_overdue") if a.account_id != overdue.account_id
     )
 
     # HEALTH_DROP: 76 seen again 40 days after it was first seen, then 60: a dated drop.
-    emu.clock.advance(26 * DAY_MS)
+    upstream.clock.advance(26 * DAY_MS)
     run()
-    emu.gainsight.update("company", csm.company_gsid, {"CurrentScore": 60})
+    upstream.gainsight.update("company", csm.company_gsid, {"CurrentScore": 60})
     run()
-    assert "HEALTH_DROP" in flags(emu, csm.account_id)
+    assert "HEALTH_DROP" in flags(upstream, csm.account_id)

@@ -116,11 +116,11 @@ class GatedClock:
 
 @pytest.fixture
 def daemon(
-    emu: RunningEmulators, database_url: str
+    upstream: RunningEmulators, database_url: str
 ) -> Iterator[tuple[str, GatedClock, threading.Thread]]:
     """`teamsync daemon` (run_daemon) on a thread, serving on a free port."""
     settings: Settings = make_settings(
-        emu, database_url, metrics_port=free_port(), metrics_host="127.0.0.1"
+        upstream, database_url, metrics_port=free_port(), metrics_host="127.0.0.1"
     )
     clock = GatedClock()
     stop = Flag()
@@ -307,7 +307,7 @@ def monitor(tls: TlsMaterial) -> Iterator[tuple[Collector, str]]:
 
 
 def test_run_writes_a_textfile_that_parses_and_pushes(
-    emu: RunningEmulators,
+    upstream: RunningEmulators,
     database_url: str,
     tmp_path: Path,
     pushgateway: tuple[Collector, str],
@@ -320,7 +320,7 @@ def test_run_writes_a_textfile_that_parses_and_pushes(
     (tmp_path / "textfile").mkdir()
     prom = tmp_path / "textfile" / "teamsync.prom"
     env = cli_env(
-        emu,
+        upstream,
         database_url,
         TEAMSYNC_METRICS_FILE=str(prom),
         TEAMSYNC_PUSHGATEWAY_URL=gateway_url,
@@ -359,12 +359,12 @@ def test_run_writes_a_textfile_that_parses_and_pushes(
 
 
 def test_heartbeat_failures_never_fail_the_run(
-    emu: RunningEmulators, tmp_path: Path, monitor: tuple[Collector, str]
+    upstream: RunningEmulators, tmp_path: Path, monitor: tuple[Collector, str]
 ) -> None:
     """A monitor answering 500, or redirecting (not followed), leaves the run's exit code 0."""
     pings, monitor_url = monitor
     env = cli_env(
-        emu,
+        upstream,
         f"sqlite:///{tmp_path / 'teamsync.db'}",
         TEAMSYNC_HEARTBEAT_URL=f"{monitor_url}/ping/x1",
         TEAMSYNC_LOG_LEVEL="WARNING",
@@ -385,10 +385,10 @@ def test_heartbeat_failures_never_fail_the_run(
     assert "not followed" in result.stderr
 
 
-def test_textfile_failure_never_fails_the_run(emu: RunningEmulators, tmp_path: Path) -> None:
+def test_textfile_failure_never_fails_the_run(upstream: RunningEmulators, tmp_path: Path) -> None:
     """An unwritable metrics path is logged; the run's exit code is its own."""
     env = cli_env(
-        emu,
+        upstream,
         f"sqlite:///{tmp_path / 'teamsync.db'}",
         TEAMSYNC_METRICS_FILE=str(tmp_path / "missing-dir" / "t.prom"),
         TEAMSYNC_LOG_LEVEL="WARNING",

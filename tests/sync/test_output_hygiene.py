@@ -53,13 +53,13 @@ def test_spool_file_is_0600(tmp_path: Path) -> None:
 
 
 def test_audit_csv_neutralises_formulas_and_is_private(
-    emu: RunningEmulators, database_url: str, tmp_path: Path
+    upstream: RunningEmulators, database_url: str, tmp_path: Path
 ) -> None:
     """An account named like a spreadsheet formula is written as text, in a 0600 file."""
-    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
     evil = "=cmd|'/c calc'!A1"
-    emu.salesforce.tables["Account"].update(ref.account_id, {"Name": evil})
-    env = dict(emu.env())
+    upstream.salesforce.tables["Account"].update(ref.account_id, {"Name": evil})
+    env = dict(upstream.env())
     env.update(TEAMSYNC_DATABASE_URL=database_url, TEAMSYNC_LOG_LEVEL="ERROR")
     runner = CliRunner()
     result = runner.invoke(app, ["run", "--allow-mass-change", "--max-changes", "5000"], env=env)

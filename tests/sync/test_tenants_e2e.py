@@ -28,28 +28,28 @@ def other_account_executive(users: Any, owner: str) -> str:
 
 
 def test_lookup_scores_sync_with_the_default_mapping(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """G1: CurrentScore is a lookup on this tenant; with no configuration the number is read
     through it, nothing is quarantined, and the scores land in Salesforce."""
-    assert emu.gainsight.tables["company"].schema.field("CurrentScore").type == "LOOKUP"  # type: ignore[union-attr]
+    assert upstream.gainsight.tables["company"].schema.field("CurrentScore").type == "LOOKUP"  # type: ignore[union-attr]
     result = run(allow_mass_change=True)
     assert result.exit_code == 0
     assert result.stats.invalid_records == 0
-    ref = emu.org.scenarios["score_50"]  # type: ignore[union-attr]
+    ref = upstream.org.scenarios["score_50"]  # type: ignore[union-attr]
     with store.session() as s:
         mapped = s.get(Account, ref.account_id)
         assert mapped is not None
         assert (mapped.health_score, mapped.health_band) == (50, "Red")
-    record = emu.salesforce.get("Account", ref.account_id or "")
+    record = upstream.salesforce.get("Account", ref.account_id or "")
     assert record is not None
     assert (record["Health_Score__c"], record["Health_Status__c"]) == (50, "Red")
-    query = next(c for c in emu.log.calls(operation="company.query"))
+    query = next(c for c in upstream.log.calls(operation="company.query"))
     assert query.status == 200
 
 
 def test_one_invalid_company_is_quarantined_and_the_others_written(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """G2: the tenant rejects a batch with one invalid company whole; the batch is narrowed,
     the other companies are written, the bad one quarantined with the tenant's reason
@@ -65,13 +65,13 @@ def test_one_invalid_company_is_quarantined_and_the_others_written(
         )
     assert len(planned) >= 40
     bad = str(planned[len(planned) // 2])
-    emu.gainsight.refuse_record(bad, "GSOBJ_1001", "Field exceeds maximum allowed length (X)")
-    before = emu.log.count(operation="company.update")
+    upstream.gainsight.refuse_record(bad, "GSOBJ_1001", "Field exceeds maximum allowed length (X)")
+    before = upstream.log.count(operation="company.update")
     first = run(allow_mass_change=True)
     assert first.exit_code == 1
     assert first.stats.pushed.succeeded["gainsight.Company.update"] == len(planned) - 1
     assert first.stats.pushed.failed == {"gainsight.Company.update": 1}
-    calls = emu.log.count(operation="company.update") - before
+    calls = upstream.log.count(operation="company.update") - before
     assert calls <= 2 + 7  # the floor is ceil(n / 50); one culprit costs at most 7 more
     with store.session() as s:
         (q,) = s.scalars(select(QuarantinedRecord).where(QuarantinedRecord.resolved_at.is_(None)))
@@ -80,7 +80,7 @@ def test_one_invalid_company_is_quarantined_and_the_others_written(
     second = run()
     assert second.exit_code == 1
     assert second.stats.plan == {"gainsight.Company.update": 1}
-    emu.gainsight.refuse_record(bad, "")
+    upstream.gainsight.refuse_record(bad, "")
     third = run()
     assert third.exit_code == 0
     with store.session() as s:
@@ -94,13 +94,13 @@ def test_one_invalid_company_is_quarantined_and_the_others_written(
 
 
 def test_owner_change_that_wipes_the_team_is_flagged_and_alerted(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """S7: another integration changes an account owner without KeepAccountTeam; the org
     deletes the whole team.  teamsync re-creates its managed rows, flags TEAM_WIPED, alerts
     the DRI naming the people lost, and clears the flag once a person re-adds a row."""
     assert run(allow_mass_change=True).exit_code == 0
-    sf = emu.salesforce
+    sf = upstream.salesforce
     atm = sf.tables["AccountTeamMember"]
     managed = {"Strategic Account Executive", "Account Executive", "Customer Success Manager",
                "Renewal Manager"}  # fmt: skip
@@ -165,10 +165,10 @@ def test_owner_change_that_wipes_the_team_is_flagged_and_alerted(
         assert wipe.resolved_at is not None
 
 
-def test_keep_account_team_wipes_nothing(emu: RunningEmulators, run: RunFn) -> None:
+def test_keep_account_team_wipes_nothing(upstream: RunningEmulators, run: RunFn) -> None:
     """The same owner change sent with KeepAccountTeam keeps the team: no flag, no alert."""
     assert run(allow_mass_change=True).exit_code == 0
-    sf = emu.salesforce
+    sf = upstream.salesforce
     account_id = next(iter(sorted(sf.tables["Account"].ids())))
     users = sf.tables["User"]
     owner = sf.get("Account", account_id)["OwnerId"]  # type: ignore[index]
@@ -181,16 +181,16 @@ def test_keep_account_team_wipes_nothing(emu: RunningEmulators, run: RunFn) -> N
 
 
 def test_gainsight_lookback_covers_a_tenant_reading_filters_in_its_time_zone(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     """G3: the tenant reads filter times in US Pacific time; a change made an hour after the
     last pull is still seen, because Gainsight streams look back a day."""
     assert run(allow_mass_change=True).exit_code == 0
-    emu.gainsight.filter_time_zone = "America/Los_Angeles"
-    ref = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
-    emu.clock.advance(3_600_000)
-    emu.gainsight.update("company", ref.company_gsid or "", {"CurrentScore": 20})
-    emu.clock.advance(60_000)
+    upstream.gainsight.filter_time_zone = "America/Los_Angeles"
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream.clock.advance(3_600_000)
+    upstream.gainsight.update("company", ref.company_gsid or "", {"CurrentScore": 20})
+    upstream.clock.advance(60_000)
     result = run(allow_mass_change=True)
     assert result.stats.pulled["gainsight.Company"]["records"] >= 1
     with store.session() as s:
@@ -200,7 +200,7 @@ def test_gainsight_lookback_covers_a_tenant_reading_filters_in_its_time_zone(
 
 
 def test_ctas_always_carry_an_owner(
-    emu: RunningEmulators, database_url: str, store: Store, tmp_path: Any
+    upstream: RunningEmulators, database_url: str, store: Store, tmp_path: Any
 ) -> None:
     """When nobody the CTA could go to (the signal's DCI row, then ``owner_roles``) has an
     active Gainsight user, a CTA is not opened but quarantined (NO_CTA_OWNER); with a
@@ -211,14 +211,14 @@ def test_ctas_always_carry_an_owner(
     from sync.engine import Engine, RunOptions
     from tests.sync.conftest import make_settings
 
-    users = emu.gainsight.tables["gsuser"]
+    users = upstream.gainsight.tables["gsuser"]
     for gsid in sorted(users.ids()):
-        emu.gainsight.update("GsUser", gsid, {"IsActiveUser": False})
-    settings = make_settings(emu, database_url)
+        upstream.gainsight.update("GsUser", gsid, {"IsActiveUser": False})
+    settings = make_settings(upstream, database_url)
     first = Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
     assert first.exit_code == 1
     assert first.stats.ctas_without_owner
-    assert emu.log.count(operation="cta.create") == 0
+    assert upstream.log.count(operation="cta.create") == 0
     with store.session() as s:
         unowned = s.scalars(
             select(QuarantinedRecord).where(QuarantinedRecord.code == "NO_CTA_OWNER")
@@ -227,7 +227,7 @@ def test_ctas_always_carry_an_owner(
     assert "fallback_owner_email" in unowned[0].reason
 
     email = "cs-leads@example.com"
-    owner_gsid = emu.gainsight.create(
+    owner_gsid = upstream.gainsight.create(
         "GsUser", {"Name": "CS Leads", "Email": email, "IsActiveUser": True}
     )
     text = Path(_DEFAULT_MAPPING).read_text(encoding="utf-8")
@@ -235,8 +235,8 @@ def test_ctas_always_carry_an_owner(
     fallback.write_text(
         text.replace(f'# fallback_owner_email = "{email}"', f'fallback_owner_email = "{email}"')
     )
-    settings = make_settings(emu, database_url, mapping=str(fallback))
-    ctas = emu.gainsight.tables["calltoaction"]
+    settings = make_settings(upstream, database_url, mapping=str(fallback))
+    ctas = upstream.gainsight.tables["calltoaction"]
     before = set(ctas.ids())
     second = Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
     assert second.exit_code == 0

@@ -25,11 +25,11 @@ def _backfill(run: RunFn, objects: list[str] | None, **options: Any) -> Any:
 
 
 def test_backfills_right_after_a_run_plan_nothing_then_a_real_change_is_written(
-    emu: RunningEmulators, run: RunFn, store: Store
+    upstream: RunningEmulators, run: RunFn, store: Store
 ) -> None:
     first = run(allow_mass_change=True)
     assert first.exit_code == 0, first.stats
-    writes = emu.log.count(kind="write")
+    writes = upstream.log.count(kind="write")
 
     for objects in (
         ["salesforce.Account", "salesforce.Opportunity"],
@@ -50,10 +50,10 @@ def test_backfills_right_after_a_run_plan_nothing_then_a_real_change_is_written(
             dry_run=dry_run,
         )
         assert past.stats.plan == {}
-    assert emu.log.count(kind="write") == writes
+    assert upstream.log.count(kind="write") == writes
 
     # The store's copy holds what was written (from the API's answer).
-    ref = emu.org.scenarios["score_50"]  # type: ignore[union-attr]
+    ref = upstream.org.scenarios["score_50"]  # type: ignore[union-attr]
     with store.session() as s:
         raw = s.get(RawRecord, ("salesforce", "Account", ref.account_id))
         assert raw is not None
@@ -67,14 +67,14 @@ def test_backfills_right_after_a_run_plan_nothing_then_a_real_change_is_written(
                 )
             )
         )
-    live = set(emu.salesforce.tables["AccountTeamMember"].find("AccountId", ref.account_id))
+    live = set(upstream.salesforce.tables["AccountTeamMember"].find("AccountId", ref.account_id))
     assert {r.record_id for r in created} == live
 
     # A real change picked up by a backfill is written.
-    emu.gainsight.update("company", ref.company_gsid, {"CurrentScore": 90})
-    emu.log.reset()
+    upstream.gainsight.update("company", ref.company_gsid, {"CurrentScore": 90})
+    upstream.log.reset()
     changed = _backfill(run, ["gainsight.Company"], since=now - timedelta(days=1))
     assert changed.exit_code == 0
     assert changed.stats.plan.get("salesforce.Account.update") == 1
-    assert emu.salesforce.get("Account", ref.account_id)["Health_Status__c"] == "Green"
+    assert upstream.salesforce.get("Account", ref.account_id)["Health_Status__c"] == "Green"
     assert run().stats.plan == {}

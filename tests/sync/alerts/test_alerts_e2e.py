@@ -127,26 +127,26 @@ def red_only_mapping(directory: Path) -> Path:
 
 
 def alert_settings(
-    emu: RunningEmulators, database_url: str, url: str, **overrides: Any
+    upstream: RunningEmulators, database_url: str, url: str, **overrides: Any
 ) -> Settings:
     values: dict[str, Any] = {
-        "mapping": red_only_mapping(emu.private_key_path.parent),
+        "mapping": red_only_mapping(upstream.private_key_path.parent),
         "alert_sinks": ["log", "slack", "webhook"],
         "alert_webhook_url": f"{url}/hook",
         "alert_webhook_secret": SECRET,
         "alert_slack_webhook_url": f"{url}/slack",
     }
     values.update(overrides)
-    return make_settings(emu, database_url, **values)
+    return make_settings(upstream, database_url, **values)
 
 
-def emu_clock(emu: RunningEmulators) -> Callable[[], datetime]:
+def emu_clock(upstream: RunningEmulators) -> Callable[[], datetime]:
     """The engine's clock is the emulators' clock, so moving one moves both."""
-    return lambda: datetime.fromtimestamp(emu.clock.now_ms() / 1000, tz=UTC)
+    return lambda: datetime.fromtimestamp(upstream.clock.now_ms() / 1000, tz=UTC)
 
 
-def make_engine(emu: RunningEmulators, store: Store, settings: Settings) -> Engine:
-    clock = emu_clock(emu)
+def make_engine(upstream: RunningEmulators, store: Store, settings: Settings) -> Engine:
+    clock = emu_clock(upstream)
     engine = Engine.from_settings(settings, store=store, clock=clock)
     # The same alerter, with the retry policy's waits skipped (no real sleeping in tests).
     engine.alerts = Alerter.from_settings(
@@ -160,7 +160,7 @@ RunFn = Callable[..., RunResult]
 
 @pytest.fixture
 def setup(
-    emu: RunningEmulators,
+    upstream: RunningEmulators,
     store: Store,
     database_url: str,
     receiver: tuple[Receiver, str],
@@ -172,21 +172,21 @@ def setup(
         rx, url = receiver
         if not first_run:
             seen_before(store)  # these tests are about transitions, not the first-run digest
-        settings = alert_settings(emu, database_url, url, **overrides)
+        settings = alert_settings(upstream, database_url, url, **overrides)
 
         def run(**options: Any) -> RunResult:
             options.setdefault("allow_mass_change", True)  # the safeguard is not under test
-            return make_engine(emu, store, settings).run(RunOptions(**options))
+            return make_engine(upstream, store, settings).run(RunOptions(**options))
 
         return run, rx
 
     return make
 
 
-def red_accounts(emu: RunningEmulators, *, customers: bool = True) -> set[str]:
+def red_accounts(upstream: RunningEmulators, *, customers: bool = True) -> set[str]:
     """Accounts teamsync wrote as Red to Salesforce: the customers (risk.lifecycles, the ones
     alerted), or with ``customers=False`` every one."""
-    table = emu.salesforce.tables["Account"]
+    table = upstream.salesforce.tables["Account"]
     red = {
         aid
         for aid, _ in table.iter_rows()
@@ -194,7 +194,7 @@ def red_accounts(emu: RunningEmulators, *, customers: bool = True) -> set[str]:
     }
     if not customers:
         return red
-    opps = emu.salesforce.tables["Opportunity"]
+    opps = upstream.salesforce.tables["Opportunity"]
     won = {
         row["AccountId"]
         for oid, _ in opps.iter_rows()
@@ -211,8 +211,8 @@ def outbox(store: Store, sink: str | None = None) -> list[AlertOutbox]:
         return list(s.scalars(q))
 
 
-def scenario(emu: RunningEmulators, key: str) -> Any:
-    return emu.org.scenarios[key]  # type: ignore[union-attr]
+def scenario(upstream: RunningEmulators, key: str) -> Any:
+    return upstream.org.scenarios[key]  # type: ignore[union-attr]
 
 
 def check_wire(rx: Receiver) -> None:
@@ -239,21 +239,21 @@ def check_wire(rx: Receiver) -> None:
 
 # --- tests ----------------------------------------------------------------------------------
 def test_one_alert_per_account_entering_red_across_runs(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """Each account entering Red is alerted once on every sink, however many runs follow."""
     run, rx = setup()
     assert run().exit_code == 0
-    reds = red_accounts(emu)
-    assert scenario(emu, "score_50").account_id in reds
+    reds = red_accounts(upstream)
+    assert scenario(upstream, "score_50").account_id in reds
     assert len(reds) >= 3
     first = rx.alerts()
     assert sorted(a["account"]["id"] for a in first) == sorted(reds)
     # A red prospect keeps its RED_HEALTH flag but gets no alert (risk.lifecycles).
-    red_prospects = red_accounts(emu, customers=False) - reds
+    red_prospects = red_accounts(upstream, customers=False) - reds
     assert red_prospects
     for aid in red_prospects:
-        assert "RED_HEALTH" in emu.salesforce.get("Account", aid)["Risk_Flags__c"]
+        assert "RED_HEALTH" in upstream.salesforce.get("Account", aid)["Risk_Flags__c"]
     assert {a["kind"] for a in first} == {"entered_red"}
     assert len(rx.at("/slack")) == len(reds)
     assert {r.status for r in outbox(store)} == {"sent"}
@@ -265,8 +265,8 @@ def test_one_alert_per_account_entering_red_across_runs(
     assert len(rx.alerts()) == len(reds)
 
     # One more account turns red: exactly one more alert per sink.
-    turned = scenario(emu, "score_76")
-    emu.gainsight.update("company", turned.company_gsid, {"CurrentScore": 20})
+    turned = scenario(upstream, "score_76")
+    upstream.gainsight.update("company", turned.company_gsid, {"CurrentScore": 20})
     assert run().exit_code == 0
     assert run().exit_code == 0
     alerts = rx.alerts()
@@ -289,37 +289,37 @@ def test_one_alert_per_account_entering_red_across_runs(
 
 
 def test_reminder_and_recovery_timing(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """Reminders come 7 days after the last alert while Red; leaving Red sends one recovery."""
     run, rx = setup(alert_sinks=["webhook"])
     run()
-    reds = red_accounts(emu)
+    reds = red_accounts(upstream)
     start = len(rx.alerts())
     assert start == len(reds)
 
-    emu.clock.advance(7 * DAY_MS - 3600 * 1000)  # 6 days 23 hours later
+    upstream.clock.advance(7 * DAY_MS - 3600 * 1000)  # 6 days 23 hours later
     run()
     assert len(rx.alerts()) == start
-    emu.clock.advance(3600 * 1000)  # 7 days after the first alerts
+    upstream.clock.advance(3600 * 1000)  # 7 days after the first alerts
     run()
     reminders = rx.alerts()[start:]
     assert sorted(a["account"]["id"] for a in reminders) == sorted(reds)
     assert {a["kind"] for a in reminders} == {"reminder"}
-    day7 = emu_clock(emu)().date().isoformat()
+    day7 = emu_clock(upstream)().date().isoformat()
     assert all(a["idempotency_key"].endswith(f":reminder:{day7}") for a in reminders)
 
     # score_50 recovers: one recovery notice, and no more reminders for it.
-    healed = scenario(emu, "score_50")
-    emu.gainsight.update("company", healed.company_gsid, {"CurrentScore": 90})
-    emu.clock.advance(3600 * 1000)
+    healed = scenario(upstream, "score_50")
+    upstream.gainsight.update("company", healed.company_gsid, {"CurrentScore": 90})
+    upstream.clock.advance(3600 * 1000)
     run()
     run()
     after = rx.alerts()[start + len(reds) :]
     assert [(a["account"]["id"], a["kind"]) for a in after] == [(healed.account_id, "recovered")]
     assert after[0]["health"]["previous_band"] == "Red"
     assert (after[0]["health"]["previous_score"], after[0]["health"]["score"]) == (50, 90)
-    emu.clock.advance(7 * DAY_MS)
+    upstream.clock.advance(7 * DAY_MS)
     run()
     second = rx.alerts()[start + len(reds) + 1 :]
     assert sorted(a["account"]["id"] for a in second) == sorted(reds - {healed.account_id})
@@ -333,7 +333,7 @@ def test_reminder_and_recovery_timing(
 
 @pytest.mark.parametrize("threshold", [3, 4])
 def test_digest_above_the_threshold(
-    emu: RunningEmulators,
+    upstream: RunningEmulators,
     store: Store,
     setup: Callable[..., tuple[RunFn, Receiver]],
     threshold: int,
@@ -341,7 +341,7 @@ def test_digest_above_the_threshold(
     """More alerts than the threshold in one run: one digest per sink; at it: one each."""
     run, rx = setup(alert_digest_threshold=threshold)
     run()
-    reds = red_accounts(emu)
+    reds = red_accounts(upstream)
     assert len(reds) == 4  # the fixture org: the threshold values bracket it
     hooks, slacks = rx.at("/hook"), rx.at("/slack")
     if threshold < len(reds):
@@ -365,7 +365,7 @@ def test_digest_above_the_threshold(
 
 
 def test_receiver_failing_with_500_gets_every_alert_on_a_later_run(
-    emu: RunningEmulators,
+    upstream: RunningEmulators,
     store: Store,
     database_url: str,
     setup: Callable[..., tuple[RunFn, Receiver]],
@@ -375,7 +375,7 @@ def test_receiver_failing_with_500_gets_every_alert_on_a_later_run(
     rx.fail["/hook"] = 500
     result = run()
     assert result.exit_code == 0  # a broken sink never fails the sync
-    reds = red_accounts(emu)
+    reds = red_accounts(upstream)
     assert result.stats.alerts["webhook"] == {
         "sent": 0,
         "failed": 1,
@@ -393,7 +393,7 @@ def test_receiver_failing_with_500_gets_every_alert_on_a_later_run(
     assert {(p["sink"], p["kind"]) for p in doc["alerts"]["pending"]} == {
         ("webhook", "entered_red")
     }
-    env = {**emu.env(), "TEAMSYNC_DATABASE_URL": database_url, "TEAMSYNC_LOG_LEVEL": "ERROR"}
+    env = {**upstream.env(), "TEAMSYNC_DATABASE_URL": database_url, "TEAMSYNC_LOG_LEVEL": "ERROR"}
     out = CliRunner().invoke(app, ["status"], env=env)
     assert out.exit_code == 0, out.output
     assert f"pending {len(reds)}" in out.output
@@ -405,7 +405,7 @@ def test_receiver_failing_with_500_gets_every_alert_on_a_later_run(
     rx.fail.clear()
     run()  # the receiver is back: the deferred ones go; the failed one is not due yet
     assert len(rx.at("/hook")) == len(reds) - 2  # all but the two that failed earlier
-    emu.clock.advance(5 * 60 * 1000)
+    upstream.clock.advance(5 * 60 * 1000)
     run()
     delivered = rx.at("/hook")
     assert sorted(r.json["account"]["id"] for r in delivered) == sorted(reds)
@@ -415,7 +415,7 @@ def test_receiver_failing_with_500_gets_every_alert_on_a_later_run(
 
 
 def test_killed_between_send_and_mark_resends_at_most_once_with_the_same_key(
-    emu: RunningEmulators,
+    upstream: RunningEmulators,
     tmp_path: Path,
     receiver: tuple[Receiver, str],
 ) -> None:
@@ -427,7 +427,7 @@ def test_killed_between_send_and_mark_resends_at_most_once_with_the_same_key(
     store.upgrade()
     seen_before(store)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSYNC_")}
-    env.update(emu.env())
+    env.update(upstream.env())
     env.update(
         TEAMSYNC_DATABASE_URL=database_url,
         TEAMSYNC_ALERT_SINKS="webhook",
@@ -466,10 +466,10 @@ def test_killed_between_send_and_mark_resends_at_most_once_with_the_same_key(
     rx.on_request = None
     rows = outbox(store)
     assert [r.status for r in rows].count("sent") == 2
-    assert len(rows) == len(red_accounts(emu)) >= 4
+    assert len(rows) == len(red_accounts(upstream)) >= 4
 
     # The next delivery (in this process, same store).
-    settings = alert_settings(emu, database_url, url, alert_sinks=["webhook"])
+    settings = alert_settings(upstream, database_url, url, alert_sinks=["webhook"])
     alerter = Alerter.from_settings(settings, load_mapping(settings.mapping), store)
     alerter.deliver("after-crash")
     seen = [r.key for r in rx.at("/hook", delivered_only=False)]
@@ -481,11 +481,11 @@ def test_killed_between_send_and_mark_resends_at_most_once_with_the_same_key(
 
 
 def test_push_failure_still_delivers_the_alerts(
-    emu: RunningEmulators, store: Store, database_url: str, receiver: tuple[Receiver, str]
+    upstream: RunningEmulators, store: Store, database_url: str, receiver: tuple[Receiver, str]
 ) -> None:
     """Salesforce refusing every write (exit 3) does not hold back the red-health alerts."""
     rx, url = receiver
-    settings = alert_settings(emu, database_url, url, alert_sinks=["webhook"])
+    settings = alert_settings(upstream, database_url, url, alert_sinks=["webhook"])
     sf, gs = build_clients(settings)
 
     class WritesDown:
@@ -501,7 +501,7 @@ def test_push_failure_still_delivers_the_alerts(
                 return down
             return getattr(self._inner, name)
 
-    clock = emu_clock(emu)
+    clock = emu_clock(upstream)
     seen_before(store)
     engine = Engine.from_settings(settings, store=store, clock=clock)
     alerter = Alerter.from_settings(settings, engine.mapping, store, clock=clock)
@@ -518,7 +518,7 @@ def test_push_failure_still_delivers_the_alerts(
 
 
 def test_dry_run_records_and_sends_nothing(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """--dry-run moves no alert state and sends nothing; the real run then alerts."""
     run, rx = setup()
@@ -528,16 +528,16 @@ def test_dry_run_records_and_sends_nothing(
         assert [st.account_id for st in s.scalars(select(AlertState))] == [BASELINE_ACCOUNT]
     assert rx.requests == []
     run()
-    assert len(rx.alerts()) == len(red_accounts(emu))
+    assert len(rx.alerts()) == len(red_accounts(upstream))
 
 
 def test_alerts_test_command_sends_a_sample_to_each_sink(
-    emu: RunningEmulators, database_url: str, receiver: tuple[Receiver, str]
+    upstream: RunningEmulators, database_url: str, receiver: tuple[Receiver, str]
 ) -> None:
     """`teamsync alerts test` posts a signed sample and a Block Kit sample; a refusal exits 3."""
     rx, url = receiver
     env = {
-        **emu.env(),
+        **upstream.env(),
         "TEAMSYNC_DATABASE_URL": database_url,
         "TEAMSYNC_ALERT_WEBHOOK_URL": f"{url}/hook",
         "TEAMSYNC_ALERT_WEBHOOK_SECRET": SECRET,
@@ -565,7 +565,7 @@ def test_alerts_test_command_sends_a_sample_to_each_sink(
 
 
 def test_outbox_row_written_before_send_carries_the_key(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """When a request arrives, its alert is already in the outbox, pending, same key."""
     run, rx = setup(alert_sinks=["webhook"])

@@ -35,12 +35,12 @@ def sync_health(rx: Receiver, path: str = "/hook") -> list[dict[str, Any]]:
 
 
 def test_failed_run_sends_one_sync_health_alert_and_the_next_good_run_resolves_it(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """503 until the retries give up: exit 3 and one alert (reason, next step) on every sink;
     a second failed run adds nothing; the next good run sends one resolve."""
     run, rx = setup(alert_sinks=["log", "slack", "webhook"], retry_max_wait_seconds=0.5)
-    emu.salesforce.faults.configure(rate_503=1.0, retry_after_seconds=None)
+    upstream.salesforce.faults.configure(rate_503=1.0, retry_after_seconds=None)
     with pytest.raises(UpstreamUnavailable):
         run()
     (alert,) = sync_health(rx)
@@ -60,7 +60,7 @@ def test_failed_run_sends_one_sync_health_alert_and_the_next_good_run_resolves_i
     assert len(sync_health(rx)) == 1
     assert len(rx.at("/slack")) == 1
 
-    emu.salesforce.faults.reset()
+    upstream.salesforce.faults.reset()
     assert run().exit_code == 0
     firing, resolved = sync_health(rx)
     assert firing == alert
@@ -72,17 +72,17 @@ def test_failed_run_sends_one_sync_health_alert_and_the_next_good_run_resolves_i
     assert len(sync_health(rx)) == 2
     # Account alerts are still account alerts (none of them is a sync-health alert).
     account_alerts = [a for a in rx.alerts() if a["kind"] != "sync_health"]
-    assert sorted(a["account"]["id"] for a in account_alerts) == sorted(red_accounts(emu))
+    assert sorted(a["account"]["id"] for a in account_alerts) == sorted(red_accounts(upstream))
     check_wire(rx)
 
 
 def test_first_run_on_an_empty_store_sends_one_digest(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """Every account already Red is listed in one digest per sink; no per-account alert."""
     run, rx = setup(first_run=True, alert_sinks=["slack", "webhook"])
     assert run().exit_code == 0
-    reds = red_accounts(emu)
+    reds = red_accounts(upstream)
     assert len(reds) >= 3
     (digest,) = [r.json for r in rx.at("/hook")]
     assert digest["kind"] == "digest"
@@ -95,22 +95,22 @@ def test_first_run_on_an_empty_store_sends_one_digest(
 
 
 def test_first_run_none_sends_nothing(
-    emu: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
+    upstream: RunningEmulators, store: Store, setup: Callable[..., tuple[RunFn, Receiver]]
 ) -> None:
     """TEAMSYNC_ALERT_FIRST_RUN=none: the first run stays silent about accounts already Red."""
     run, rx = setup(first_run=True, alert_sinks=["webhook"], alert_first_run="none")
     assert run().exit_code == 0
-    assert red_accounts(emu)
+    assert red_accounts(upstream)
     assert rx.requests == []
 
 
 def test_store_unavailable_is_told_to_the_sinks_directly(
-    emu: RunningEmulators, receiver: tuple[Receiver, str], tmp_path: Path
+    upstream: RunningEmulators, receiver: tuple[Receiver, str], tmp_path: Path
 ) -> None:
     """`teamsync run` on a store that does not answer: exit 5 and one sync-health alert sent
     straight to the webhook (the outbox is in that store); a second run does not repeat it."""
     rx, url = receiver
-    env = dict(emu.env())
+    env = dict(upstream.env())
     env.update(
         TEAMSYNC_DATABASE_URL="postgresql://teamsync@127.0.0.1:1/teamsync",
         TEAMSYNC_DATA_DIR=str(tmp_path),

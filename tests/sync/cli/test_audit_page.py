@@ -64,23 +64,23 @@ def synced(tls: TlsMaterial) -> Iterator[dict[str, Any]]:
     mapping = work / "mapping.toml"
     shipped = (ROOT / "mappings" / "default.toml").read_text(encoding="utf-8")
     mapping.write_text(shipped.replace("max_accounts = 25", "max_accounts = 6"), encoding="utf-8")
-    with start_emulators(accounts=60, seed=11, tls=tls, workdir=work / "emu") as emu:
+    with start_emulators(accounts=60, seed=11, tls=tls, workdir=work / "upstream") as upstream:
         url = f"sqlite:///{work / 'teamsync.db'}"
-        settings = make_settings(emu, url, mapping=str(mapping))
+        settings = make_settings(upstream, url, mapping=str(mapping))
         store = Store(url)
         store.upgrade()
         engine = Engine.from_settings(settings, store=store)
         planned = engine.run(RunOptions(dry_run=True, command="plan"))
         lines = describe(store, engine.mapping, operation_records(store, planned.run_id))
         Engine.from_settings(settings, store=store).run(RunOptions(allow_mass_change=True))
-        env = dict(emu.env())
+        env = dict(upstream.env())
         env.update(
             TEAMSYNC_DATABASE_URL=url,
             TEAMSYNC_MAPPING=str(mapping),
             TEAMSYNC_LOG_LEVEL="ERROR",
             TEAMSYNC_LOG_FORMAT="json",
         )
-        yield {"emu": emu, "store": store, "env": env, "mapping": mapping, "plan": lines}
+        yield {"upstream": upstream, "store": store, "env": env, "mapping": mapping, "plan": lines}
         store.dispose()
     shutil.rmtree(work, ignore_errors=True)
 
@@ -141,7 +141,7 @@ def test_audit_table_and_status_show_the_csm_book(synced: dict[str, Any]) -> Non
     assert all(c.accounts > 6 for c in over)
     assert all(c.accounts <= 6 for c in report.csm_book if not c.overloaded and c.email)
     assert sum(c.accounts for c in report.csm_book) == len(report.accounts)
-    writes = synced["emu"].log.count(kind="write")
+    writes = synced["upstream"].log.count(kind="write")
     for args in (["audit"], ["status"]):
         result = CliRunner().invoke(app, args, env=synced["env"])
         assert result.exit_code == 0, result.output
@@ -152,7 +152,7 @@ def test_audit_table_and_status_show_the_csm_book(synced: dict[str, Any]) -> Non
     result = CliRunner().invoke(app, ["status", "--json"], env=synced["env"])
     book = json.loads(result.output)["csm_book"]
     assert {b["csm"] for b in book if b["overloaded"]} == {c.name for c in over}
-    assert synced["emu"].log.count(kind="write") == writes
+    assert synced["upstream"].log.count(kind="write") == writes
 
 
 def _docs_dir(tmp_path: Path) -> Path:

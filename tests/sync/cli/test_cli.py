@@ -23,8 +23,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-def cli_env(emu: RunningEmulators, database_url: str, **extra: str) -> dict[str, str]:
-    env = dict(emu.env())
+def cli_env(upstream: RunningEmulators, database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(upstream.env())
     env.update(
         TEAMSYNC_DATABASE_URL=database_url,
         TEAMSYNC_RETRY_MAX_ATTEMPTS="2",
@@ -47,26 +47,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_run_then_noop_exit_0(emu: RunningEmulators, database_url: str) -> None:
+def test_run_then_noop_exit_0(upstream: RunningEmulators, database_url: str) -> None:
     """`teamsync run` applies the plan (exit 0) and a second run writes nothing."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
     code, out = invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)
     assert code == 0, out
     assert "succeeded" in out
-    before = emu.log.count(kind="write")
+    before = upstream.log.count(kind="write")
     code, out = invoke(["run"], env)
     assert code == 0, out
     assert "nothing to change" in out
-    assert emu.log.count(kind="write") == before
+    assert upstream.log.count(kind="write") == before
 
 
-def test_plan_json_makes_no_writes(emu: RunningEmulators, database_url: str) -> None:
+def test_plan_json_makes_no_writes(upstream: RunningEmulators, database_url: str) -> None:
     """`teamsync plan --json` prints every operation with its reason and writes nothing."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
     code, out = invoke(["plan", "--json"], env)
     assert code == 0, out
     doc = json.loads(out)
-    assert emu.log.count(kind="write") == 0
+    assert upstream.log.count(kind="write") == 0
     assert doc["operations"]
     assert all(op["reason"] for op in doc["operations"])
     kinds = {(s["object"], s["action"]) for s in doc["summary"]}
@@ -90,62 +90,64 @@ def test_configuration_error_exit_2(tmp_path: Path) -> None:
     assert "TEAMSYNC_GAINSIGHT_ACCESS_KEY" in out
 
 
-def test_bad_mapping_exit_2(emu: RunningEmulators, database_url: str, tmp_path: Path) -> None:
+def test_bad_mapping_exit_2(upstream: RunningEmulators, database_url: str, tmp_path: Path) -> None:
     """An invalid mapping file is refused at start-up with exit 2."""
     bad = tmp_path / "mapping.toml"
     bad.write_text("version = 2\n", encoding="utf-8")
-    code, out = invoke(["run"], cli_env(emu, database_url, TEAMSYNC_MAPPING=str(bad)))
+    code, out = invoke(["run"], cli_env(upstream, database_url, TEAMSYNC_MAPPING=str(bad)))
     assert code == 2
     assert "invalid mapping file" in out
-    assert emu.log.count() == 0
+    assert upstream.log.count() == 0
 
 
-def test_unreachable_api_exit_3(emu: RunningEmulators, database_url: str) -> None:
+def test_unreachable_api_exit_3(upstream: RunningEmulators, database_url: str) -> None:
     """Salesforce unreachable: exit 3 (safe to retry)."""
     env = cli_env(
-        emu, database_url, TEAMSYNC_SALESFORCE_INSTANCE_URL=f"https://127.0.0.1:{free_port()}"
+        upstream, database_url, TEAMSYNC_SALESFORCE_INSTANCE_URL=f"https://127.0.0.1:{free_port()}"
     )
     code, out = invoke(["run"], env)
     assert code == 3, out
 
 
-def test_refused_auth_exit_3(emu: RunningEmulators, database_url: str) -> None:
+def test_refused_auth_exit_3(upstream: RunningEmulators, database_url: str) -> None:
     """Credentials refused: exit 3, and the secret never appears in the output."""
-    env = cli_env(emu, database_url, TEAMSYNC_SALESFORCE_CLIENT_SECRET="wrong-secret-value-123")
+    env = cli_env(
+        upstream, database_url, TEAMSYNC_SALESFORCE_CLIENT_SECRET="wrong-secret-value-123"
+    )
     code, out = invoke(["run"], env)
     assert code == 3, out
     assert "wrong-secret-value-123" not in out
 
 
-def test_daily_quota_exit_3(emu: RunningEmulators, database_url: str) -> None:
+def test_daily_quota_exit_3(upstream: RunningEmulators, database_url: str) -> None:
     """Out of daily API quota: exit 3."""
-    emu.salesforce.faults.configure(daily_quota=1)
-    emu.salesforce.api_usage = 5
-    code, out = invoke(["run"], cli_env(emu, database_url))
+    upstream.salesforce.faults.configure(daily_quota=1)
+    upstream.salesforce.api_usage = 5
+    code, out = invoke(["run"], cli_env(upstream, database_url))
     assert code == 3, out
 
 
-def test_mass_change_exit_4(emu: RunningEmulators, database_url: str) -> None:
+def test_mass_change_exit_4(upstream: RunningEmulators, database_url: str) -> None:
     """The synthetic org's stale rows exceed the safeguard: exit 4 and no writes."""
-    code, out = invoke(["run"], cli_env(emu, database_url, TEAMSYNC_MASS_CHANGE_MIN="3"))
+    code, out = invoke(["run"], cli_env(upstream, database_url, TEAMSYNC_MASS_CHANGE_MIN="3"))
     assert code == 4, out
     assert "--allow-mass-change" in out
-    assert emu.log.count(kind="write") == 0
+    assert upstream.log.count(kind="write") == 0
 
 
-def test_lock_held_exit_75(emu: RunningEmulators, database_url: str) -> None:
+def test_lock_held_exit_75(upstream: RunningEmulators, database_url: str) -> None:
     """Another run holds the lock: exit 75 without touching the APIs."""
     store = Store(database_url)
     store.upgrade()
     with store.lock("run"):
-        code, out = invoke(["run"], cli_env(emu, database_url))
+        code, out = invoke(["run"], cli_env(upstream, database_url))
     assert code == 75, out
-    assert emu.log.count() == 0
+    assert upstream.log.count() == 0
 
 
-def test_status_and_audit(emu: RunningEmulators, database_url: str, tmp_path: Path) -> None:
+def test_status_and_audit(upstream: RunningEmulators, database_url: str, tmp_path: Path) -> None:
     """`status --json` reports runs and watermarks; `audit` renders csv and html."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
     assert invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)[0] == 0
     code, out = invoke(["status", "--json"], env)
     assert code == 0, out
@@ -168,9 +170,9 @@ def test_status_and_audit(emu: RunningEmulators, database_url: str, tmp_path: Pa
     assert code == 2
 
 
-def test_backfill_validates_arguments(emu: RunningEmulators, database_url: str) -> None:
+def test_backfill_validates_arguments(upstream: RunningEmulators, database_url: str) -> None:
     """Bad backfill arguments are usage errors (exit 2); a window re-pulls records."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
     assert invoke(["backfill", "--since", "yesterday"], env)[0] == 2
     assert invoke(["backfill", "--since", "2026-01-01", "--objects", "widgets"], env)[0] == 2
     assert invoke(["backfill", "--since", "2026-02-01", "--until", "2026-01-01"], env)[0] == 2
@@ -179,7 +181,7 @@ def test_backfill_validates_arguments(emu: RunningEmulators, database_url: str) 
     )
     assert code == 0, out
     assert "Account" in out
-    assert emu.log.count(kind="write") == 0
+    assert upstream.log.count(kind="write") == 0
 
 
 def test_db_upgrade(tmp_path: Path) -> None:

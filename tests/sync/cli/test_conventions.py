@@ -147,11 +147,11 @@ def test_missing_postgres_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch
 
 
 def test_logs_on_stderr_json_stays_json_and_version_is_logged(
-    emu: RunningEmulators, database_url: str
+    upstream: RunningEmulators, database_url: str
 ) -> None:
     """A run prints its summary on stdout and only JSON log lines on stderr; the first line
     carries the version."""
-    env = cli_env(emu, database_url, TEAMSYNC_LOG_LEVEL="INFO")
+    env = cli_env(upstream, database_url, TEAMSYNC_LOG_LEVEL="INFO")
     code, stdout, stderr = invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)
     assert code == 0, stderr
     assert "succeeded" in stdout
@@ -234,18 +234,18 @@ def test_no_color_reaches_the_human_output(tmp_path: Path) -> None:
 
 
 def test_run_in_the_image_without_durable_store_is_refused(
-    emu: RunningEmulators, tmp_path: Path
+    upstream: RunningEmulators, tmp_path: Path
 ) -> None:
     """TEAMSYNC_DATA_DIR (the image) with nothing mounted there and no database URL: `run`
     exits 2 with what to mount or set, before any API call or store file."""
-    env = dict(emu.env())
+    env = dict(upstream.env())
     env.update(TEAMSYNC_DATA_DIR=str(tmp_path), TEAMSYNC_LOG_FORMAT="json")
-    calls = emu.log.count()
+    calls = upstream.log.count()
     code, _, stderr = invoke(["run"], env)
     assert code == 2
     assert "nothing is mounted at" in stderr
     assert "TEAMSYNC_DATABASE_URL" in stderr
-    assert emu.log.count() == calls
+    assert upstream.log.count() == calls
     assert not (tmp_path / "teamsync.db").exists()
     env["TEAMSYNC_DATA_DIR_DURABLE"] = "true"  # a directory the operator vouches for
     code, _, stderr = invoke(["run", "--dry-run"], env)

@@ -32,8 +32,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-def cli_env(emu: RunningEmulators, database_url: str, **extra: str) -> dict[str, str]:
-    env = dict(emu.env())
+def cli_env(upstream: RunningEmulators, database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(upstream.env())
     env.update(
         TEAMSYNC_DATABASE_URL=database_url,
         TEAMSYNC_RETRY_MAX_ATTEMPTS="2",
@@ -50,8 +50,8 @@ def invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def writes(emu: RunningEmulators) -> int:
-    return emu.log.count(kind="write")
+def writes(upstream: RunningEmulators) -> int:
+    return upstream.log.count(kind="write")
 
 
 def ops_of_run(store: Store, run_id: str, status: str | None = None) -> list[Operation]:
@@ -69,18 +69,18 @@ def last_run(store: Store) -> Run:
     return run
 
 
-def converge(emu: RunningEmulators, env: dict[str, str]) -> None:
+def converge(upstream: RunningEmulators, env: dict[str, str]) -> None:
     code, out = invoke(["run", "--allow-mass-change", "--max-changes", "5000"], env)
     assert code == 0, out
 
 
 # --- readable plans ---------------------------------------------------------------------------
 def test_plan_names_people_and_accounts_in_every_format(
-    emu: RunningEmulators, database_url: str
+    upstream: RunningEmulators, database_url: str
 ) -> None:
     """Plain text off a terminal: names and e-mails, deletes saying who leaves which role,
     grouped by account, no wrapping; json keeps Ids beside names; csv and markdown parse."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
     code, text = invoke(["plan"], env)
     assert code == 0, text
     assert "Plan (nothing is written)" in text
@@ -127,12 +127,12 @@ def test_plan_names_people_and_accounts_in_every_format(
     assert "more operations" in md
 
     assert invoke(["plan", "--format", "yaml"], env)[0] == 2
-    assert writes(emu) == 0
+    assert writes(upstream) == 0
 
 
-def test_plan_filters(emu: RunningEmulators, database_url: str) -> None:
+def test_plan_filters(upstream: RunningEmulators, database_url: str) -> None:
     """--account, --segment, --object and --kind narrow what is shown (and combine)."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
 
     def ops(*args: str) -> list[dict[str, Any]]:
         code, raw = invoke(["plan", "--json", *args], env)
@@ -170,38 +170,38 @@ def test_plan_filters(emu: RunningEmulators, database_url: str) -> None:
 
 
 # --- approve, then apply exactly that ---------------------------------------------------------
-def test_detailed_exitcode(emu: RunningEmulators, database_url: str) -> None:
+def test_detailed_exitcode(upstream: RunningEmulators, database_url: str) -> None:
     """plan --detailed-exitcode: 4 when the safeguard would refuse, 2 changes, 0 nothing."""
-    env = cli_env(emu, database_url, TEAMSYNC_MASS_CHANGE_MIN="3")
+    env = cli_env(upstream, database_url, TEAMSYNC_MASS_CHANGE_MIN="3")
     assert invoke(["plan", "--detailed-exitcode"], env)[0] == 4
     assert invoke(["plan"], env)[0] == 0  # without the flag: 0 as before
-    relaxed = cli_env(emu, database_url, TEAMSYNC_MASS_CHANGE_MIN="100000")
+    relaxed = cli_env(upstream, database_url, TEAMSYNC_MASS_CHANGE_MIN="100000")
     assert invoke(["plan", "--detailed-exitcode"], relaxed)[0] == 2
-    converge(emu, relaxed)
+    converge(upstream, relaxed)
     assert invoke(["plan", "--detailed-exitcode"], relaxed)[0] == 0
     # A usage error is 1 with the flag (2 means "changes").
     assert invoke(["plan", "--detailed-exitcode", "--kind", "nope"], relaxed)[0] == 1
-    assert writes(emu) > 0
+    assert writes(upstream) > 0
 
 
-def test_mass_change_needs_max_changes(emu: RunningEmulators, database_url: str) -> None:
+def test_mass_change_needs_max_changes(upstream: RunningEmulators, database_url: str) -> None:
     """--allow-mass-change alone is a usage error; --max-changes caps what it applies."""
-    env = cli_env(emu, database_url, TEAMSYNC_MASS_CHANGE_MIN="3")
+    env = cli_env(upstream, database_url, TEAMSYNC_MASS_CHANGE_MIN="3")
     code, out = invoke(["run", "--allow-mass-change"], env)
     assert code == 2
     assert "--max-changes" in out
     code, out = invoke(["run", "--allow-mass-change", "--max-changes", "5"], env)
     assert code == 4, out
     assert "more than --max-changes 5" in out
-    assert writes(emu) == 0
+    assert writes(upstream) == 0
 
 
 def test_run_plan_applies_exactly_the_approved_plan(
-    emu: RunningEmulators, database_url: str, tmp_path: Path
+    upstream: RunningEmulators, database_url: str, tmp_path: Path
 ) -> None:
     """A mass change approved by plan is applied; a grown plan is refused; an approved
     operation no longer needed is skipped and reported; a stale or edited plan is refused."""
-    env = cli_env(emu, database_url, TEAMSYNC_MASS_CHANGE_MIN="3")
+    env = cli_env(upstream, database_url, TEAMSYNC_MASS_CHANGE_MIN="3")
     store = Store(database_url)
     p0 = tmp_path / "p0.json"
     # 1. The first plan is above the safeguard: approving it is how it gets applied.
@@ -219,22 +219,22 @@ def test_run_plan_applies_exactly_the_approved_plan(
     assert {op.status for op in applied} <= {"done", "adopted"}
 
     # 2. One company turns red: the approved plan holds its three operations.
-    red = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
-    other = emu.org.scenarios["arr_50000"]  # type: ignore[union-attr]
-    original = emu.gainsight.get("company", other.company_gsid)["CurrentScore"]  # type: ignore[index]
-    emu.gainsight.update("company", red.company_gsid, {"CurrentScore": 20})
+    red = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    other = upstream.org.scenarios["arr_50000"]  # type: ignore[union-attr]
+    original = upstream.gainsight.get("company", other.company_gsid)["CurrentScore"]  # type: ignore[index]
+    upstream.gainsight.update("company", red.company_gsid, {"CurrentScore": 20})
     p1 = tmp_path / "p1.json"
     assert invoke(["plan", "--out", str(p1)], env)[0] == 0
     approved1 = {o["op_id"] for o in json.loads(p1.read_text())["operations"]}
     assert len(approved1) >= 2
 
     # 3. Another company changes before the run: the re-computed plan grew -> refused.
-    emu.gainsight.update("company", other.company_gsid, {"CurrentScore": 10})
-    before = writes(emu)
+    upstream.gainsight.update("company", other.company_gsid, {"CurrentScore": 10})
+    before = writes(upstream)
     code, out = invoke(["run", "--plan", str(p1)], env)
     assert code == 4, out
     assert "beyond the approved plan" in out
-    assert writes(emu) == before
+    assert writes(upstream) == before
 
     # 4. Approve both; then the second change is undone: its operations are skipped, the
     #    first company's are applied, exactly.
@@ -242,7 +242,7 @@ def test_run_plan_applies_exactly_the_approved_plan(
     assert invoke(["plan", "--out", str(p2)], env)[0] == 0
     approved2 = {o["op_id"] for o in json.loads(p2.read_text())["operations"]}
     assert approved1 < approved2
-    emu.gainsight.update("company", other.company_gsid, {"CurrentScore": original})
+    upstream.gainsight.update("company", other.company_gsid, {"CurrentScore": original})
     code, out = invoke(["run", "--plan", str(p2)], env)
     assert code == 0, out
     run2 = last_run(store)
@@ -252,7 +252,7 @@ def test_run_plan_applies_exactly_the_approved_plan(
     assert len(skipped) == len(approved2 - approved1)
     assert all(s["why"].startswith("no longer needed") for s in skipped)
     assert "skipped: " in out
-    account = emu.salesforce.get("Account", red.account_id)
+    account = upstream.salesforce.get("Account", red.account_id)
     assert account is not None
     assert account["Health_Status__c"] == "Red"
 
@@ -263,12 +263,12 @@ def test_run_plan_applies_exactly_the_approved_plan(
     doc["created_at"] = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     doc["content_sha256"] = content_hash(doc)
     p3.write_text(json.dumps(doc))
-    calls = emu.log.count()
+    calls = upstream.log.count()
     code, out = invoke(["run", "--plan", str(p3)], env)
     assert code == 4, out
     assert "longer than the allowed" in out
-    assert emu.log.count() == calls
-    short = cli_env(emu, database_url, TEAMSYNC_PLAN_MAX_AGE_SECONDS="100000000")
+    assert upstream.log.count() == calls
+    short = cli_env(upstream, database_url, TEAMSYNC_PLAN_MAX_AGE_SECONDS="100000000")
     assert invoke(["run", "--plan", str(p3)], short)[0] == 0
 
     # 6. An edited plan file is refused as bad input; --plan excludes --allow-mass-change.
@@ -284,10 +284,10 @@ def test_run_plan_applies_exactly_the_approved_plan(
 
 
 def test_plan_for_another_mapping_is_refused(
-    emu: RunningEmulators, database_url: str, tmp_path: Path
+    upstream: RunningEmulators, database_url: str, tmp_path: Path
 ) -> None:
     """The inputs' fingerprint: a plan made with another mapping file is refused (exit 4)."""
-    env = cli_env(emu, database_url)
+    env = cli_env(upstream, database_url)
     plan_file = tmp_path / "plan.json"
     assert invoke(["plan", "--out", str(plan_file)], env)[0] == 0
     doc = json.loads(plan_file.read_text())
@@ -299,17 +299,17 @@ def test_plan_for_another_mapping_is_refused(
     code, out = invoke(["run", "--plan", str(plan_file)], {**env, "TEAMSYNC_MAPPING": str(copy)})
     assert code == 4
     assert "another org or mapping" in out
-    assert writes(emu) == 0
+    assert writes(upstream) == 0
 
 
 # --- history ----------------------------------------------------------------------------------
-def test_runs_show_and_history(emu: RunningEmulators, database_url: str) -> None:
+def test_runs_show_and_history(upstream: RunningEmulators, database_url: str) -> None:
     """runs lists runs with counts; show tells what a run changed (before -> after) by
     account; history lists an account's dated team, field and health changes."""
-    env = cli_env(emu, database_url)
-    converge(emu, env)
-    red = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
-    emu.gainsight.update("company", red.company_gsid, {"CurrentScore": 20})
+    env = cli_env(upstream, database_url)
+    converge(upstream, env)
+    red = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream.gainsight.update("company", red.company_gsid, {"CurrentScore": 20})
     assert invoke(["run"], env)[0] == 0
 
     code, raw = invoke(["runs", "--json", "--limit", "5"], env)
@@ -356,16 +356,16 @@ def test_runs_show_and_history(emu: RunningEmulators, database_url: str) -> None
 
 
 # --- quarantine -------------------------------------------------------------------------------
-def test_quarantine_list_dismiss_retry(emu: RunningEmulators, database_url: str) -> None:
+def test_quarantine_list_dismiss_retry(upstream: RunningEmulators, database_url: str) -> None:
     """A failing write is listed with its reason and account name; dismissing it holds its
     operation back from later runs; retry puts it back and the next run writes it."""
-    env = cli_env(emu, database_url)
-    converge(emu, env)
-    red = emu.org.scenarios["score_76"]  # type: ignore[union-attr]
-    emu.gainsight.update("company", red.company_gsid, {"CurrentScore": 20})
-    emu.salesforce.faults.configure(lock_row_rate=1.0)  # the one Salesforce write fails
+    env = cli_env(upstream, database_url)
+    converge(upstream, env)
+    red = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    upstream.gainsight.update("company", red.company_gsid, {"CurrentScore": 20})
+    upstream.salesforce.faults.configure(lock_row_rate=1.0)  # the one Salesforce write fails
     assert invoke(["run"], env)[0] == 1
-    emu.salesforce.faults.configure(lock_row_rate=0.0)
+    upstream.salesforce.faults.configure(lock_row_rate=0.0)
 
     code, raw = invoke(["quarantine", "list", "--json"], env)
     assert code == 0
@@ -389,22 +389,24 @@ def test_quarantine_list_dismiss_retry(emu: RunningEmulators, database_url: str)
     code, raw = invoke(["plan", "--json", "--account", red.account_id], env)
     ops = json.loads(raw)["operations"]
     assert not [o for o in ops if o["object"] == "Account"]
-    before = writes(emu)
+    before = writes(upstream)
     assert invoke(["run"], env)[0] == 0
-    assert emu.salesforce.get("Account", red.account_id)["Health_Status__c"] != "Red"  # type: ignore[index]
+    assert upstream.salesforce.get("Account", red.account_id)["Health_Status__c"] != "Red"  # type: ignore[index]
 
     code, out = invoke(["quarantine", "retry", str(q["id"])], env)
     assert code == 0, out
     assert "next run" in out
     assert invoke(["run"], env)[0] == 0
-    assert writes(emu) > before
-    assert emu.salesforce.get("Account", red.account_id)["Health_Status__c"] == "Red"  # type: ignore[index]
+    assert writes(upstream) > before
+    assert upstream.salesforce.get("Account", red.account_id)["Health_Status__c"] == "Red"  # type: ignore[index]
     assert json.loads(invoke(["quarantine", "list", "--all", "--json"], env)[1]) == []
     assert invoke(["quarantine", "dismiss", "99999"], env)[0] == 2
     assert invoke(["quarantine", "retry"], env)[0] == 2
 
 
-def test_progress_reported_for_every_long_phase(emu: RunningEmulators, database_url: str) -> None:
+def test_progress_reported_for_every_long_phase(
+    upstream: RunningEmulators, database_url: str
+) -> None:
     """The engine reports progress for pull (per stream), map and plan (one pass) and push,
     which the CLI draws as bars on a terminal; the run summary prints no raw dicts."""
     from sync.engine import Engine, RunOptions
@@ -414,7 +416,7 @@ def test_progress_reported_for_every_long_phase(emu: RunningEmulators, database_
     store = Store(database_url)
     store.upgrade()
     engine = Engine.from_settings(
-        make_settings(emu, database_url),
+        make_settings(upstream, database_url),
         store=store,
         progress=lambda phase, done, total: seen.__setitem__(phase, (done, total)),
     )
@@ -426,7 +428,7 @@ def test_progress_reported_for_every_long_phase(emu: RunningEmulators, database_
         assert total is not None
         assert 0 < done == total, phase
     store.dispose()
-    code, out = invoke(["run"], cli_env(emu, database_url))
+    code, out = invoke(["run"], cli_env(upstream, database_url))
     assert code == 0
     assert "{" not in out
     assert "plan: nothing to change" in out

@@ -154,7 +154,7 @@ def test_interrupted_run_records_progress_and_next_run_finishes(
     assert second.stats.pulled["salesforce.User"]["resumed"] is True  # picked up, not redone
 
 
-def test_daemon_process_stops_on_sigterm(emu: Any, database_url: str) -> None:
+def test_daemon_process_stops_on_sigterm(upstream: Any, database_url: str) -> None:
     """`teamsync daemon` started as a process exits 0 soon after SIGTERM."""
     import os
     import signal
@@ -163,7 +163,7 @@ def test_daemon_process_stops_on_sigterm(emu: Any, database_url: str) -> None:
     import time
 
     env = dict(os.environ)
-    env.update(emu.env())
+    env.update(upstream.env())
     env.update(
         TEAMSYNC_DATABASE_URL=database_url,
         TEAMSYNC_LOG_FORMAT="json",

@@ -49,15 +49,15 @@ def test_watermark_never_passes_pull_start(
 
 # --- against the emulators ----------------------------------------------------------------------
 @pytest.fixture
-def big_emu(tls: TlsMaterial, tmp_path: Path) -> Iterator[RunningEmulators]:
+def big_upstream(tls: TlsMaterial, tmp_path: Path) -> Iterator[RunningEmulators]:
     """300 accounts: about 900 opportunities, several pages at batch size 200."""
-    with start_emulators(accounts=300, seed=5, tls=tls, workdir=tmp_path / "emu") as e:
+    with start_emulators(accounts=300, seed=5, tls=tls, workdir=tmp_path / "upstream") as e:
         yield e
 
 
 @pytest.fixture
-def pull_settings(big_emu: RunningEmulators, database_url: str) -> Settings:
-    return make_settings(big_emu, database_url)
+def pull_settings(big_upstream: RunningEmulators, database_url: str) -> Settings:
+    return make_settings(big_upstream, database_url)
 
 
 def puller(settings: Settings, store: Store, **kw: object) -> Puller:
@@ -73,12 +73,12 @@ def stored(store: Store, system: str, obj: str, *, live: bool | None = None) -> 
         return set(s.scalars(q))
 
 
-def emulator_ids(emu: RunningEmulators, obj: str, *, deleted: bool = True) -> set[str]:
-    return {rid for rid, _ in emu.salesforce.tables[obj].iter_rows(include_deleted=deleted)}
+def emulator_ids(upstream: RunningEmulators, obj: str, *, deleted: bool = True) -> set[str]:
+    return {rid for rid, _ in upstream.salesforce.tables[obj].iter_rows(include_deleted=deleted)}
 
 
 def test_interrupted_pull_resumes_without_losing_records(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """A pull stopped after two pages resumes from its cursor and ends with every record."""
     pages = {"n": 0}
@@ -101,7 +101,7 @@ def test_interrupted_pull_resumes_without_losing_records(
 
     second = puller(pull_settings, store).pull(only=["salesforce.Opportunity"])
     assert second["salesforce.Opportunity"].resumed is True
-    assert stored(store, "salesforce", "Opportunity") == emulator_ids(big_emu, "Opportunity")
+    assert stored(store, "salesforce", "Opportunity") == emulator_ids(big_upstream, "Opportunity")
     with store.session() as s:
         wm = s.get(Watermark, "salesforce.Opportunity")
         assert wm is not None
@@ -110,7 +110,7 @@ def test_interrupted_pull_resumes_without_losing_records(
 
 
 def test_incremental_pull_reads_only_changes_and_late_commits(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """After a full first pull, the next reads records changed since the watermark minus the
     lookback - including one committed late with a slightly older stamp."""
@@ -121,14 +121,14 @@ def test_incremental_pull_reads_only_changes_and_late_commits(
         assert wm is not None
         assert wm.value is not None
         watermark = wm.value
-    some = sorted(emulator_ids(big_emu, "Account", deleted=False))[3]
-    big_emu.salesforce.update("Account", some, {"Name": "Renamed Inc"})
+    some = sorted(emulator_ids(big_upstream, "Account", deleted=False))[3]
+    big_upstream.salesforce.update("Account", some, {"Name": "Renamed Inc"})
     late_ms = int((watermark - timedelta(minutes=2)).timestamp() * 1000)
-    owner = big_emu.salesforce.get("Account", some)["OwnerId"]  # type: ignore[index]
-    big_emu.salesforce.load(
+    owner = big_upstream.salesforce.get("Account", some)["OwnerId"]  # type: ignore[index]
+    big_upstream.salesforce.load(
         "Account", [{"Name": "Late Commit LLC", "OwnerId": owner, "SystemModstamp": late_ms}]
     )
-    big_emu.log.reset()
+    big_upstream.log.reset()
     stats = puller(pull_settings, store).pull(only=["salesforce.Account"])
     names = set()
     with store.session() as s:
@@ -138,18 +138,20 @@ def test_incremental_pull_reads_only_changes_and_late_commits(
             names.add(rec.data["Name"])
     assert {"Renamed Inc", "Late Commit LLC"} <= names
     assert stats["salesforce.Account"].records < 20  # not a full re-read
-    assert big_emu.log.count(api="salesforce", object="Account") == 1
+    assert big_upstream.log.count(api="salesforce", object="Account") == 1
 
 
-def test_deletes_are_seen(big_emu: RunningEmulators, pull_settings: Settings, store: Store) -> None:
+def test_deletes_are_seen(
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
+) -> None:
     """Recycle-Bin deletes arrive via queryAll; hard-deleted team rows via the count check."""
     puller(pull_settings, store).pull()
-    account_id = sorted(emulator_ids(big_emu, "Account", deleted=False))[5]
-    atm_table = big_emu.salesforce.tables["AccountTeamMember"]
-    atm_id = sorted(emulator_ids(big_emu, "AccountTeamMember"))[0]
+    account_id = sorted(emulator_ids(big_upstream, "Account", deleted=False))[5]
+    atm_table = big_upstream.salesforce.tables["AccountTeamMember"]
+    atm_id = sorted(emulator_ids(big_upstream, "AccountTeamMember"))[0]
     assert atm_table.get(atm_id)["AccountId"] != account_id  # type: ignore[index]
-    big_emu.salesforce.delete("Account", account_id)
-    big_emu.salesforce.delete("AccountTeamMember", atm_id)
+    big_upstream.salesforce.delete("Account", account_id)
+    big_upstream.salesforce.delete("AccountTeamMember", atm_id)
     second = puller(pull_settings, store)
     stats = second.pull()
     assert account_id in stored(store, "salesforce", "Account", live=False)
@@ -161,16 +163,16 @@ def test_deletes_are_seen(big_emu: RunningEmulators, pull_settings: Settings, st
     assert atm_id in stored(store, "salesforce", "AccountTeamMember", live=False)
     # The live team rows in the store match Salesforce exactly again.
     assert stored(store, "salesforce", "AccountTeamMember", live=True) == emulator_ids(
-        big_emu, "AccountTeamMember"
+        big_upstream, "AccountTeamMember"
     )
 
 
 def test_full_pull_marks_unseen_records_deleted(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """--full re-reads everything and marks what no longer exists (no delete feed) as gone."""
     puller(pull_settings, store).pull(only=["gainsight.Company"])
-    companies = big_emu.gainsight.tables["company"]
+    companies = big_upstream.gainsight.tables["company"]
     victim = sorted(companies.ids())[0]
     companies.delete(victim, hard=True)
     puller(pull_settings, store).pull(only=["gainsight.Company"])
@@ -192,7 +194,7 @@ def test_full_pull_marks_unseen_records_deleted(
 
 
 def test_backfill_window_leaves_watermarks_alone(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """A backfill re-pulls a window through its own cursor; the main watermark is unchanged."""
     p = puller(pull_settings, store)
@@ -205,21 +207,21 @@ def test_backfill_window_leaves_watermarks_alone(
         only=["salesforce.Opportunity"],
     )
     assert stats["salesforce.Opportunity"].mode == "backfill"
-    assert stats["salesforce.Opportunity"].records == len(emulator_ids(big_emu, "Opportunity"))
+    assert stats["salesforce.Opportunity"].records == len(emulator_ids(big_upstream, "Opportunity"))
     with store.session() as s:
         assert s.get(Watermark, "salesforce.Opportunity").value == before  # type: ignore[union-attr]
 
 
 def test_records_the_store_holds_at_the_same_stamp_are_not_rewritten(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """An incremental re-read (the lookback window) skips records the store holds at the same
     (Id, SystemModstamp) with the same content - they are only marked as seen - and stores the
     changed ones; a stored copy that differs at the same stamp is replaced, not trusted."""
     puller(pull_settings, store).pull(only=["salesforce.Account"])
-    live = sorted(emulator_ids(big_emu, "Account", deleted=False))
+    live = sorted(emulator_ids(big_upstream, "Account", deleted=False))
     changed, tampered, untouched = live[3], live[4], live[5]
-    big_emu.salesforce.update("Account", changed, {"Name": "Renamed Inc"})
+    big_upstream.salesforce.update("Account", changed, {"Name": "Renamed Inc"})
     with store.session() as s:
         row = s.get(RawRecord, ("salesforce", "Account", tampered))
         assert row is not None
@@ -246,7 +248,7 @@ def test_records_the_store_holds_at_the_same_stamp_are_not_rewritten(
 
 
 def test_gainsight_is_pulled_beside_salesforce_and_a_failure_stops_both(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """The Gainsight streams run in a worker thread while Salesforce pulls; when one system
     fails, the other stops after its current page and the error is raised."""
@@ -279,7 +281,7 @@ def test_gainsight_is_pulled_beside_salesforce_and_a_failure_stops_both(
 
 
 def test_team_reread_asks_for_as_many_accounts_a_query_as_the_uri_allows(
-    big_emu: RunningEmulators, pull_settings: Settings, store: Store
+    big_upstream: RunningEmulators, pull_settings: Settings, store: Store
 ) -> None:
     """Planning in bulk: the re-read of 300 accounts' teams is one query (about 440 Ids fit in
     a query URI), not one per 200 accounts; what it finds matches what was pulled."""
@@ -289,12 +291,12 @@ def test_team_reread_asks_for_as_many_accounts_a_query_as_the_uri_allows(
 
     p = puller(pull_settings, store)
     p.pull(only=["salesforce.AccountTeamMember"])
-    accounts = sorted(emulator_ids(big_emu, "Account", deleted=False))
+    accounts = sorted(emulator_ids(big_upstream, "Account", deleted=False))
     capacity = p.team_reread_capacity()
     assert 400 <= capacity <= 500
     assert len(urlencode({"q": p._team_query(soql.id_list(accounts[:capacity]))})) <= 12_002
-    big_emu.log.reset()
+    big_upstream.log.reset()
     changed = p.refresh_team_members(accounts)
     assert changed == set()  # nothing changed since the pull
-    queries = big_emu.log.count(api="salesforce", object="AccountTeamMember", kind="read")
+    queries = big_upstream.log.count(api="salesforce", object="AccountTeamMember", kind="read")
     assert queries == -(-len(accounts) // capacity) == 1
