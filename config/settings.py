@@ -276,6 +276,10 @@ class Settings(BaseSettings):
     alert_yellow_to_red_only: bool = False
     alert_digest_threshold: int = Field(25, ge=1)
     alert_max_attempts: int = Field(10, ge=1)
+    # One delivery within a run: short, so that an unreachable sink never stalls the run (the
+    # outbox retries it on later runs).
+    alert_retry_max_attempts: int = Field(3, ge=1, le=100)
+    alert_retry_max_wait_seconds: float = Field(10.0, ge=0, le=3600)
     # The first run on an empty store: one digest of the accounts already Red, or nothing.
     alert_first_run: Literal["digest", "none"] = "digest"
     # Partial runs (exit 1) in a row before a sync-health alert.

@@ -54,6 +54,16 @@ class RetryPolicy:
             max_total_wait=settings.retry_max_wait_seconds,
         )
 
+    @classmethod
+    def for_alert_sinks(cls, settings: Settings) -> RetryPolicy:
+        """The short policy of one alert delivery: ``TEAMSYNC_ALERT_RETRY_MAX_ATTEMPTS`` /
+        ``_MAX_WAIT_SECONDS`` (3 attempts, 10 s: a sink must not stall a run; the outbox
+        retries the delivery on later runs)."""
+        return cls(
+            max_attempts=settings.alert_retry_max_attempts,
+            max_total_wait=settings.alert_retry_max_wait_seconds,
+        )
+
 
 @dataclass(frozen=True)
 class PollPolicy:

@@ -111,15 +111,7 @@ def build_alert(
 ) -> dict[str, Any]:
     team = routing(mapped, mapping, signal, subject_role)
     if title is None:
-        verb = {
-            "entered_red": "turned Red",
-            "reminder": "is still Red",
-            "recovered": f"left Red ({mapped.health_band})",
-            "already_red": "is Red (first run)",
-        }.get(kind, kind)
-        title = f"{mapped.name} {verb}"
-        if mapped.health_score is not None:
-            title += f" — health {mapped.health_score:g}"
+        title = alert_title(kind, mapped)
     missing = [f"no {role} assigned" for role in team["missing"]]
     return {
         "idempotency_key": key,
@@ -140,6 +132,20 @@ def build_alert(
         "missing": missing,
         **(extra or {}),
     }
+
+
+def alert_title(kind: str, mapped: MappedAccount) -> str:
+    """The title of a health alert: "Acme Corp turned Red — health 42"."""
+    verb = {
+        "entered_red": "turned Red",
+        "reminder": "is still Red",
+        "recovered": f"left Red ({mapped.health_band})",
+        "already_red": "is Red (first run)",
+    }.get(kind, kind)
+    title = f"{mapped.name} {verb}"
+    if mapped.health_score is not None:
+        title += f" — health {mapped.health_score:g}"
+    return title
 
 
 def account_links(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +15,9 @@ from config.settings import Settings
 from connectors.errors import RetryableError
 from connectors.retry import RetryPolicy, call_with_retry, parse_retry_after
 from connectors.tls import ssl_context
-from mappings.schema import load_mapping
+from mappings.rules import MappedAccount, Member, Person, Renewal
+from mappings.schema import MANAGER, MappingFile, load_mapping
+from sync.alerts.routing import alert_title, build_alert
 from sync.alerts.slack import slack_message
 from sync.alerts.webhook import SIGNATURE_HEADER, sign, standard_headers
 from sync.clock import utcnow
@@ -127,7 +130,7 @@ def build_sinks(settings: Settings, *, sleep: Callable[[float], None] | None = N
     sinks: list[Sink] = []
     names = settings.effective_alert_sinks()
     client: httpx.Client | None = None
-    policy = RetryPolicy(max_attempts=3, max_total_wait=10.0, initial_backoff=0.5)
+    policy = RetryPolicy.for_alert_sinks(settings)
     for name in names:
         if name == "log":
             sinks.append(LogSink())
@@ -178,53 +181,63 @@ def build_sinks(settings: Settings, *, sleep: Callable[[float], None] | None = N
     return sinks
 
 
-def send_test_alerts(settings: Settings) -> dict[str, str]:
+def sample_alert(mapping: MappingFile, now: datetime) -> dict[str, Any]:
+    """The alert ``teamsync alerts test`` sends: a made-up customer of the first segment
+    entering Red, built and routed like a real one (its DRI a sample person), titled and
+    keyed as a test."""
+    today = now.date()
+    risk_dri = next(
+        (
+            key
+            for key, letter in mapping.dci_row("risk").items()
+            if letter == "D" and key != MANAGER
+        ),
+        None,
+    )
+    team = {}
+    if risk_dri is not None:
+        person = Person(name=f"Sample {risk_dri}", email=f"{risk_dri.lower()}@example.com")
+        team[risk_dri] = Member(risk_dri, person, mapping.roles[risk_dri].source)
+    sample = MappedAccount(
+        account_id="001000000000000AAA",
+        name="Example Corp",
+        segment=mapping.segments.values[0],
+        segment_source="field",
+        lifecycle=mapping.lifecycle.customer,
+        is_customer=True,
+        first_won=None,
+        arr=120000.0,
+        qualifying=True,
+        renewal=Renewal("006000000000000AAA", today + timedelta(days=45), 45, True, None),
+        company_gsid=None,
+        health_score=42.0,
+        health_band=mapping.health.red,
+        previous_score=68.0,
+        trend="Down",
+        team=team,
+        flags=["RED_HEALTH", "RENEWAL_AT_RISK"],
+    )
+    return build_alert(
+        "test",
+        sample,
+        previous_band=None,
+        previous_score=68.0,
+        key=f"test:{now.isoformat(timespec='seconds')}",
+        now=now,
+        mapping=mapping,
+        salesforce_url=None,
+        gainsight_url=None,
+        title=f"teamsync test alert — {alert_title('entered_red', sample)}",
+    )
+
+
+def send_test_alerts(
+    settings: Settings, *, sleep: Callable[[float], None] | None = None
+) -> dict[str, str]:
     """``teamsync alerts test``: one sample alert per configured sink."""
-    mapping = load_mapping(settings.mapping)
-    now = utcnow()
-    sample = {
-        "idempotency_key": f"test:{now.isoformat(timespec='seconds')}",
-        "kind": "test",
-        "title": "teamsync test alert — Example Corp turned Red — health 42",
-        "occurred_at": now.isoformat(),
-        "account": {
-            "id": "001000000000000AAA",
-            "name": "Example Corp",
-            "segment": mapping.segments.values[0],
-            "lifecycle": mapping.lifecycle.customer,
-            "arr": 120000,
-            "days_to_renewal": 45,
-            "renewal_date": None,
-            "salesforce_url": None,
-            "gainsight_url": None,
-            "gainsight_company_id": None,
-        },
-        "health": {
-            "score": 42,
-            "band": mapping.health.red,
-            "previous_score": 68,
-            "previous_band": None,
-            "trend": "Down",
-        },
-        "flags": ["RED_HEALTH", "RENEWAL_AT_RISK"],
-        "team": {
-            "activity": mapping.alerts.routing_activity,
-            "dri": {
-                "role": "CSM",
-                "role_name": "Customer Success Manager",
-                "name": "Sample CSM",
-                "email": "csm@example.com",
-                "missing": False,
-                "inactive": False,
-            },
-            "consulted": [],
-            "informed": [],
-            "missing": [],
-        },
-        "missing": [],
-    }
+    sample = sample_alert(load_mapping(settings.mapping), utcnow())
     results: dict[str, str] = {}
-    for sink in build_sinks(settings):
+    for sink in build_sinks(settings, sleep=sleep):
         try:
             sink.send(sample)
             results[sink.name] = "sent"

@@ -47,6 +47,7 @@ from sync.alerts import (
     transition,
     verify,
 )
+from sync.alerts.sinks import sample_alert
 from sync.store import Store
 from sync.store.models import AlertOutbox, AlertState
 
@@ -886,6 +887,75 @@ def test_http_sink_refusal_is_not_retried(mapping: MappingFile) -> None:
         http_sink("slack", receiver, sleeps).send(alert_for(account(), mapping))
     assert len(receiver.requests) == 1
     assert sleeps == []
+
+
+def test_alert_sinks_retry_by_their_named_settings(tls: Any, tmp_path: Path) -> None:
+    """build_sinks takes one delivery's policy from TEAMSYNC_ALERT_RETRY_MAX_ATTEMPTS /
+    _MAX_WAIT_SECONDS (defaults 3 attempts, 10 s) through the shared RetryPolicy, and its waits
+    go to the injected sleep (none is slept here)."""
+    from emulators.http import EmulatorServer, Request, Response
+
+    assert RetryPolicy.for_alert_sinks(load_settings()) == RetryPolicy(
+        max_attempts=3, max_total_wait=10.0
+    )
+    hits: list[str] = []
+
+    def unavailable(request: Request) -> Response:
+        hits.append(request.path)
+        return Response.empty(503)
+
+    with EmulatorServer(unavailable, ssl_context=tls.server_context) as server:
+
+        def attempts(**overrides: Any) -> tuple[int, list[float]]:
+            hits.clear()
+            sleeps: list[float] = []
+            settings = load_settings(
+                database_url=f"sqlite:///{tmp_path / 'x.db'}",
+                alert_sinks="webhook",
+                alert_webhook_url=f"{server.url}/hook",
+                alert_webhook_secret="s3cret-value",
+                ca_bundle=tls.ca_path,
+                **overrides,
+            )
+            (sink,) = build_sinks(settings, sleep=sleeps.append)
+            with pytest.raises(UpstreamUnavailable):
+                sink.send({"idempotency_key": "k1", "kind": "entered_red", "title": "t"})
+            return len(hits), sleeps
+
+        count, sleeps = attempts()
+        assert count == 3
+        # 0.5 s then 1 s, each with up to 25 % jitter.
+        assert len(sleeps) == 2
+        assert 0.5 <= sleeps[0] <= 0.625
+        assert 1.0 <= sleeps[1] <= 1.25
+        assert attempts(alert_retry_max_attempts=5)[0] == 5
+        assert attempts(alert_retry_max_attempts=1) == (1, [])
+        assert attempts(alert_retry_max_wait_seconds=0) == (1, [])  # no wait fits the budget
+
+
+def test_alerts_test_sample_is_a_real_alert(mapping: MappingFile) -> None:
+    """`teamsync alerts test` sends what build_alert makes (every field a real alert has, the
+    DRI from the mapping's risk row, missing roles from the segment), titled as a test."""
+    sample = sample_alert(mapping, T0)
+    real = alert_for(account(), mapping)
+    assert set(sample) == set(real)
+    assert set(sample["account"]) == set(real["account"])
+    assert set(sample["health"]) == set(real["health"])
+    assert sample["kind"] == "test"
+    assert sample["idempotency_key"] == "test:2026-03-02T09:00:00+00:00"
+    assert sample["title"] == "teamsync test alert — Example Corp turned Red — health 42"
+    assert sample["team"]["activity"] == mapping.alerts.routing_activity
+    assert sample["team"]["dri"]["role"] == "CSM"
+    assert sample["team"]["dri"]["email"] == "csm@example.com"
+    assert sample["account"]["days_to_renewal"] == 45
+    assert block_kit_problems(slack_message(sample)) == []
+    # Routing follows the mapping: another DRI for the risk row, another sample DRI.
+    row = dict(mapping.dci[mapping.alerts.routing_activity])
+    row.update({"CSM": "C", "SA": "D"})
+    moved = mapping.model_copy(
+        update={"dci": {**mapping.dci, mapping.alerts.routing_activity: row}}
+    )
+    assert sample_alert(moved, T0)["team"]["dri"]["role"] == "SA"
 
 
 # --- delivery: outbox, backoff, digest ------------------------------------------------------
