@@ -63,6 +63,15 @@ class Vanished:
         bucket.update(record_ids)
         return len(bucket) - before
 
+    def discard(self, stream: Stream[Any], record_ids: Iterable[str]) -> int:
+        """Records a later read of this run saw after all: live again (not deleted)."""
+        bucket = self.ids.get((str(stream.system), stream.object))
+        if not bucket:
+            return 0
+        before = len(bucket)
+        bucket.difference_update(record_ids)
+        return before - len(bucket)
+
     def of(self, system: str, object_name: str) -> frozenset[str]:
         return frozenset(self.ids.get((str(system), object_name), ()))
 
@@ -508,6 +517,11 @@ class Puller:
                     stored[rid].parent_id or "" for rid in stale if rid not in known_gone
                 )
                 self.store.upsert_raw(s, stream.system, stream.object, fresh)
+            if seen & known_gone:
+                # Seen again = live again: an earlier read of this run (the Id scan) missed
+                # these rows, the team itself holds them; their accounts are planned again.
+                revived = self.vanished.discard(stream, seen)
+                log.info("team rows seen again by the re-read", rows=revived)
             if stale:
                 # Gone since the last pull: deleted once the plan passes the safeguard.
                 self.vanished.add(stream, stale)

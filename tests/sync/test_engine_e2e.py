@@ -25,6 +25,7 @@ from sync.store.models import (
     HealthObservation,
     Operation,
     QuarantinedRecord,
+    RawRecord,
 )
 
 RunFn = Callable[..., Any]
@@ -316,6 +317,69 @@ def test_team_changed_after_the_pull_is_planned_from_the_re_read(
     assert "salesforce.AccountTeamMember.create" not in (result.stats.plan or {})
     rows = [r for r in team(upstream, ref.account_id) if r["UserId"] == csm["UserId"]]
     assert [r["TeamMemberRole"] for r in rows] == ["Customer Success Manager"]
+
+
+def test_a_row_the_id_scan_missed_and_the_re_read_sees_is_live(
+    converged: RunningEmulators, settings: Settings, store: Store
+) -> None:
+    """Seen again = live again: a team row the Id scan left out (it answered without it) but
+    the re-read of the account's team finds is live. The account is planned from the row (no
+    second row created), the row is not marked deleted, and only the row really gone is."""
+    upstream = converged
+    ref = upstream.org.scenarios["score_76"]  # type: ignore[union-attr]
+    victim = next(
+        r
+        for r in team(upstream, ref.account_id)
+        if r["TeamMemberRole"] == "Customer Success Manager"
+    )
+    # A managed row really gone on another account: the counts differ, so the Id scan runs.
+    gone = next(
+        r
+        for rid, _ in upstream.salesforce.tables["AccountTeamMember"].iter_rows()
+        if (r := upstream.salesforce.get("AccountTeamMember", rid)) is not None
+        and r["AccountId"] != ref.account_id
+        and r["TeamMemberRole"] == "Customer Success Manager"
+    )
+    upstream.salesforce.delete("AccountTeamMember", gone["Id"])
+    sf, gs = build_clients(settings)
+    scans: list[str] = []
+
+    class ScanMissesTheRow:
+        """The real client, except that the Id scan of team rows leaves the victim out."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sf, name)
+
+        def query(self, soql: str, **kw: Any) -> Any:
+            if soql.startswith("SELECT Id FROM AccountTeamMember"):
+                scans.append(soql)
+                return (
+                    [r for r in page if r.get("Id") != victim["Id"]]
+                    for page in sf.query(soql, **kw)
+                )
+            return sf.query(soql, **kw)
+
+    engine = Engine(settings, load_mapping(settings.mapping), store, ScanMissesTheRow(), gs)  # type: ignore[arg-type]
+    result = engine.run(RunOptions())
+    assert scans, "the Id scan ran"
+    assert result.exit_code == 0, result.stats
+    # Only the row really gone counts toward the safeguard and is marked deleted.
+    assert result.stats.vanished == {"salesforce.AccountTeamMember": 1}
+    assert result.stats.marked_deleted == 1
+    with store.session() as s:
+        is_deleted = s.scalar(
+            select(RawRecord.is_deleted).where(
+                RawRecord.object == "AccountTeamMember", RawRecord.record_id == victim["Id"]
+            )
+        )
+    assert is_deleted is False
+    # Planned from its actual team: the victim's account has its one CSM row, nothing new.
+    rows = [r for r in team(upstream, ref.account_id) if r["UserId"] == victim["UserId"]]
+    assert [r["Id"] for r in rows] == [victim["Id"]]
+    assert result.stats.plan.get("salesforce.AccountTeamMember.create") == 1  # `gone` only
+    before = writes(upstream)
+    assert Engine.from_settings(settings, store=store).run(RunOptions()).stats.plan == {}
+    assert writes(upstream) == before
 
 
 def test_mass_change_is_refused_with_exit_4(converged: RunningEmulators, run: RunFn) -> None:
