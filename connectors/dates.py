@@ -31,6 +31,16 @@ def parse_datetime(value: object) -> datetime | None:
     """
     if value is None:
         return None
+    if value.__class__ is str and len(value) >= 19 and value[10] == "T":
+        # The common case (a Salesforce stamp): ISO text as sent, no stripping or patterns.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the full path below says why (or reads a form with blanks around it)
+        else:
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
     if isinstance(value, bool):
         raise ValueError("a boolean is not a date-time")
     if isinstance(value, datetime):

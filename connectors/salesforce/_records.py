@@ -79,31 +79,62 @@ class Column:
 
 def _datetime_rest(text: str) -> str:
     """Bulk ``2024-05-01T12:00:03.000Z`` -> REST ``2024-05-01T12:00:03.000+0000``."""
+    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T":
+        try:  # the form Bulk sends: only the zone suffix differs
+            dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return text[:23] + "+0000"
     parsed = parse_datetime(text)
     if parsed is None:
         raise ValueError("empty date-time")
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}+0000"
 
 
+def _text(text: str) -> Any:
+    return text or None
+
+
+def _boolean(text: str) -> Any:
+    return text.lower() == "true" if text else None
+
+
+def _int(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _double(text: str) -> Any:
+    return float(text) if text else None
+
+
+def _datetime(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return _datetime_rest(text)
+    except ValueError:
+        return text
+
+
+_CONVERTERS: dict[str, Any] = {
+    "boolean": _boolean,
+    "int": _int,
+    "double": _double,
+    "currency": _double,
+    "percent": _double,
+    "datetime": _datetime,
+}
+
+
 def convert(text: str, type_: str) -> Any:
     """One Bulk CSV cell as the REST API would have typed it (empty -> None)."""
-    if text == "":
-        return None
-    if type_ == "boolean":
-        return text.lower() == "true"
-    if type_ == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)
-    if type_ in ("double", "currency", "percent"):
-        return float(text)
-    if type_ == "datetime":
-        try:
-            return _datetime_rest(text)
-        except ValueError:
-            return text
-    return text
+    return _CONVERTERS.get(type_, _text)(text)
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -127,12 +158,14 @@ def csv_records(text: str, columns: Mapping[str, Column]) -> Iterator[dict[str, 
     if not header:
         return
     plan = [columns.get(name.lower(), Column(name, "string")) for name in header]
+    keys = [col.key for col in plan]
+    converters = [_CONVERTERS.get(col.type, _text) for col in plan]
+    width = len(plan)
     for row in reader:
         if not row:
             continue
-        yield {
-            col.key: convert(row[i] if i < len(row) else "", col.type) for i, col in enumerate(plan)
-        }
+        cells = row if len(row) >= width else row + [""] * (width - len(row))
+        yield {key: conv(cell) for key, conv, cell in zip(keys, converters, cells, strict=False)}
 
 
 class UnorderedPage(list[dict[str, Any]]):

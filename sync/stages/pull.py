@@ -659,17 +659,12 @@ def _row(stream: Stream[Any], pulled: dict[str, Any]) -> RawRow:
     rid = (normalize_or_none(raw_id) if stream.system == System.SALESFORCE else None) or str(raw_id)
     parent = normalize_or_none(rec.get(stream.parent_field)) if stream.parent_field else None
     match = None
-    if stream.match_field and isinstance(rec.get(stream.match_field), str):
-        match = rec[stream.match_field].strip().lower()[:255] or None
+    if stream.match_field:
+        value = rec.get(stream.match_field)
+        if isinstance(value, str):
+            match = value.strip().lower()[:255] or None
     try:
         stamp = parse_datetime(rec.get(stream.stamp_field))
     except ValueError:
         stamp = None  # kept raw; the mapper quarantines what it cannot read
-    return RawRow(
-        record_id=rid,
-        data=rec,
-        stamp=stamp,
-        is_deleted=bool(rec.get("IsDeleted")),
-        parent_id=parent,
-        match_key=match,
-    )
+    return RawRow(rid, rec, stamp, bool(rec.get("IsDeleted")), parent, match)

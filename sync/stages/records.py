@@ -224,6 +224,39 @@ class GsCompany(Record):
 UNSTORABLE = "__teamsync_unstorable__"  # marker key: why a raw record cannot be used
 
 
+_SIMPLE = frozenset({int, bool, type(None)})
+
+
+def _plain_text(text: str) -> bool:
+    """Text both databases store as it is: no NUL byte, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    if text.isascii():  # O(1) in CPython: no surrogate possible
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain(record: Mapping[str, Any]) -> bool:
+    """True when ``record`` is flat and needs no change to be stored (checked cheaply)."""
+    for key, value in record.items():
+        if key.__class__ is not str or not _plain_text(key):
+            return False
+        cls = value.__class__
+        if cls is str:
+            if not _plain_text(value):
+                return False
+        elif cls is float:
+            if not math.isfinite(value):
+                return False
+        elif cls not in _SIMPLE:
+            return False  # nested or unusual values: the full walk below
+    return True
+
+
 def storable(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A copy of ``record`` that both databases can store, and what had to change.
 
@@ -231,6 +264,8 @@ def storable(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     JSON has no NaN: such values are replaced (U+FFFD, null) and named, so that the record is
     stored, then quarantined with that reason instead of failing the whole page.
     """
+    if _plain(record):  # the common case: flat, finite, valid text without NUL bytes
+        return dict(record), []
     problems: list[str] = []
 
     def clean(value: Any, path: str) -> Any:

@@ -131,3 +131,35 @@ def test_every_parsed_field_is_pulled(streams: Catalogue) -> None:
         assert read <= set(stream.fields), stream.name
         assert stream.key in stream.fields
         assert stream.stamp_field in stream.fields
+
+
+@pytest.mark.parametrize(
+    ("record", "expected", "problems"),
+    [
+        ({"Id": "001", "n": 1, "x": 1.5, "b": True, "z": None}, None, []),
+        ({"Name": "Café Zoë"}, None, []),
+        ({"Name": "a\x00b"}, {"Name": "a\ufffdb"}, ["Name: NUL byte in text"]),
+        ({"Name": "bad \ud800"}, {"Name": "bad ?"}, ["Name: text that is not valid Unicode"]),
+        ({"ARR": float("nan")}, {"ARR": None}, ["ARR: not a finite number"]),
+        ({"ARR": float("inf")}, {"ARR": None}, ["ARR: not a finite number"]),
+        (
+            {"Owner": {"Name": "x\x00"}},
+            {"Owner": {"Name": "x\ufffd"}},
+            ["Owner.Name: NUL byte in text"],
+        ),
+        ({"k\x00": 1}, {"k\ufffd": 1}, [": NUL byte in text"]),
+        ({"tags": ["a", "b\x00"]}, {"tags": ["a", "b\ufffd"]}, ["tags[1]: NUL byte in text"]),
+    ],
+)
+def test_storable_replaces_what_a_database_refuses_and_names_it(
+    record: dict[str, Any], expected: dict[str, Any] | None, problems: list[str]
+) -> None:
+    """Flat, clean records come back as an equal copy (the fast path); NUL bytes, lone
+    surrogates and non-finite numbers anywhere - values, keys, nested, lists - are replaced
+    and named."""
+    from sync.stages.records import storable
+
+    out, found = storable(record)
+    assert out == (record if expected is None else expected)
+    assert out is not record
+    assert found == problems

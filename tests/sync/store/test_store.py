@@ -245,3 +245,33 @@ def test_lock_is_per_store_schema(store: Store, database_url: str) -> None:
         other.dispose()
         with store.engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def test_fast_sqlite_datetime_binding_matches_sqlalchemys() -> None:
+    """The prepared upsert binds aware datetimes on SQLite in one call; the stored text is
+    exactly what ``UtcDateTime`` + SQLAlchemy's SQLite ``DATETIME`` would write (any offset,
+    microseconds, years below 1000), and a naive datetime is refused the same way."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from sync.store.models import UtcDateTime
+    from sync.store.store import _bind_processor
+
+    dialect = sqlite.dialect()
+    slow = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    fast = _bind_processor(UtcDateTime(), dialect)
+    assert slow is not None
+    assert fast is not None
+    assert fast is not slow
+    values = [
+        None,
+        datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC),
+        datetime(2026, 1, 1, 12, 0, 0, 500, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=-8))),
+    ]
+    assert [fast(v) for v in values] == [slow(v) for v in values]
+    with pytest.raises(ValueError, match="naive datetime"):
+        fast(datetime(2026, 1, 1))
