@@ -69,6 +69,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("teamsync.engine")
 
+# Open Handoff CTAs are read back one by one (500 a call) at least this often; in between, a
+# run reads only the CTAs closed since the last check (one call, usually).
+HANDOFF_READ_ALL = timedelta(hours=24)
+
 # Errors that mean a field is not what the mapping expects (missing, no access, a picklist
 # value the org lacks): they drop the stored preflight report so the next run re-checks.
 FIELD_ERROR_CODES = frozenset(
@@ -314,7 +318,9 @@ class Engine:
                 stats.pulled = {k: v.as_json() for k, v in pulled.items()}
                 if window is None and (options.full or full_gainsight):
                     stats.gainsight_full = True
-                self._refresh_handoff_ctas(stats)
+                self._refresh_handoff_ctas(
+                    stats, read_all=window is None and (options.full or full_gainsight)
+                )
                 renew()
             if self.should_stop():
                 result.status = RunStatus.INTERRUPTED
@@ -769,10 +775,14 @@ class Engine:
         last = next((started for started, st in recent if (st or {}).get("gainsight_full")), None)
         return last is None or self.clock() - last >= timedelta(hours=hours)
 
-    def _refresh_handoff_ctas(self, stats: RunStats) -> None:
-        """Read the status of the open Handoff CTAs teamsync opened or adopted: one the SA
-        closed in Gainsight completes its handoff (the flag clears, no new CTA, no escalation).
-        A read of up to 500 CTAs a call; nothing when none is open."""
+    def _refresh_handoff_ctas(self, stats: RunStats, *, read_all: bool = False) -> None:
+        """Read back the open Handoff CTAs teamsync opened or adopted: one the SA closed in
+        Gainsight completes its handoff (the flag clears, no new CTA, no escalation).
+
+        Normally one read: the CTAs closed since the last check (less the Gainsight lookback,
+        G3), matched against the open ones.  Every ``HANDOFF_READ_ALL`` (and on a first check
+        or a full Gainsight read) all open ones are read by Gsid, 500 a call, which also
+        notices a CTA deleted in Gainsight.  Nothing when none is open."""
         flags = [f for f, c in self.mapping.gainsight.cta.flags.items() if c.signal == "handoff"]
         if not flags:
             return
@@ -784,29 +794,72 @@ class Engine:
                     )
                 )
             )
-        if not gsids:
+        if not gsids:  # nothing open is a complete check too
+            stats.handoff_ctas = {"open": 0, "closed_in_gainsight": 0, "read_all": 1}
             return
-        from connectors.gainsight import Condition
+        from connectors.gainsight import Condition, filter_datetime
 
-        still_open: set[str] = set()
-        for start in range(0, len(gsids), 500):
-            chunk = gsids[start : start + 500]
+        last_check, last_full = self._last_handoff_checks()
+        now = self.clock()
+        read_all = (
+            read_all
+            or last_check is None
+            or last_full is None
+            or now - last_full >= HANDOFF_READ_ALL
+        )
+        closed: list[str]
+        if read_all:
+            still_open: set[str] = set()
+            for start in range(0, len(gsids), 500):
+                chunk = gsids[start : start + 500]
+                for page in self.gs.cta_list(
+                    ["Gsid", "IsClosed"], conditions=[Condition("Gsid", "IN", chunk)]
+                ):
+                    for row in page:
+                        if row.get("IsClosed") not in (True, "true"):
+                            still_open.add(str(row.get("Gsid")))
+            closed = [g for g in gsids if g not in still_open]  # closed, or deleted
+        else:
+            assert last_check is not None
+            since = last_check - timedelta(seconds=self.settings.gainsight_lookback_seconds)
+            recently: set[str] = set()
             for page in self.gs.cta_list(
-                ["Gsid", "IsClosed"], conditions=[Condition("Gsid", "IN", chunk)]
+                ["Gsid", "IsClosed"],
+                conditions=[
+                    Condition("IsClosed", "EQ", [True]),
+                    Condition("ModifiedDate", "GTE", [filter_datetime(since)]),
+                ],
             ):
-                for row in page:
-                    if row.get("IsClosed") not in (True, "true"):
-                        still_open.add(str(row.get("Gsid")))
-        closed = [g for g in gsids if g not in still_open]  # closed, or deleted in Gainsight
+                recently.update(
+                    str(row.get("Gsid")) for row in page if row.get("IsClosed") in (True, "true")
+                )
+            closed = [g for g in gsids if g in recently]
         if closed:
-            now = self.clock()
             with self.store.session() as s:
                 s.execute(
                     update(CtaLink)
                     .where(CtaLink.cta_gsid.in_(closed))
                     .values(status="closed", closed_at=now)
                 )
-        stats.handoff_ctas = {"open": len(still_open), "closed_in_gainsight": len(closed)}
+        stats.handoff_ctas = {
+            "open": len(gsids) - len(closed),
+            "closed_in_gainsight": len(closed),
+            "read_all": int(read_all),
+        }
+
+    def _last_handoff_checks(self) -> tuple[datetime | None, datetime | None]:
+        """When the open Handoff CTAs were last checked, and last read all (run starts)."""
+        with self.store.session() as s:
+            recent = s.execute(
+                select(Run.started_at, Run.stats)
+                .where(Run.status.in_(("succeeded", "partial")))
+                .order_by(Run.started_at.desc())
+                .limit(500)
+            ).all()
+        checked = [(started, (st or {}).get("handoff_ctas")) for started, st in recent]
+        last = next((started for started, h in checked if h is not None), None)
+        full = next((started for started, h in checked if h and h.get("read_all", 1)), None)
+        return last, full
 
     def _puller(self) -> Puller:
         return Puller(

@@ -103,7 +103,8 @@ class RunStats:
     gainsight_full: bool | None = None  # the Gainsight streams were read in full
     ctas_without_owner: int | None = None  # CTAs not opened: nobody could own them
     team_wipes: int | None = None  # accounts whose human-maintained team rows all vanished
-    handoff_ctas: dict[str, int] | None = None  # open Handoff CTAs read back: open / closed
+    # open Handoff CTAs read back: open / closed_in_gainsight / read_all (1: each by Gsid)
+    handoff_ctas: dict[str, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

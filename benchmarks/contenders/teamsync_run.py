@@ -92,6 +92,17 @@ def main() -> int:
     parser.add_argument("--profile", help="write a pyinstrument HTML profile of the run here")
     args = parser.parse_args()
 
+    offset_ms = float(os.environ.get("BENCH_CLOCK_OFFSET_MS") or 0)
+    if offset_ms:
+        # Days later (bench_run.py moved the emulators' clock): teamsync's clock moves with
+        # it.  Patched before any other teamsync import binds ``utcnow``.
+        from datetime import timedelta
+
+        import sync.clock
+
+        real, shift = sync.clock.utcnow, timedelta(milliseconds=offset_ms)
+        sync.clock.utcnow = lambda: real() + shift
+
     from config.errors import TeamsyncError
     from config.settings import load_settings
     from sync.engine import Engine, RunOptions

@@ -176,3 +176,45 @@ def test_coverage_triage_escalation_and_dated_health_drop_over_weeks(
     upstream.gainsight.update("company", csm.company_gsid, {"CurrentScore": 60})
     run()
     assert "HEALTH_DROP" in flags(upstream, csm.account_id)
+
+
+def test_open_handoff_ctas_are_read_back_in_one_call_and_all_once_a_day(
+    upstream: RunningEmulators, store: Store, run: RunFn
+) -> None:
+    """Between daily read-alls a run asks only for CTAs closed since its last check (less the
+    Gainsight lookback): one call however many Handoff CTAs are open, and a closed one is still
+    found.  A CTA deleted in Gainsight is noticed by the next read-all (a day later)."""
+    first = run()
+    assert first.stats.handoff_ctas == {"open": 0, "closed_in_gainsight": 0, "read_all": 1}
+    with store.session() as s:
+        open_links = list(
+            s.scalars(
+                select(CtaLink).where(CtaLink.flag == "HANDOFF_DUE", CtaLink.status == "open")
+            )
+        )
+    assert len(open_links) >= 2
+    closed_one, deleted_one = open_links[0], open_links[1]
+    upstream.gainsight.update("calltoaction", closed_one.cta_gsid, {"status": "Closed Success"})
+    upstream.gainsight._tenant.delete("calltoaction", deleted_one.cta_gsid)
+
+    upstream.log.reset()
+    second = run()
+    assert second.stats.handoff_ctas == {
+        "open": len(open_links) - 1,
+        "closed_in_gainsight": 1,
+        "read_all": 0,
+    }
+    assert upstream.log.count(api="gainsight", operation="cta.list") == 1
+
+    upstream.clock.advance(DAY_MS + 60_000)
+    third = run()
+    assert third.stats.handoff_ctas is not None
+    assert third.stats.handoff_ctas["read_all"] == 1
+    assert third.stats.handoff_ctas["closed_in_gainsight"] >= 1  # the deleted one
+    with store.session() as s:
+        statuses = {
+            link.cta_gsid: link.status
+            for link in s.scalars(select(CtaLink).where(CtaLink.flag == "HANDOFF_DUE"))
+        }
+    assert statuses[closed_one.cta_gsid] == "closed"
+    assert statuses[deleted_one.cta_gsid] == "closed"
