@@ -623,6 +623,9 @@ def _make_engine(url: str, *, echo: bool, busy_timeout: float = 30.0) -> Engine:
             cur = dbapi_conn.cursor()
             if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
                 cur.execute("PRAGMA journal_mode=WAL")
+                # A pull commits every page: checkpoint the WAL every ~40 MB rather than every
+                # 4 MB (the default), so pages rewritten by several commits are copied once.
+                cur.execute("PRAGMA wal_autocheckpoint=10000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.close()
