@@ -28,6 +28,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from connectors.contract import redirect_refused
 from connectors.errors import (
     AuthenticationError,
@@ -106,6 +108,10 @@ def parse_json(content: bytes) -> tuple[bool, Any]:
     """(is_json, value) for a response body."""
     if not content or not content.strip():
         return False, None
+    try:
+        return True, orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass  # what orjson refuses and json reads (NaN, huge integers) is judged later
     try:
         return True, json.loads(content)
     except (ValueError, UnicodeDecodeError):
