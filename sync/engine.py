@@ -88,6 +88,12 @@ FIELD_ERROR_CODES = frozenset(
 )
 
 
+# The most accounts chunks waiting for a team re-read hold in memory: a run that plans few
+# accounts among many re-reads a partly filled Id list instead (one more query per this many
+# accounts at most).
+GROUP_MAX_ACCOUNTS = 10_000
+
+
 @contextmanager
 def _timed(stats: RunStats, name: str) -> Iterator[None]:
     """Add the block's wall time to ``stats.phases[name]`` (seconds; the metrics read it)."""
@@ -398,14 +404,27 @@ class Engine:
             # Chunks wait in a small group until their planned accounts fill a team re-read
             # query (Id lists as long as the query URI allows), then the group is re-read at
             # once and each chunk finished.
+            # Memory stays flat in the number of accounts: a chunk with nothing planned and
+            # no chunk waiting before it is finished at once (chunks still finish in order),
+            # a waiting chunk keeps no planner input, and a group is re-read once it holds
+            # GROUP_MAX_ACCOUNTS accounts even when its Id lists are not full.
             capacity = puller.team_reread_capacity()
             group: list[tuple[MappedChunk, dict[str, list[Op]]]] = []
+            waiting = planned_waiting = 0
             for chunk in mapper.chunks():
-                group.append((chunk, self._plan(chunk)))
-                if sum(len(ops) for _, ops in group) >= capacity:
+                chunk_ops = self._plan(chunk)
+                if not group and not chunk_ops:
+                    finish(chunk, chunk_ops)
+                    continue
+                chunk.shed_inputs()
+                group.append((chunk, chunk_ops))
+                waiting += len(chunk.items)
+                planned_waiting += len(chunk_ops)
+                if planned_waiting >= capacity or waiting >= GROUP_MAX_ACCOUNTS:
                     for done_chunk, ops in self._reread(group, mapper, puller):
                         finish(done_chunk, ops)
                     group = []
+                    waiting = planned_waiting = 0
             for done_chunk, ops in self._reread(group, mapper, puller):
                 finish(done_chunk, ops)
             if self.alerts is not None and not options.dry_run:
@@ -550,6 +569,7 @@ class Engine:
         today = self.clock().date()
         out: dict[str, list[Op]] = {}
         for item in chunk.items:
+            assert item.inputs is not None, "a chunk is planned before its inputs are shed"
             ops = self.planner.account_ops(item.inputs, item.mapped, item.open_ctas, today)
             if ops:
                 out[item.mapped.account_id] = ops

@@ -65,6 +65,7 @@ from connectors.salesforce._records import (
     csv_cell,
     csv_line,
     csv_records,
+    csv_row_count,
     flatten,
     jsonable,
     pages,
@@ -499,17 +500,20 @@ class SalesforceClient:
                 )
             header = contract.csv_header(text, [], results, "query results")
             contract.csv_columns_match(header, list(columns), results)
-            records = list(csv_records(text, columns))
-            if records and len(records) != chunk.get("number_of_records"):
+            # Counted before a record is used; then typed page by page (a chunk of 50,000
+            # records as dicts would be ~70 MB, its CSV text a few).
+            count = csv_row_count(text)
+            if count and count != chunk.get("number_of_records"):
                 raise ContractViolation(
                     f"{results.describe()}: response breaks its contract: a results chunk of "
-                    f"{len(records)} rows says Sforce-NumberOfRecords "
+                    f"{count} rows says Sforce-NumberOfRecords "
                     f"{chunk.get('number_of_records')}",
                     api=API,
                 )
-            seen += len(records)
-            yield from pages(records, size)
+            seen += count
             locator = str(chunk.get("locator") or "")
+            yield from pages(csv_records(text, columns), size)
+            del chunk, text  # the next chunk is fetched without this one still held
             if not locator or locator == "null":
                 if seen != expected:
                     raise ContractViolation(

@@ -11,12 +11,15 @@ columns.  Messages name the call and what was wrong, never the body.
 from __future__ import annotations
 
 import csv
-import io
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from connectors.errors import ContractViolation
 from connectors.salesforce._errors import API, Call
+from connectors.salesforce._records import text_lines
+
+_HTML = re.compile(r"\s*<")  # a body whose first non-blank character is "<"
 
 BULK_STATES = frozenset(
     {"Open", "UploadComplete", "InProgress", "JobComplete", "Failed", "Aborted"}
@@ -129,12 +132,13 @@ def job_count(info: Mapping[str, Any], name: str, call: Call) -> int:
 def csv_header(text: str, required: Collection[str], call: Call, what: str) -> list[str]:
     """The header of a Bulk 2.0 CSV, which must hold every ``required`` column (compared
     case-insensitively).  An empty body is no CSV at all."""
-    if not text or not text.strip():
+    # No copy of the body (a Bulk result chunk is tens of MB): no strip(), no StringIO.
+    if not text or text.isspace():
         raise _breach(call, f"an empty {what} body (not even a header)")
-    if text.lstrip()[:1] == "<":
+    if _HTML.match(text):
         raise _breach(call, f"the {what} body is not CSV (an HTML page?)")
     try:
-        header = next(csv.reader(io.StringIO(text)), [])
+        header = next(csv.reader(text_lines(text)), [])
     except csv.Error:
         raise _breach(call, f"the {what} body is not CSV") from None
     have = {h.strip().lower() for h in header}

@@ -137,7 +137,7 @@ def convert(text: str, type_: str) -> Any:
     return _CONVERTERS.get(type_, _text)(text)
 
 
-def _lines(text: str) -> Iterator[str]:
+def text_lines(text: str) -> Iterator[str]:
     """The lines of ``text``, each with its ``\n``, one at a time.  (``io.StringIO`` would copy
     a whole result chunk - tens of MB - into a buffer of four bytes a character; a quoted
     value spanning lines is put together by the csv reader.)"""
@@ -153,7 +153,7 @@ def _lines(text: str) -> Iterator[str]:
 
 def csv_records(text: str, columns: Mapping[str, Column]) -> Iterator[dict[str, Any]]:
     """Typed records from one Bulk result chunk; unknown columns stay strings."""
-    reader = csv.reader(_lines(text))
+    reader = csv.reader(text_lines(text))
     header = next(reader, None)
     if not header:
         return
@@ -166,6 +166,16 @@ def csv_records(text: str, columns: Mapping[str, Column]) -> Iterator[dict[str, 
             continue
         cells = row if len(row) >= width else row + [""] * (width - len(row))
         yield {key: conv(cell) for key, conv, cell in zip(keys, converters, cells, strict=False)}
+
+
+def csv_row_count(text: str) -> int:
+    """How many records :func:`csv_records` makes of ``text``, without making them (the
+    rows are parsed and dropped one by one: a result chunk's count is checked before any of
+    its records is used, yet its records are never all in memory at once)."""
+    reader = csv.reader(text_lines(text))
+    if not next(reader, None):
+        return 0
+    return sum(1 for row in reader if row)
 
 
 class UnorderedPage(list[dict[str, Any]]):
@@ -286,4 +296,4 @@ def result_rows(text: str) -> Iterator[dict[str, str]]:
     """Rows of a Bulk 2.0 results CSV (successful / failed / unprocessed)."""
     if not text or not text.strip():
         return
-    yield from csv.DictReader(_lines(text))
+    yield from csv.DictReader(text_lines(text))

@@ -29,6 +29,7 @@ log = structlog.get_logger("teamsync.alerts")
 
 ALREADY_RED = "already_red"  # Red at the first run on an empty store (sent as one digest)
 MAX_BACKOFF = timedelta(hours=6)
+TRIAGE_BATCH = 1000  # accounts read at a time for the triage digest
 FIRST_BACKOFF = timedelta(minutes=1)
 
 
@@ -366,15 +367,42 @@ class Alerter:
         dri_roles = [k for k, v in row.items() if v == "D" and k in self.mapping.roles]
         groups: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]] = {}
         with self.store.session() as s:
-            for acc in s.scalars(
-                select(Account)
+            # Groups whose digest of this period is recorded already are not built again.
+            suffix = f":{period.isoformat()}"
+            done = {
+                key
+                for key in s.scalars(
+                    select(AlertOutbox.idempotency_key).where(
+                        AlertOutbox.idempotency_key > "triage:",
+                        AlertOutbox.idempotency_key < "triage;",
+                    )
+                )
+                if key.endswith(suffix)
+            }
+            # Plain rows of the columns a digest shows, fetched in batches: never every
+            # matching account as an ORM object at once.
+            rows = s.execute(
+                select(
+                    Account.account_id,
+                    Account.name,
+                    Account.segment,
+                    Account.arr,
+                    Account.health_score,
+                    Account.health_band,
+                    Account.trend,
+                    Account.days_to_renewal,
+                    Account.flags,
+                    Account.team,
+                )
                 .where(
                     Account.deleted.is_(False),
                     Account.health_band.in_(tri.bands),
                     Account.lifecycle.in_(self.mapping.risk.lifecycles),
                 )
                 .order_by(Account.account_id)
-            ):
+                .execution_options(yield_per=TRIAGE_BATCH)
+            )
+            for acc in rows:
                 holder = None
                 for role in dri_roles:
                     member = (acc.team or {}).get(role)
@@ -387,6 +415,8 @@ class Alerter:
                         }
                         break
                 group = (holder or {}).get("email") or "unassigned"
+                if f"triage:{group}{suffix}" in done:
+                    continue
                 entry = {
                     "id": acc.account_id,
                     "name": acc.name,

@@ -60,7 +60,7 @@ _C = TypeVar("_C", rec.SfOpportunity, rec.SfTeamMember)
 class MappedItem:
     """One account: what the rules saw, what they made of it, and the planner's other input."""
 
-    inputs: AccountInput
+    inputs: AccountInput | None  # None once planned (MappedChunk.shed_inputs)
     mapped: MappedAccount
     open_ctas: list[OpenCta] = field(default_factory=list)  # CTAs teamsync opened or adopted
     managed_sf_rows: int = 0  # existing team rows in managed roles
@@ -83,6 +83,12 @@ class MappedChunk:
     @property
     def managed_gs_fields(self) -> int:
         return sum(i.managed_gs_fields for i in self.items)
+
+    def shed_inputs(self) -> None:
+        """Drop what only the planner reads (the accounts' inputs: opportunities, team rows,
+        people): a planned chunk waiting for its team re-read keeps only what is recorded."""
+        for item in self.items:
+            item.inputs = None
 
     def replace(self, other: MappedChunk) -> None:
         """Take ``other``'s view of the accounts it maps (a re-map of some of this chunk's):
