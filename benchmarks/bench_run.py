@@ -12,7 +12,8 @@ not teamsync's CPU), then run, each in a child process of its own against the re
 3. ``noop``: ``run`` again on that store, right after: it must write nothing (it re-reads
    what the first run wrote: every write moves a record's stamp);
 4. ``day``: 25 hours later on both clocks (the emulators' and, through
-   ``BENCH_CLOCK_OFFSET_MS``, teamsync's): Gainsight's 24-hour lookback still reaches the
+   ``BENCH_CLOCK_OFFSET_MS``, teamsync's), after a day of activity (one record of each stream
+   but team rows edited by somebody else): Gainsight's 24-hour lookback still reaches the
    first run's writes and the daily read-all of open Handoff CTAs is due (not a no-op: a day
    moves renewal windows, coverage deadlines and close dates, so it writes what they change);
 5. ``steady``: 15 minutes after that: the steady state of a 15-minute cron.
@@ -78,6 +79,36 @@ def writes_by_kind(emu: Any) -> list[dict[str, Any]]:
                     }
                 )
     return sorted(rows, key=lambda r: r["kind"])
+
+
+def a_day_of_activity(emu: Any) -> list[str]:
+    """A day in a live org and tenant: somebody edits one record of each stream teamsync
+    reads (fields it does not read, so nothing is planned).  Without it the emulators would be
+    frozen, the newest stamps would stay those of the first run's writes, and every later
+    incremental read would re-read those (a watermark is the newest stamp seen)."""
+    sf, gs = emu.salesforce, emu.gainsight
+    done = []
+    for obj, values in (
+        ("Account", {"Industry": "Energy"}),
+        ("Opportunity", {"Probability": 42}),
+        ("User", {"Department": "Customer Success"}),
+    ):
+        for rid in list(sf.org.tables[obj].rows)[:20]:
+            try:
+                sf.update(obj, rid, values)
+            except Exception:  # noqa: BLE001, S112 - a deleted or locked record: the next one
+                continue
+            done.append(f"salesforce.{obj} {rid}")
+            break
+    for obj, values in (("company", {"Industry": "Energy"}), ("gsuser", {"LicenseType": "Full"})):
+        for gsid in list(gs.tables[obj].rows)[:20]:
+            try:
+                gs.update(obj, gsid, values)
+            except Exception:  # noqa: BLE001, S112
+                continue
+            done.append(f"gainsight.{obj} {gsid}")
+            break
+    return done
 
 
 def reads_by_kind(emu: Any) -> dict[str, int]:
@@ -203,6 +234,8 @@ def main() -> int:
                         continue
                     if label in LATER:  # the same store, hours later on both sides
                         emu.clock.advance(LATER[label])
+                        if label == "day":
+                            per["activity"] = a_day_of_activity(emu)
                     db = stores["plan" if label == "plan" else "first"]
                     argv = [sys.executable, RUN]
                     if label == "plan":
