@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from config.errors import TeamsyncError
@@ -31,6 +31,14 @@ ALREADY_RED = "already_red"  # Red at the first run on an empty store (sent as o
 MAX_BACKOFF = timedelta(hours=6)
 TRIAGE_BATCH = 1000  # accounts read at a time for the triage digest
 FIRST_BACKOFF = timedelta(minutes=1)
+
+
+class _Due(NamedTuple):
+    """An outbox row due for delivery, without its payload."""
+
+    id: int
+    kind: str
+    key: str
 
 
 def triage_period(today: date, every_days: int, weekday: str) -> date:
@@ -561,9 +569,12 @@ class Alerter:
         for sink in self.sinks:
             now = self.clock()
             with self.store.session() as s:
-                due = list(
-                    s.scalars(
-                        select(AlertOutbox)
+                # Plain (id, kind, key) rows: a payload is read when it is sent, and a first
+                # run's digest of every Red account never holds an ORM object per alert.
+                due = [
+                    _Due(*row)
+                    for row in s.execute(
+                        select(AlertOutbox.id, AlertOutbox.kind, AlertOutbox.idempotency_key)
                         .where(
                             AlertOutbox.sink == sink.name,
                             AlertOutbox.status.in_(("pending", "failed")),
@@ -574,7 +585,7 @@ class Alerter:
                         )
                         .order_by(AlertOutbox.created_at, AlertOutbox.id)
                     )
-                )
+                ]
             if not due:
                 continue
             # Sync-health alerts go first, each on its own (never inside an account digest).
@@ -596,10 +607,11 @@ class Alerter:
             log.info("alerts delivered", **summary)
         return summary
 
-    def _send_each(self, sink: Sink, due: list[AlertOutbox], now: datetime) -> dict[str, Any]:
+    def _send_each(self, sink: Sink, due: list[_Due], now: datetime) -> dict[str, Any]:
         sent = failed = deferred = 0
+        payloads = self._payloads([r.id for r in due])
         for i, row in enumerate(due):
-            error = self._send_one(sink, [row], row.payload, now)
+            error = self._send_one(sink, [row], payloads[row.id], now)
             if error is None:
                 sent += 1
                 continue
@@ -612,11 +624,13 @@ class Alerter:
         return {"sent": sent, "failed": failed, "deferred": deferred}
 
     def _send_digest(
-        self, sink: Sink, rows: list[AlertOutbox], now: datetime, *, title: str | None = None
+        self, sink: Sink, rows: list[_Due], now: datetime, *, title: str | None = None
     ) -> dict[str, Any]:
-        keys = sorted(r.idempotency_key for r in rows)
+        keys = sorted(r.key for r in rows)
         digest_key = "digest:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
-        alerts = [r.payload for r in rows]
+        del keys
+        payloads = self._payloads([r.id for r in rows])
+        alerts = [payloads.pop(r.id) for r in rows]
         kinds: dict[str, int] = {}
         for r in rows:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
@@ -642,19 +656,34 @@ class Alerter:
         }
 
     def _send_one(
-        self, sink: Sink, rows: list[AlertOutbox], payload: dict[str, Any], now: datetime
+        self, sink: Sink, rows: list[_Due], payload: dict[str, Any], now: datetime
     ) -> TeamsyncError | None:
         """Send, then mark the rows sent; on failure schedule their retry.  None: sent."""
         ids = [r.id for r in rows]
         try:
             sink.send(payload)
         except TeamsyncError as exc:
+            error = str(exc)[:1000]
             with self.store.session() as s:
-                for row in self._rows(s, ids):
-                    row.attempts = (row.attempts or 0) + 1
-                    row.next_attempt_at = now + backoff(row.attempts)
-                    row.last_error = str(exc)[:1000]
-                    row.status = "failed" if row.attempts >= self.max_attempts else "pending"
+                # Rows of one attempt count share their backoff: one UPDATE per count.
+                by_attempts: dict[int, list[int]] = {}
+                for part in batched(ids, IN_LIST):
+                    for row_id, attempts in s.execute(
+                        select(AlertOutbox.id, AlertOutbox.attempts).where(AlertOutbox.id.in_(part))
+                    ):
+                        by_attempts.setdefault((attempts or 0) + 1, []).append(row_id)
+                for attempts, row_ids in by_attempts.items():
+                    for part in batched(row_ids, IN_LIST):
+                        s.execute(
+                            update(AlertOutbox)
+                            .where(AlertOutbox.id.in_(part))
+                            .values(
+                                attempts=attempts,
+                                next_attempt_at=now + backoff(attempts),
+                                last_error=error,
+                                status="failed" if attempts >= self.max_attempts else "pending",
+                            )
+                        )
             log.warning(
                 "alert delivery failed; will retry",
                 sink=sink.name,
@@ -666,17 +695,29 @@ class Alerter:
         # same idempotency key.
         with self.store.session() as s:
             sent_at = self.clock()
-            for row in self._rows(s, ids):
-                row.status = "sent"
-                row.sent_at = sent_at
-                row.attempts = (row.attempts or 0) + 1
-                row.next_attempt_at = None
-                row.last_error = None
+            for part in batched(ids, IN_LIST):
+                s.execute(
+                    update(AlertOutbox)
+                    .where(AlertOutbox.id.in_(part))
+                    .values(
+                        status="sent",
+                        sent_at=sent_at,
+                        attempts=func.coalesce(AlertOutbox.attempts, 0) + 1,
+                        next_attempt_at=None,
+                        last_error=None,
+                    )
+                )
         return None
 
-    @staticmethod
-    def _rows(s: Session, ids: list[int]) -> list[AlertOutbox]:
-        out: list[AlertOutbox] = []
-        for part in batched(ids, IN_LIST):
-            out.extend(s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(part))))
+    def _payloads(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Outbox row id -> its payload."""
+        out: dict[int, dict[str, Any]] = {}
+        with self.store.session() as s:
+            for part in batched(ids, IN_LIST):
+                out.update(
+                    (row_id, payload)
+                    for row_id, payload in s.execute(
+                        select(AlertOutbox.id, AlertOutbox.payload).where(AlertOutbox.id.in_(part))
+                    )
+                )
         return out
