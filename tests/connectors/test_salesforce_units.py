@@ -47,6 +47,7 @@ from connectors.salesforce._records import (
     convert,
     csv_cell,
     csv_records,
+    csv_row_count,
     flatten,
     pages,
 )
@@ -390,6 +391,15 @@ def test_csv_records_maps_columns_and_pads_short_rows() -> None:
         {"Id": "001", "Owner.Email": "a@x", "NumberOfEmployees": 5},
         {"Id": "002", "Owner.Email": None, "NumberOfEmployees": None},
     ]
+
+
+def test_csv_row_count_counts_what_csv_records_makes() -> None:
+    """A result chunk is counted without typing it: blank lines are no records, a quoted
+    value spanning lines is one; an empty body or a bare header holds none."""
+    columns = {"id": Column("Id", "id"), "name": Column("Name", "string")}
+    text = 'Id,Name\n"001","two\nlines"\n\n"002","b"\n'
+    assert csv_row_count(text) == len(list(csv_records(text, columns))) == 2
+    assert csv_row_count("") == csv_row_count("Id,Name\n") == 0
 
 
 def test_pages_groups_records() -> None:

@@ -187,6 +187,26 @@ def test_second_run_makes_zero_writes(converged: RunningEmulators, run: RunFn) -
     assert writes(converged) == before
 
 
+def test_chunks_with_nothing_planned_do_not_wait_for_a_re_read(
+    converged: RunningEmulators, settings: Settings, run: RunFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory flat in the number of accounts: a chunk with nothing planned is finished as soon
+    as it is mapped; no chunk waits for a team re-read, so a run holds one chunk at a time."""
+    groups: list[int] = []
+    reread = Engine._reread
+
+    def spy(self: Engine, group: list[Any], *args: Any) -> Any:
+        groups.append(len(group))
+        return reread(self, group, *args)
+
+    monkeypatch.setattr(Engine, "_reread", spy)
+    result = run(settings.model_copy(update={"chunk_size": 2}))
+    assert result.exit_code == 0
+    assert result.stats.plan == {}
+    assert (result.stats.mapped or 0) > 4  # several chunks
+    assert groups == [0]  # only the final flush, with nothing in it
+
+
 def test_red_change_makes_exactly_the_expected_writes(
     converged: RunningEmulators, run: RunFn
 ) -> None:
