@@ -737,7 +737,7 @@ class SalesforceClient:
             ResultsType.unprocessed: list(header),
         }
 
-        def results(kind: str) -> list[dict[str, str]]:
+        def results(kind: str) -> str:
             text = self._call(
                 results_call,
                 lambda sf: self._bulk(sf, object_name).get_ingest_results(job_id, kind),
@@ -748,7 +748,7 @@ class SalesforceClient:
                     api=API,
                 )
             contract.csv_header(text, required[kind], results_call, f"{kind} results")
-            return list(result_rows(text))
+            return text
 
         matcher = ResultMatcher(header)
         by_index = dict(rows)
@@ -756,11 +756,17 @@ class SalesforceClient:
             matcher.add(index, [csv_cell(record[k]) if k in record else "" for k in header])
         out: dict[int, WriteResult] = {}
         unmatched = 0
-        succeeded_rows = results(ResultsType.successful)
-        failed_rows = [] if failed_count == 0 else results(ResultsType.failed)
+        # Result files are kept as text, counted, then read row by row (not as lists of
+        # dicts: a 10,000-row job's successful results alone would be ~6 MB of them).
+        succeeded_text = results(ResultsType.successful)
+        failed_text = "" if failed_count == 0 else results(ResultsType.failed)
         all_processed = processed_count >= len(rows)
-        unprocessed_rows = [] if all_processed else results(ResultsType.unprocessed)
-        counted = (len(succeeded_rows), len(failed_rows), len(unprocessed_rows))
+        unprocessed_text = "" if all_processed else results(ResultsType.unprocessed)
+        counted = (
+            csv_row_count(succeeded_text),
+            csv_row_count(failed_text),
+            csv_row_count(unprocessed_text),
+        )
         if counted != (processed_count - failed_count, failed_count, len(rows) - processed_count):
             raise ContractViolation(
                 f"{results_call.describe()}: response breaks its contract: job {job_id} result "
@@ -769,14 +775,14 @@ class SalesforceClient:
                 f"{failed_count} failed of {len(rows)} sent",
                 api=API,
             )
-        for row in succeeded_rows:
+        for row in result_rows(succeeded_text):
             found = matcher.match(row)
             if found is None:
                 unmatched += 1
                 continue
             rid = row.get("sf__Id") or by_index[found].get("Id")
             out[found] = WriteResult(found, rid or None, True)
-        for row in failed_rows:
+        for row in result_rows(failed_text):
             found = matcher.match(row)
             if found is None:
                 unmatched += 1
@@ -784,7 +790,7 @@ class SalesforceClient:
             info = bulk_error(row.get("sf__Error") or "")
             rid = row.get("sf__Id") or by_index[found].get("Id")
             out[found] = WriteResult(found, rid or None, False, info.code, info.message)
-        for row in unprocessed_rows:
+        for row in result_rows(unprocessed_text):
             found = matcher.match(row)
             if found is None:
                 unmatched += 1

@@ -9,7 +9,6 @@ import csv
 import datetime as dt
 import io
 import math
-from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -255,26 +254,42 @@ class ResultMatcher:
     Result rows echo the uploaded columns but come in no guaranteed order, so each input
     row is keyed by its uploaded cells; identical rows are interchangeable, so a queue per
     key is enough.  Should the echo differ in surrounding blanks, the cells are compared
-    stripped; rows that carry an ``Id`` column fall back to matching on the Id alone.
+    stripped; rows that carry an ``Id`` column fall back to matching on the Id alone.  The
+    two fallback indexes are built the first time one is needed (an echo is normally exact),
+    and a queue is a list: a job of 10,000 rows held three deques a row (~20 MB).
     """
 
     def __init__(self, header: Sequence[str]) -> None:
         self.header = list(header)
-        self._by_cells: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
-        self._by_stripped: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
-        self._by_id: dict[str, deque[int]] = defaultdict(deque)
+        self._added: list[tuple[int, tuple[str, ...]]] = []
+        self._by_cells: dict[tuple[str, ...], list[int]] = {}
+        self._by_stripped: dict[tuple[str, ...], list[int]] | None = None
+        self._by_id: dict[str, list[int]] | None = None
         self._id_col = next((i for i, h in enumerate(self.header) if h.lower() == "id"), None)
         self._taken: set[int] = set()
 
     def add(self, index: int, cells: Sequence[str]) -> None:
-        self._by_cells[tuple(cells)].append(index)
-        self._by_stripped[tuple(c.strip() for c in cells)].append(index)
-        if self._id_col is not None:
-            self._by_id[cells[self._id_col].strip().upper()].append(index)
+        key = tuple(cells)
+        self._added.append((index, key))
+        self._by_cells.setdefault(key, []).append(index)
 
-    def _pop(self, queue: deque[int] | None) -> int | None:
+    def _stripped(self) -> dict[tuple[str, ...], list[int]]:
+        if self._by_stripped is None:
+            self._by_stripped = {}
+            for index, cells in self._added:
+                self._by_stripped.setdefault(tuple(c.strip() for c in cells), []).append(index)
+        return self._by_stripped
+
+    def _ids(self, col: int) -> dict[str, list[int]]:
+        if self._by_id is None:
+            self._by_id = {}
+            for index, cells in self._added:
+                self._by_id.setdefault(cells[col].strip().upper(), []).append(index)
+        return self._by_id
+
+    def _pop(self, queue: list[int] | None) -> int | None:
         while queue:
-            index = queue.popleft()
+            index = queue.pop(0)
             if index not in self._taken:
                 self._taken.add(index)
                 return index
@@ -285,15 +300,15 @@ class ResultMatcher:
         cells = tuple(row.get(name, "") or "" for name in self.header)
         index = self._pop(self._by_cells.get(cells))
         if index is None:
-            index = self._pop(self._by_stripped.get(tuple(c.strip() for c in cells)))
+            index = self._pop(self._stripped().get(tuple(c.strip() for c in cells)))
         if index is None and self._id_col is not None:
             rid = row.get(self.header[self._id_col]) or row.get("sf__Id") or ""
-            index = self._pop(self._by_id.get(rid.strip().upper()))
+            index = self._pop(self._ids(self._id_col).get(rid.strip().upper()))
         return index
 
 
 def result_rows(text: str) -> Iterator[dict[str, str]]:
     """Rows of a Bulk 2.0 results CSV (successful / failed / unprocessed)."""
-    if not text or not text.strip():
+    if not text or text.isspace():
         return
     yield from csv.DictReader(text_lines(text))
