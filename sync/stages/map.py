@@ -20,10 +20,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
+import orjson
 import structlog
-from sqlalchemy import Row, Select, Table, insert, or_, select, update
+from sqlalchemy import Select, String, Table, insert, or_, select, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,7 @@ from sync.types import OpenCta
 log = structlog.get_logger("teamsync.map")
 
 HISTORY_DAYS = 90
+USER_CACHE = 8192  # parsed users remembered per stream (cleared when full)
 
 U = TypeVar("U", rec.SfUser, rec.GsUser)
 _C = TypeVar("_C", rec.SfOpportunity, rec.SfTeamMember)
@@ -134,6 +136,8 @@ class Mapper:
         }
         self._managed_values = set(mapping.managed_team_roles())
         self._gs_fields = list(mapping.gainsight_team_fields())
+        # Parsed users by stream and Id, with the stored JSON they were parsed from.
+        self._users: dict[str, dict[str, tuple[Any, Any]]] = {}
 
     def chunks(self, account_ids: Iterable[str] | None = None) -> Iterator[MappedChunk]:
         """Mapped chunks of accounts, in Id order (or just the given accounts).
@@ -144,23 +148,20 @@ class Mapper:
             ids = sorted(set(account_ids))
             for part in batched(ids, self.chunk_size):
                 with self.store.session() as s:
-                    rows = list(
-                        s.execute(
-                            _raw(self.streams.sf_account).where(RawRecord.record_id.in_(part))
-                        )
+                    rows = _fetch(
+                        s, _raw(self.streams.sf_account).where(RawRecord.record_id.in_(part))
                     )
                 yield self._map_chunk(rows)
             return
         last = ""
         while True:
             with self.store.session() as s:
-                rows = list(
-                    s.execute(
-                        _raw(self.streams.sf_account)
-                        .where(RawRecord.record_id > last)
-                        .order_by(RawRecord.record_id)
-                        .limit(self.chunk_size)
-                    )
+                rows = _fetch(
+                    s,
+                    _raw(self.streams.sf_account)
+                    .where(RawRecord.record_id > last)
+                    .order_by(RawRecord.record_id)
+                    .limit(self.chunk_size),
                 )
             if not rows:
                 return
@@ -219,12 +220,13 @@ class Mapper:
                         account_id,
                     )
                     continue
+                company_data = rows[0].data
                 try:
-                    c = self.streams.gs_company.parse(rows[0].data)
+                    c = self.streams.gs_company.parse(company_data)
                 except InvalidRecord as exc:
                     poison(exc, account_id)
                     continue
-                companies[account_id] = (c, rows[0].data)
+                companies[account_id] = (c, company_data)
 
             # Users referenced by this chunk, resolved across systems by e-mail.
             sf_ids: set[str] = set()
@@ -275,11 +277,21 @@ class Mapper:
                 days=self.mapping.flags.team_wiped_days,
             )
 
+        # One Person per user and chunk: accounts, opportunities and team rows of a chunk
+        # name the same few people again and again (Person is immutable, so shared).
+        manager_seen: dict[str | None, Person | None] = {}
+
         def manager_person(manager_id: str | None) -> Person | None:
+            if manager_id in manager_seen:
+                return manager_seen[manager_id]
             u = managers.get(manager_id or "")
-            if u is None:
-                return None
-            return Person(name=u.name, email=u.email, sf_user_id=u.id, sf_active=u.active)
+            p = (
+                None
+                if u is None
+                else Person(name=u.name, email=u.email, sf_user_id=u.id, sf_active=u.active)
+            )
+            manager_seen[manager_id] = p
+            return p
 
         # A person who cannot be read leaves out every account of this chunk they are on.
         poisoned = {bad.record_id: bad for bad in bad_users}
@@ -300,7 +312,17 @@ class Mapper:
                 poison(bad, affected[0] if affected else None)
                 bad_accounts.update(affected)
 
+        sf_seen: dict[str | None, Person | None] = {}
+        gs_seen: dict[tuple[str | None, str | None], Person | None] = {}
+
         def person_from_sf(user_id: str | None) -> Person | None:
+            if user_id in sf_seen:
+                return sf_seen[user_id]
+            p = _person_from_sf(user_id)
+            sf_seen[user_id] = p
+            return p
+
+        def _person_from_sf(user_id: str | None) -> Person | None:
             if not user_id:
                 return None
             u = sf_users.get(user_id)
@@ -318,6 +340,14 @@ class Mapper:
             )
 
         def person_from_gs(gsid: str | None, email_hint: str | None) -> Person | None:
+            key = (gsid, email_hint)
+            if key in gs_seen:
+                return gs_seen[key]
+            p = _person_from_gs(gsid, email_hint)
+            gs_seen[key] = p
+            return p
+
+        def _person_from_gs(gsid: str | None, email_hint: str | None) -> Person | None:
             if not gsid:
                 return None
             g = gs_users.get(gsid)
@@ -458,14 +488,28 @@ class Mapper:
         gone = self._hidden(stream.system, stream.object)
         id_list = sorted(ids)
         for part in batched(id_list, IN_LIST):
-            for r in s.execute(_raw(stream).where(RawRecord.record_id.in_(part))):
+            for r in _fetch(s, _raw(stream).where(RawRecord.record_id.in_(part))):
                 if r.record_id in gone:
                     continue
                 try:
-                    found[r.record_id] = stream.parse(r.data)
+                    found[r.record_id] = self._parse_user(stream, r)
                 except InvalidRecord as exc:
                     bad.append(exc)
         return found
+
+    def _parse_user(self, stream: Stream[U], r: RawView) -> U:
+        """``stream.parse`` of a user row, remembered for this mapper (one run): every chunk
+        loads most of the same people again.  A row is reused only while its stored JSON is
+        the same; one that does not parse is parsed (and refused) again each time."""
+        cache = self._users.setdefault(stream.name, {})
+        hit = cache.get(r.record_id)
+        if hit is not None and hit[0] == r.raw:
+            return cast(U, hit[1])
+        parsed = stream.parse(r.data)
+        if len(cache) >= USER_CACHE:
+            cache.clear()
+        cache[r.record_id] = (r.raw, parsed)
+        return parsed
 
     def _users_by_email(
         self, s: Session, stream: Stream[U], emails: set[str], bad: list[InvalidRecord]
@@ -474,13 +518,13 @@ class Mapper:
         gone = self._hidden(stream.system, stream.object)
         keys = sorted(e for e in emails if e)
         for part in batched(keys, IN_LIST):
-            for r in s.execute(
-                _raw(stream).where(RawRecord.match_key.in_(part)).order_by(RawRecord.record_id)
+            for r in _fetch(
+                s, _raw(stream).where(RawRecord.match_key.in_(part)).order_by(RawRecord.record_id)
             ):
                 if r.is_deleted or r.record_id in gone:
                     continue
                 try:
-                    found[r.match_key or ""].append(stream.parse(r.data))
+                    found[r.match_key or ""].append(self._parse_user(stream, r))
                 except InvalidRecord as exc:
                     bad.append(exc)
         return found
@@ -663,16 +707,35 @@ def _raw(stream: Stream[Any]) -> Select[Any]:
     )
 
 
-_RAW_COLUMNS = (
+# The stored JSON is read as it comes from the driver (text on SQLite, already decoded on
+# PostgreSQL) and decoded only where it is used: a user parsed in an earlier chunk from the
+# same text is not decoded again.
+_RAW_COLUMNS: tuple[Any, ...] = (
     RawRecord.record_id,
     RawRecord.parent_id,
     RawRecord.match_key,
-    RawRecord.stamp,
     RawRecord.is_deleted,
-    RawRecord.data,
+    type_coerce(RawRecord.data, String).label("raw"),
 )
-# A stored raw row read for mapping: record_id, parent_id, match_key, stamp, is_deleted, data.
-RawView = Row[Any]
+
+
+class RawView(NamedTuple):
+    """A stored raw row read for mapping."""
+
+    record_id: str
+    parent_id: str | None
+    match_key: str | None
+    is_deleted: bool
+    raw: Any  # the stored JSON: text (SQLite) or already decoded (PostgreSQL)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        raw = self.raw
+        return raw if isinstance(raw, dict) else cast(dict[str, Any], orjson.loads(raw))
+
+
+def _fetch(s: Session, stmt: Select[Any]) -> list[RawView]:
+    return [RawView(*row) for row in s.execute(stmt)]
 
 
 def _by_parent(
@@ -681,11 +744,12 @@ def _by_parent(
     rows: list[RawView] = []
     for part in batched(parent_ids, IN_LIST):
         rows.extend(
-            s.execute(
+            _fetch(
+                s,
                 _raw(stream).where(
                     RawRecord.parent_id.in_(part),
                     RawRecord.is_deleted.is_(False),
-                )
+                ),
             )
         )
     return [r for r in rows if r.record_id not in gone] if gone else rows
