@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
@@ -81,19 +82,22 @@ class Stream(Generic[_R]):
         """The fields to select, in declaration order, each once."""
         return tuple(dict.fromkeys(c.field for c in self.columns))
 
+    @cached_property
+    def _reads(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        """(field, attribute) of the plain columns and of the grouped ones."""
+        plain = tuple((c.field, c.attr) for c in self.columns if c.attr and not c.group)
+        groups = tuple((c.field, c.attr) for c in self.columns if c.attr and c.group)
+        return plain, groups
+
     def parse(self, data: Mapping[str, Any]) -> _R:
         """The typed record of one raw row; :class:`InvalidRecord` when it does not validate."""
         unstorable = data.get(UNSTORABLE)
         if unstorable:
             raise InvalidRecord(self.system, self.object, str(data.get(self.key)), str(unstorable))
-        values: dict[str, Any] = {}
-        for c in self.columns:
-            if c.attr is None:
-                continue
-            if c.group:
-                values.setdefault(c.attr, {})[c.field] = data.get(c.field) or None
-            else:
-                values[c.attr] = data.get(c.field)
+        plain, groups = self._reads
+        values: dict[str, Any] = {attr: data.get(f) for f, attr in plain}
+        for f, attr in groups:
+            values.setdefault(attr, {})[f] = data.get(f) or None
         try:
             return self.model.model_validate(values)
         except ValidationError as exc:
