@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.sfid import normalize_or_none
@@ -58,7 +58,43 @@ class PushStats:
         return sum(self.failed.values())
 
 
-def quarantine_key(op: Operation | Op) -> str:
+class Planned(NamedTuple):
+    """A planned operation as the pusher reads it back (plain columns, no ORM object)."""
+
+    id: int
+    system: str
+    object: str
+    action: str
+    target_id: str | None
+    account_id: str | None
+    payload: dict[str, Any]
+    previous: dict[str, Any] | None
+
+
+_PLANNED = (
+    Operation.id,
+    Operation.system,
+    Operation.object,
+    Operation.action,
+    Operation.target_id,
+    Operation.account_id,
+    Operation.payload,
+    Operation.previous,
+)
+_OPS: Table = Operation.__table__  # type: ignore[assignment]
+# The outcome of each operation, by primary key: one executemany of one Core statement.
+_SET_OUTCOME = (
+    update(_OPS)
+    .where(_OPS.c.id == bindparam("op_id"))
+    .values(
+        status=bindparam("op_status"),
+        result_id=bindparam("op_result_id"),
+        error=bindparam("op_error"),
+    )
+)
+
+
+def quarantine_key(op: Operation | Op | Planned) -> str:
     if op.target_id:
         return op.target_id
     payload = op.payload or {}
@@ -111,7 +147,7 @@ class Pusher:
                 size = max(10_000, self.bulk_threshold + 1) if total > self.bulk_threshold else 200
             else:
                 size = 50
-            waiting: list[Operation] = []  # CTAs to open after the duplicate check
+            waiting: list[Planned] = []  # CTAs to open after the duplicate check
             for batch in self._batches(system, obj, action, size):
                 if system == GS and obj == CTA and action == Action.CREATE:
                     waiting.extend(self._adopt_existing(batch, stats))
@@ -159,18 +195,19 @@ class Pusher:
                 or 0
             )
 
-    def _batches(self, system: str, obj: str, action: str, size: int) -> Iterator[list[Operation]]:
+    def _batches(self, system: str, obj: str, action: str, size: int) -> Iterator[list[Planned]]:
         last = 0
         while True:
             with self.store.session() as s:
-                batch = list(
-                    s.scalars(
-                        select(Operation)
+                batch = [
+                    Planned(*row)
+                    for row in s.execute(
+                        select(*_PLANNED)
                         .where(self._where(system, obj, action), Operation.id > last)
                         .order_by(Operation.id)
                         .limit(size)
                     )
-                )
+                ]
             if not batch:
                 return
             last = batch[-1].id
@@ -178,7 +215,7 @@ class Pusher:
 
     # --- sending --------------------------------------------------------------------------
     def _send(
-        self, system: str, obj: str, action: str, batch: Sequence[Operation]
+        self, system: str, obj: str, action: str, batch: Sequence[Planned]
     ) -> Sequence[WriteOutcome]:
         payloads = [dict(op.payload) for op in batch]
         if system == SF:
@@ -194,7 +231,7 @@ class Pusher:
             return self.gs.cta_update(payloads)
         raise ValueError(f"no way to send {system} {obj} {action}")
 
-    def _adopt_existing(self, batch: Sequence[Operation], stats: PushStats) -> list[Operation]:
+    def _adopt_existing(self, batch: Sequence[Planned], stats: PushStats) -> list[Planned]:
         """Adopt an open CTA of the same type and reason where one exists; return the rest.
 
         One list call covers the whole batch of companies, so the duplicate check costs one
@@ -222,7 +259,7 @@ class Pusher:
                     str(row.get("ReasonId__gr.Name") or "").lower(),
                 )
                 existing.setdefault(key, str(row.get("Gsid")))
-        to_create: list[Operation] = []
+        to_create: list[Planned] = []
         now = self.clock()
         with self.store.session() as s:
             known = self._links(s, list(existing.values()))
@@ -238,13 +275,20 @@ class Pusher:
                     to_create.append(op)
                     continue
                 self._link(s, op, gsid, "adopted", now, known)
-                adopted.append({"id": op.id, "status": OpStatus.ADOPTED, "result_id": gsid})
+                adopted.append(
+                    {
+                        "op_id": op.id,
+                        "op_status": OpStatus.ADOPTED,
+                        "op_result_id": gsid,
+                        "op_error": None,
+                    }
+                )
                 stats.adopted += 1
             if adopted:
-                s.execute(update(Operation), adopted)  # by primary key: one executemany
+                s.execute(_SET_OUTCOME, adopted)
         return to_create
 
-    def _open_ctas(self, ops: Sequence[Operation], stats: PushStats) -> None:
+    def _open_ctas(self, ops: Sequence[Planned], stats: PushStats) -> None:
         results = self.gs.cta_create([dict(op.payload) for op in ops])
         self._record(ops, results, stats)
 
@@ -263,7 +307,7 @@ class Pusher:
     def _link(
         self,
         s: Session,
-        op: Operation,
+        op: Planned,
         gsid: str,
         origin: CtaOrigin,
         now: datetime,
@@ -292,7 +336,7 @@ class Pusher:
 
     # --- outcomes -------------------------------------------------------------------------
     def _record(
-        self, batch: Sequence[Operation], results: Sequence[WriteOutcome], stats: PushStats
+        self, batch: Sequence[Planned], results: Sequence[WriteOutcome], stats: PushStats
     ) -> None:
         """Record every outcome of a batch: a few statements per batch, none per record
         (statuses in one executemany, quarantine resolved by one lookup, the store's copies
@@ -300,8 +344,8 @@ class Pusher:
         by_index = {r.index: r for r in results}
         now = self.clock()
         statuses: list[dict[str, Any]] = []
-        succeeded: list[tuple[Operation, WriteOutcome | None]] = []
-        failed: list[tuple[Operation, str, str | None, str | None]] = []
+        succeeded: list[tuple[Planned, WriteOutcome | None]] = []
+        failed: list[tuple[Planned, str, str | None, str | None]] = []
         for i, op in enumerate(batch):
             kind = f"{op.system}.{op.object}.{op.action}"
             result = by_index.get(i)
@@ -311,10 +355,10 @@ class Pusher:
             message = result.message if result is not None else "no result for this record"
             statuses.append(
                 {
-                    "id": op.id,
-                    "status": OpStatus.DONE if ok else OpStatus.FAILED,
-                    "result_id": result.id if result is not None else None,
-                    "error": None if ok else f"{code}: {message}"[:2000],
+                    "op_id": op.id,
+                    "op_status": OpStatus.DONE if ok else OpStatus.FAILED,
+                    "op_result_id": result.id if result is not None else None,
+                    "op_error": None if ok else f"{code}: {message}"[:2000],
                 }
             )
             if ok:
@@ -322,7 +366,7 @@ class Pusher:
             else:
                 failed.append((op, quarantine_key(op), code, message))
         with self.store.session() as s:
-            s.execute(update(Operation), statuses)  # by primary key: one executemany
+            s.execute(_SET_OUTCOME, statuses)
             self._resolve_many(s, [(op, quarantine_key(op)) for op, _ in succeeded], now)
             self._write_through(s, succeeded, now)
             ctas = [op for op, _ in succeeded if op.object == CTA]
@@ -345,7 +389,7 @@ class Pusher:
                 self._quarantine(s, op, key, code, message, now)
 
     def _write_through(
-        self, s: Session, done: Sequence[tuple[Operation, WriteOutcome | None]], now: datetime
+        self, s: Session, done: Sequence[tuple[Planned, WriteOutcome | None]], now: datetime
     ) -> None:
         """Record in the store's copies of the records what these successful writes changed."""
         deleted: dict[str, list[str]] = {}
@@ -379,7 +423,7 @@ class Pusher:
     def _quarantine(
         self,
         s: Session,
-        op: Operation,
+        op: Planned,
         key: str,
         code: str | None,
         message: str | None,
@@ -407,9 +451,7 @@ class Pusher:
             code=code,
         )
 
-    def _resolve_many(
-        self, s: Session, done: Sequence[tuple[Operation, str]], now: datetime
-    ) -> None:
+    def _resolve_many(self, s: Session, done: Sequence[tuple[Planned, str]], now: datetime) -> None:
         """Resolve the open quarantine entries of these succeeded records (one lookup; an
         update only where there is something to resolve)."""
         by_kind: dict[tuple[str, str], set[str]] = {}
