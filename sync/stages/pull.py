@@ -492,10 +492,11 @@ class Puller:
             ]
             known_gone = self.vanished.of(stream.system, stream.object)
             with self.store.session() as s:
-                stored = {
-                    r.record_id: r
-                    for r in s.scalars(
-                        select(RawRecord).where(
+                # (parent, data) of the stored rows: plain columns, no ORM object per row.
+                stored: dict[str, tuple[str | None, dict[str, Any]]] = {
+                    rid: (parent, data)
+                    for rid, parent, data in s.execute(
+                        select(RawRecord.record_id, RawRecord.parent_id, RawRecord.data).where(
                             RawRecord.system == stream.system,
                             RawRecord.object == stream.object,
                             RawRecord.parent_id.in_(chunk),
@@ -508,14 +509,25 @@ class Puller:
                     if (
                         before is None
                         or row.record_id in known_gone
-                        or _fields(stream, before.data) != _fields(stream, row.data)
+                        or _fields(stream, before[1]) != _fields(stream, row.data)
                     ):
                         changed.add(row.parent_id or "")
                 seen = {r.record_id for r in fresh}
                 stale = [rid for rid in stored if rid not in seen]
-                changed.update(
-                    stored[rid].parent_id or "" for rid in stale if rid not in known_gone
-                )
+                changed.update(stored[rid][0] or "" for rid in stale if rid not in known_gone)
+                # Rows stored exactly as read again are only marked seen, not rewritten.
+                last = {r.record_id: r for r in fresh}
+                same = [
+                    rid
+                    for rid, r in last.items()
+                    if rid not in known_gone
+                    and (held := stored.get(rid)) is not None
+                    and held[1] == r.data
+                ]
+                if same:
+                    kept = set(same)
+                    self.store.touch_raw(s, stream.system, stream.object, same)
+                    fresh = [r for r in fresh if r.record_id not in kept]
                 self.store.upsert_raw(s, stream.system, stream.object, fresh)
             if seen & known_gone:
                 # Seen again = live again: an earlier read of this run (the Id scan) missed
