@@ -29,6 +29,7 @@ from config.errors import Interrupted, SafeguardRefused, StoreUnavailable, Teams
 from config.settings import Settings
 from connectors.errors import RequestRejected
 from mappings.schema import MappingFile, load_mapping
+from sync import gctune
 from sync.clock import utcnow
 from sync.logging import bind_run, phase
 from sync.ports import GainsightPort, SalesforcePort
@@ -211,7 +212,8 @@ class Engine:
     def run(self, options: RunOptions | None = None) -> RunResult:
         """One run; a store that fails part-way raises StoreUnavailable (exit 5, one line)."""
         try:
-            return self._locked_run(options or RunOptions())
+            with gctune.tuned():
+                return self._locked_run(options or RunOptions())
         except SQLAlchemyError as exc:
             # Errors about one statement's data that escaped per-record handling: still one
             # line and exit 5, never a traceback with SQL parameters.
