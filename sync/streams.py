@@ -77,7 +77,7 @@ class Stream(Generic[_R]):
     def name(self) -> str:
         return f"{self.system}.{self.object}"
 
-    @property
+    @cached_property
     def fields(self) -> tuple[str, ...]:
         """The fields to select, in declaration order, each once."""
         return tuple(dict.fromkeys(c.field for c in self.columns))
