@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from mappings.schema import MappingFile
+from mappings.schema import MappingFile, Role
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,62 @@ def split_flags(value: str | None) -> frozenset[str]:
     return frozenset(v.strip() for v in value.split(";") if v.strip())
 
 
+# --- what the rules look up for every account, worked out once per mapping ------------------
+@dataclass(frozen=True)
+class _Tables:
+    team_role_keys: dict[str, str]  # every declared TeamMemberRole value -> role key
+    renewal_types: frozenset[str]  # lower case
+    handoff_order: dict[str, int]  # sales stage (lower case) -> position
+    handoff_win_at: int | None  # None: the handoff stage is not in the sales process
+    handoff_types: frozenset[str]  # lower case
+    enabled: frozenset[str]
+    precedence: dict[str, int]
+    roles: tuple[tuple[str, Role], ...]
+    # per segment, filled on first use
+    pooled: dict[str, list[str]] = field(default_factory=dict)
+    owner_role: dict[str, str | None] = field(default_factory=dict)
+
+
+_TABLES: dict[int, tuple[MappingFile, _Tables]] = {}
+
+
+def _tables(mapping: MappingFile) -> _Tables:
+    """The mapping's derived tables (the mapping is immutable; it is kept here with them, so
+    its id cannot be reused by another mapping while they are)."""
+    hit = _TABLES.get(id(mapping))
+    if hit is not None and hit[0] is mapping:
+        return hit[1]
+    h = mapping.handoff
+    order = {stage.lower(): i for i, stage in enumerate(h.sales_process)} if h else {}
+    tables = _Tables(
+        team_role_keys={r.team_role: k for k, r in mapping.roles.items()},
+        renewal_types=frozenset(t.lower() for t in mapping.renewal.opportunity_types),
+        handoff_order=order,
+        handoff_win_at=order.get(h.stage.lower()) if h else None,
+        handoff_types=frozenset(t.lower() for t in h.opportunity_types) if h else frozenset(),
+        enabled=frozenset(mapping.flags.enabled),
+        precedence={k: i for i, k in enumerate(mapping.team.role_precedence)},
+        roles=tuple(mapping.roles.items()),
+    )
+    if len(_TABLES) >= 64:
+        _TABLES.clear()
+    _TABLES[id(mapping)] = (mapping, tables)
+    return tables
+
+
+def _pooled_roles(segment: str, mapping: MappingFile, t: _Tables) -> list[str]:
+    pooled = t.pooled.get(segment)
+    if pooled is None:
+        pooled = t.pooled[segment] = [k for k, r in t.roles if segment in r.pooled_segments]
+    return list(pooled)
+
+
+def _owner_role(segment: str, mapping: MappingFile, t: _Tables) -> str | None:
+    if segment not in t.owner_role:
+        t.owner_role[segment] = mapping.owner_role_for(segment)
+    return t.owner_role[segment]
+
+
 # --- individual rules -----------------------------------------------------------------------
 def segment_of(
     segment_raw: str | None, employees: int | None, mapping: MappingFile
@@ -214,7 +270,7 @@ def lifecycle_of(opps: Sequence[Opportunity], mapping: MappingFile) -> tuple[str
 
 def next_renewal(opps: Sequence[Opportunity], today: date, mapping: MappingFile) -> Renewal | None:
     """The earliest open renewal (an overdue one included) and whether its window is open."""
-    types = {t.lower() for t in mapping.renewal.opportunity_types}
+    types = _tables(mapping).renewal_types
     open_renewals = [
         o
         for o in opps
@@ -281,9 +337,12 @@ def handoff_of(
     h = mapping.handoff
     if h is None:
         return None
-    order = {stage.lower(): i for i, stage in enumerate(h.sales_process)}
-    win_at = order[h.stage.lower()]
-    types = {t.lower() for t in h.opportunity_types}
+    tables = _tables(mapping)
+    order = tables.handoff_order
+    win_at = tables.handoff_win_at
+    if win_at is None:
+        raise KeyError(h.stage.lower())
+    types = tables.handoff_types
     threshold = mapping.min_arr_for(segment)
     found: list[Opportunity] = []
     for o in opps:
@@ -354,13 +413,16 @@ def required_roles(
     conditions = mapping.conditions
     for key in mapping.required_for(segment):
         cond = conditions.get(key, "always")
-        ok = {
-            "always": True,
-            "qualifying": qualifying,
-            "customer": customer,
-            "qualifying_customer": qualifying and customer,
-            "renewal_window": in_window,
-        }[cond]
+        if cond == "always":
+            ok = True
+        elif cond == "qualifying":
+            ok = qualifying
+        else:
+            ok = {
+                "customer": customer,
+                "qualifying_customer": qualifying and customer,
+                "renewal_window": in_window,
+            }[cond]
         if ok:
             out.append(key)
     return out
@@ -412,10 +474,11 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
     )
 
     # Who holds each role, from its source of truth.
-    for key, role in mapping.roles.items():
+    tables = _tables(mapping)
+    for key, role in tables.roles:
         member: Member | None = None
         if role.source == "account_owner":
-            if inp.owner is not None and mapping.owner_role_for(segment) == key:
+            if inp.owner is not None and _owner_role(segment, mapping, tables) == key:
                 member = Member(key, inp.owner, role.source)
         elif role.source == "gainsight_csm":
             if company is not None and company.csm is not None:
@@ -437,7 +500,7 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
     # Flags describe the account as it will be once the plan is applied, so rows that the
     # plan removes (managed roles held by inactive users) do not count.
     managed_values = mapping.managed_team_roles()
-    team_keys = mapping.team_role_keys()
+    team_keys = tables.team_role_keys
     remaining_rows = [r for r in inp.team_rows if r.team_role not in managed_values]
     inactive: dict[str, tuple[str | None, str]] = {}  # person -> (role key, description)
     for key, member in sorted(out.team.items()):
@@ -457,7 +520,7 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
 
     # Required roles and coverage: an empty required role is missing; with a deadline
     # ([coverage]) it is pending until the deadline and overdue after it.
-    enabled = set(mapping.flags.enabled)
+    enabled = tables.enabled
     out.required_roles = required_roles(segment, qualifying, customer, in_window, mapping)
     out.missing_roles = [k for k in out.required_roles if k not in active_roles]
     if "OVERDUE_<ROLE>" in enabled:
@@ -467,7 +530,7 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
                 out.deadlines[key] = due
                 if inp.today > due:
                     out.overdue_roles.append(key)
-    out.pooled_roles = [k for k, r in mapping.roles.items() if segment in r.pooled_segments]
+    out.pooled_roles = _pooled_roles(segment, mapping, tables)
     out.handoff = handoff_of(
         inp.opportunities, segment, inp.arr, inp.today, inp.handoffs_closed, mapping
     )
@@ -482,7 +545,7 @@ def map_account(inp: AccountInput, mapping: MappingFile) -> MappedAccount:
     # Desired Salesforce rows for managed roles: one row per person, role by precedence; a
     # person who already has a row in an unmanaged role keeps it as it is.
     rows_by_user = {r.user_id: r for r in inp.team_rows}
-    precedence = {k: i for i, k in enumerate(mapping.team.role_precedence)}
+    precedence = tables.precedence
     wanted: dict[str, list[str]] = {}
     for key, member in out.team.items():
         role = mapping.roles[key]
