@@ -130,9 +130,22 @@ class Pusher:
         self.should_stop = should_stop
         self.on_batch = on_batch
         self.progress = progress
+        # Kinds (system, object) with open quarantine entries: known at the start of the push,
+        # plus the kinds this push quarantines; a success of any other kind has nothing to
+        # resolve, so it is not looked up.
+        self._open_kinds: set[tuple[str, str]] = set()
 
     def push(self) -> PushStats:
         stats = PushStats()
+        with self.store.session() as s:
+            self._open_kinds = {
+                (str(system), str(obj))
+                for system, obj in s.execute(
+                    select(QuarantinedRecord.system, QuarantinedRecord.object)
+                    .where(QuarantinedRecord.resolved_at.is_(None))
+                    .distinct()
+                )
+            }
         totals = {kind: self._count(*kind) for kind in ORDER}
         grand_total = sum(totals.values())
         done = 0
@@ -429,6 +442,7 @@ class Pusher:
         message: str | None,
         now: datetime,
     ) -> None:
+        self._open_kinds.add((str(op.system), str(op.object)))
         quarantine(
             s,
             system=op.system,
@@ -458,6 +472,8 @@ class Pusher:
         for op, key in done:
             by_kind.setdefault((op.system, op.object), set()).add(key)
         for (system, obj), keys in by_kind.items():
+            if (str(system), str(obj)) not in self._open_kinds:
+                continue
             wanted = sorted(keys)
             for start in range(0, len(wanted), 500):
                 open_ids = list(
