@@ -138,6 +138,9 @@ class Mapper:
         self._gs_fields = list(mapping.gainsight_team_fields())
         # Parsed users by stream and Id, with the stored JSON they were parsed from.
         self._users: dict[str, dict[str, tuple[Any, Any]]] = {}
+        # Users already looked up in this run, by stream: by Id and by e-mail.
+        self._user_ids: dict[str, dict[str, Any]] = {}
+        self._user_emails: dict[str, dict[str, list[tuple[str, Any]]]] = {}
 
     def chunks(self, account_ids: Iterable[str] | None = None) -> Iterator[MappedChunk]:
         """Mapped chunks of accounts, in Id order (or just the given accounts).
@@ -486,15 +489,35 @@ class Mapper:
     ) -> dict[str, U]:
         found: dict[str, U] = {}
         gone = self._hidden(stream.system, stream.object)
-        id_list = sorted(ids)
-        for part in batched(id_list, IN_LIST):
+        # Users read by an earlier chunk of this run are not read again (the map stage never
+        # changes a stored user): Id -> the parsed user, or None when the store has none.
+        known = self._user_ids.setdefault(stream.name, {})
+        missing: list[str] = []
+        for user_id in sorted(ids):
+            if user_id not in known:
+                missing.append(user_id)
+                continue
+            user = known[user_id]
+            if user is not None and user_id not in gone:
+                found[user_id] = user
+        if len(known) + len(missing) > USER_CACHE:
+            known.clear()
+        for part in batched(missing, IN_LIST):
+            stored: set[str] = set()
             for r in _fetch(s, _raw(stream).where(RawRecord.record_id.in_(part))):
-                if r.record_id in gone:
-                    continue
+                stored.add(r.record_id)
                 try:
-                    found[r.record_id] = self._parse_user(stream, r)
+                    user = self._parse_user(stream, r)
                 except InvalidRecord as exc:
-                    bad.append(exc)
+                    if r.record_id not in gone:
+                        bad.append(exc)
+                    continue  # not remembered: read (and refused) again by the next chunk
+                known[r.record_id] = user
+                if r.record_id not in gone:
+                    found[r.record_id] = user
+            for user_id in part:
+                if user_id not in stored:
+                    known[user_id] = None
         return found
 
     def _parse_user(self, stream: Stream[U], r: RawView) -> U:
@@ -516,17 +539,43 @@ class Mapper:
     ) -> dict[str, list[U]]:
         found: dict[str, list[U]] = defaultdict(list)
         gone = self._hidden(stream.system, stream.object)
+        # E-mails looked up by an earlier chunk of this run: e-mail -> its live users, in Id
+        # order, as (Id, parsed user); one with a user that does not parse is not remembered.
+        known = self._user_emails.setdefault(stream.name, {})
         keys = sorted(e for e in emails if e)
-        for part in batched(keys, IN_LIST):
+        missing: list[str] = []
+        for email in keys:
+            users = known.get(email)
+            if users is None:
+                missing.append(email)
+                continue
+            for user_id, user in users:
+                if user_id not in gone:
+                    found[email].append(user)
+        if len(known) + len(missing) > USER_CACHE:
+            known.clear()
+        for part in batched(missing, IN_LIST):
+            read: dict[str, list[tuple[str, U]]] = {email: [] for email in part}
+            refused: set[str] = set()
             for r in _fetch(
                 s, _raw(stream).where(RawRecord.match_key.in_(part)).order_by(RawRecord.record_id)
             ):
-                if r.is_deleted or r.record_id in gone:
+                if r.is_deleted:
                     continue
+                email = r.match_key or ""
                 try:
-                    found[r.match_key or ""].append(self._parse_user(stream, r))
+                    user = self._parse_user(stream, r)
                 except InvalidRecord as exc:
-                    bad.append(exc)
+                    refused.add(email)
+                    if r.record_id not in gone:
+                        bad.append(exc)
+                    continue
+                read.setdefault(email, []).append((r.record_id, user))
+                if r.record_id not in gone:
+                    found[email].append(user)
+            for email, users in read.items():
+                if email not in refused:
+                    known[email] = users
         return found
 
     def _history(
