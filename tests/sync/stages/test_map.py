@@ -173,3 +173,25 @@ def test_mapping_writes_nothing_recording_does(seeded: Store, mapping: MappingFi
     (again,) = list(mapper.chunks())
     mapper.record(again)
     assert counts() == (2, 2)  # same score and band: no new observation
+
+
+def test_users_read_once_a_run_and_a_bad_one_refused_in_every_chunk(
+    seeded: Store, streams: Catalogue, mapping: MappingFile
+) -> None:
+    """Chunks of one run share the users they look up; a user that does not parse is refused
+    again in every chunk that needs it (each of its accounts is left out), while the people
+    every chunk shares map the same in each."""
+    seed(seeded, streams, {"sf_user": [raw(streams.sf_user, id=OWNER, active="maybe")]})
+    chunks = mapped(seeded, mapping, chunk_size=1)
+    skipped = [a for c in chunks for a in c.skipped]
+    assert skipped == [ACME, GLOBEX, BROKEN]  # every live account is the owner's
+    refused = [(e.object_name, e.record_id) for c in chunks for e in c.invalid]
+    assert refused.count(("User", OWNER)) == 3
+    seed(seeded, streams, {"sf_user": [raw(streams.sf_user, id=OWNER, name="Olive Owner",
+                                           email="olive@example.com", active=True)]})  # fmt: skip
+    chunks = mapped(seeded, mapping, chunk_size=1)
+    teams = [{k: m.person.email for k, m in i.mapped.team.items()} for c in chunks for i in c.items]
+    assert teams == [
+        {"SAE": "olive@example.com", "CSM": "casey@example.com"},
+        {"AE": "olive@example.com"},
+    ]
