@@ -787,14 +787,8 @@ class Engine:
         hours = self.settings.gainsight_full_read_hours
         if hours <= 0 or not self._has_watermark("gainsight.Company"):
             return False
-        with self.store.session() as s:
-            recent = s.execute(
-                select(Run.started_at, Run.stats)
-                .where(Run.status.in_(("succeeded", "partial")))
-                .order_by(Run.started_at.desc())
-                .limit(500)
-            ).all()
-        last = next((started for started, st in recent if (st or {}).get("gainsight_full")), None)
+        recent = self._recent_run_stats()
+        last = next((started for started, st in recent if st.get("gainsight_full")), None)
         return last is None or self.clock() - last >= timedelta(hours=hours)
 
     def _refresh_handoff_ctas(self, stats: RunStats, *, read_all: bool = False) -> None:
@@ -869,8 +863,8 @@ class Engine:
             "read_all": int(read_all),
         }
 
-    def _last_handoff_checks(self) -> tuple[datetime | None, datetime | None]:
-        """When the open Handoff CTAs were last checked, and last read all (run starts)."""
+    def _recent_run_stats(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """(start, stats) of the last 500 runs that finished, newest first."""
         with self.store.session() as s:
             recent = s.execute(
                 select(Run.started_at, Run.stats)
@@ -878,7 +872,11 @@ class Engine:
                 .order_by(Run.started_at.desc())
                 .limit(500)
             ).all()
-        checked = [(started, (st or {}).get("handoff_ctas")) for started, st in recent]
+        return [(started, stats or {}) for started, stats in recent]
+
+    def _last_handoff_checks(self) -> tuple[datetime | None, datetime | None]:
+        """When the open Handoff CTAs were last checked, and last read all (run starts)."""
+        checked = [(started, st.get("handoff_ctas")) for started, st in self._recent_run_stats()]
         last = next((started for started, h in checked if h is not None), None)
         full = next((started for started, h in checked if h and h.get("read_all", 1)), None)
         return last, full
